@@ -1,0 +1,181 @@
+"""All configuration, read once from the environment (and `.env`) by pydantic-settings.
+
+Nothing else in the bot reads `os.environ`: `Settings` is built in the CLI and passed down.
+The variable names are a contract (README "Settings"); each field's alias is its variable name.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+
+class AuthMode(StrEnum):
+    TOKEN = "token"
+    AKSK = "aksk"
+    IAM_PASSWORD = "iam-password"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """The bot's settings. Build with `Settings()` (environment) or `Settings(DIS_REGION=...)` in tests."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=False,
+        case_sensitive=True,
+    )
+
+    # --- DIS ---
+    dis_region: str | None = Field(None, validation_alias=_env("DIS_REGION"))
+    dis_project_id: str | None = Field(None, validation_alias=_env("DIS_PROJECT_ID"))
+    dis_endpoint: str | None = Field(None, validation_alias=_env("DIS_ENDPOINT"))
+    dis_auth_token: SecretStr | None = Field(None, validation_alias=_env("DIS_AUTH_TOKEN"))
+    cloud_sdk_ak: SecretStr | None = Field(None, validation_alias=_env("CLOUD_SDK_AK"))
+    cloud_sdk_sk: SecretStr | None = Field(None, validation_alias=_env("CLOUD_SDK_SK"))
+    cloud_sdk_security_token: SecretStr | None = Field(None, validation_alias=_env("CLOUD_SDK_SECURITY_TOKEN"))
+    iam_username: str | None = Field(None, validation_alias=_env("IAM_USERNAME"))
+    iam_password: SecretStr | None = Field(None, validation_alias=_env("IAM_PASSWORD"))
+    iam_domain_name: str | None = Field(None, validation_alias=_env("IAM_DOMAIN_NAME"))
+    iam_endpoint: str | None = Field(None, validation_alias=_env("IAM_ENDPOINT"))
+    dis_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("DIS_TIMEOUT_SECONDS"))
+    cache_ttl_seconds: float = Field(15.0, ge=0, validation_alias=_env("CACHE_TTL_SECONDS"))
+
+    # --- Slack ---
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    port: int = Field(3000, ge=0, le=65535, validation_alias=_env("PORT"))
+    dis_actions_enabled: bool = Field(False, validation_alias=_env("DIS_ACTIONS_ENABLED"))
+    dis_admin_user_ids: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias=_env("DIS_ADMIN_USER_IDS")
+    )
+
+    # --- Watcher ---
+    dis_watch: str = Field("", validation_alias=_env("DIS_WATCH"))
+    watch_interval_seconds: float = Field(60.0, gt=0, validation_alias=_env("WATCH_INTERVAL_SECONDS"))
+    watch_concurrency: int = Field(10, ge=1, validation_alias=_env("WATCH_CONCURRENCY"))
+    watch_repeat_minutes: float = Field(60.0, ge=0, validation_alias=_env("WATCH_REPEAT_MINUTES"))
+    watch_failures_before_warning: int = Field(5, ge=1, validation_alias=_env("WATCH_FAILURES_BEFORE_WARNING"))
+    database_url: str = Field("sqlite:///dis-bot.db", validation_alias=_env("DATABASE_URL"))
+
+    # --- Operations ---
+    ready_max_age_seconds: float = Field(300.0, gt=0, validation_alias=_env("READY_MAX_AGE_SECONDS"))
+    log_format: str = Field("text", pattern="^(text|json)$", validation_alias=_env("LOG_FORMAT"))
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+
+    @field_validator("dis_admin_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    # --- derived values ---
+
+    @property
+    def endpoint(self) -> str:
+        """DIS base URL without a trailing slash."""
+        if self.dis_endpoint:
+            return self.dis_endpoint.rstrip("/")
+        return f"https://dis.{self.dis_region}.myhuaweicloud.com"
+
+    @property
+    def iam_url(self) -> str:
+        if self.iam_endpoint:
+            return self.iam_endpoint.rstrip("/")
+        return f"https://iam.{self.dis_region}.myhuaweicloud.com"
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """The authentication mode chosen by which variables are set (call `require_dis()` first)."""
+        if self.dis_auth_token is not None:
+            return AuthMode.TOKEN
+        if self.cloud_sdk_ak is not None:
+            return AuthMode.AKSK
+        return AuthMode.IAM_PASSWORD
+
+    def require_dis(self) -> Settings:
+        """Check that DIS can be called: region, project and exactly one complete auth mode.
+
+        Raises:
+            ConfigError: naming every variable that is missing or contradicts another.
+        """
+        problems: list[str] = []
+        if not self.dis_region:
+            problems.append("DIS_REGION is not set (e.g. cn-north-4)")
+        if not self.dis_project_id:
+            problems.append("DIS_PROJECT_ID is not set (the region's project ID)")
+        modes = {
+            AuthMode.TOKEN: ["DIS_AUTH_TOKEN"] if self.dis_auth_token is not None else [],
+            AuthMode.AKSK: [
+                n
+                for n, v in (
+                    ("CLOUD_SDK_AK", self.cloud_sdk_ak),
+                    ("CLOUD_SDK_SK", self.cloud_sdk_sk),
+                    ("CLOUD_SDK_SECURITY_TOKEN", self.cloud_sdk_security_token),
+                )
+                if v is not None
+            ],
+            AuthMode.IAM_PASSWORD: [
+                n
+                for n, v in (
+                    ("IAM_USERNAME", self.iam_username),
+                    ("IAM_PASSWORD", self.iam_password),
+                    ("IAM_DOMAIN_NAME", self.iam_domain_name),
+                )
+                if v
+            ],
+        }
+        chosen = [mode for mode, names in modes.items() if names]
+        if not chosen:
+            problems.append(
+                "no DIS credentials: set DIS_AUTH_TOKEN, or CLOUD_SDK_AK and CLOUD_SDK_SK, "
+                "or IAM_USERNAME, IAM_PASSWORD and IAM_DOMAIN_NAME"
+            )
+        elif len(chosen) > 1:
+            names = ", ".join(n for mode in chosen for n in modes[mode])
+            problems.append(f"more than one DIS authentication mode is set ({names}): keep exactly one")
+        else:
+            mode = chosen[0]
+            required = {
+                AuthMode.AKSK: ("CLOUD_SDK_AK", "CLOUD_SDK_SK"),
+                AuthMode.IAM_PASSWORD: ("IAM_USERNAME", "IAM_PASSWORD", "IAM_DOMAIN_NAME"),
+            }.get(mode, ())
+            missing = [n for n in required if n not in modes[mode]]
+            if missing:
+                problems.append(f"{' and '.join(missing)} must be set together with {', '.join(modes[mode])}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build `Settings` from the environment, turning validation errors into one `ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            parts.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(parts)) from None

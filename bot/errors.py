@@ -1,0 +1,99 @@
+"""The bot's error hierarchy. Every message here is safe to show a user: no token, AK/SK or password.
+
+    BotError
+    ├── ConfigError              missing or contradictory settings (CLI exit code 2)
+    └── DisError                 anything that went wrong talking to DIS
+        ├── InvalidName          refused before any request: stream/task name breaks DIS's naming rule
+        ├── NotFound             DIS.4301 (stream) / DIS.4354 (task), sent by DIS as HTTP 400
+        ├── AuthError            401 APIG.03xx, 441 DIS.41xx, 403: credentials or permissions
+        ├── Throttled            429 APIG.0308, DIS.4305: too many requests (carries Retry-After)
+        ├── Unavailable          5xx, timeouts, connection errors, a body that is not the JSON we expect
+        └── RequestRejected      any other 4xx: DIS understood and refused the request
+
+`DisError` keeps DIS's `code` and `request_id` for the logs; `str(error)` is the human message.
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every error the bot raises on purpose."""
+
+
+class ConfigError(BotError):
+    """Settings are missing or contradict each other; the message names the variables."""
+
+
+class DisError(BotError):
+    """A DIS call failed. `str()` is a short human message, safe for Slack and logs."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.request_id = request_id
+        self.attempts = attempts
+
+    @property
+    def kind(self) -> str:
+        """A stable short name for metrics and logs ("not_found", "auth", ...)."""
+        return _KINDS.get(type(self), "error")
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, code={self.code!r}, status={self.status!r}, "
+            f"request_id={self.request_id!r})"
+        )
+
+
+class InvalidName(DisError):
+    """A stream or task name that DIS would refuse; no request was sent."""
+
+
+class NotFound(DisError):
+    """The stream or task does not exist (DIS answers HTTP 400 with DIS.4301 / DIS.4354)."""
+
+    def __init__(self, message: str, *, stream: str, task: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.stream = stream
+        self.task = task
+
+
+class AuthError(DisError):
+    """Credentials are wrong, expired or lack permission. Never retried blindly."""
+
+
+class Throttled(DisError):
+    """DIS or its gateway asked us to slow down."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class Unavailable(DisError):
+    """DIS could not be reached or answered with something we cannot use."""
+
+
+class RequestRejected(DisError):
+    """DIS refused the request for another reason (a 4xx we do not classify further)."""
+
+
+_KINDS: dict[type[DisError], str] = {
+    DisError: "error",
+    InvalidName: "invalid_name",
+    NotFound: "not_found",
+    AuthError: "auth",
+    Throttled: "throttled",
+    Unavailable: "unavailable",
+    RequestRejected: "rejected",
+}
