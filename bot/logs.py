@@ -1,0 +1,150 @@
+"""Logging: one line per event, plain text or JSON lines (`LOG_FORMAT=json`), with a request id.
+
+Log calls name an event and pass fields in `extra`:
+`logger.info("command.received", extra={"subcommand": "tasks", "user": "U123"})`.
+Every record passes through `RedactSecrets`, which removes the configured secret values wherever they
+appear (message, arguments, extra fields, tracebacks), so a slip elsewhere cannot leak a token.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from bot.config import Settings
+
+#: The id of the Slack request (or poll cycle) being handled; set with `request_context()`.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+# Attributes every LogRecord has; anything else came from `extra`.
+_STANDARD = set(vars(logging.LogRecord("x", 0, "x", 0, "", None, None))) | {"message", "asctime", "request_id"}
+_REDACTED = "[redacted]"
+
+
+@contextmanager
+def request_context(request_id: str | None = None) -> Iterator[str]:
+    """Tag every log line inside the block with a request id (a new one unless given)."""
+    rid = request_id or uuid.uuid4().hex[:16]
+    token = request_id_var.set(rid)
+    try:
+        yield rid
+    finally:
+        request_id_var.reset(token)
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold, longest first (so a secret containing another is redacted whole)."""
+    values = []
+    for _name, value in settings:
+        if hasattr(value, "get_secret_value"):
+            raw = value.get_secret_value()
+            if raw:
+                values.append(raw)
+    return sorted(set(values), key=len, reverse=True)
+
+
+class RedactSecrets(logging.Filter):
+    """Replace known secret values in a record with `[redacted]`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if len(s) >= 4]
+
+    def add(self, *secrets: str) -> None:
+        """Register secrets learned at run time (an IAM token issued after start-up)."""
+        for s in secrets:
+            if s and len(s) >= 4 and s not in self.secrets:
+                self.secrets.append(s)
+        self.secrets.sort(key=len, reverse=True)
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, _REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        record.msg = self._clean(record.getMessage())
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, self._clean(value))
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, event, request_id and the `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        if getattr(record, "request_id", None):
+            out["request_id"] = record.request_id  # type: ignore[attr-defined]
+        for key, value in _extras(record).items():
+            out[key] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            out["exc"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger event key=value ...` for people reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        head = time.strftime("%H:%M:%S", time.localtime(record.created))
+        parts = [head, f"{record.levelname:<7}", record.name, record.getMessage()]
+        rid = getattr(record, "request_id", None)
+        if rid:
+            parts.append(f"request_id={rid}")
+        parts += [f"{k}={v}" for k, v in _extras(record).items()]
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        elif record.exc_text:
+            line += "\n" + record.exc_text
+        return line
+
+
+def configure_logging(settings: Settings, stream: object = None) -> RedactSecrets:
+    """Install the bot's single log handler on the root logger; returns the redaction filter."""
+    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    redact = RedactSecrets(secret_values(settings))
+    handler.addFilter(_RequestIdFilter())
+    handler.addFilter(redact)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    # Libraries that would otherwise log request headers or chatty internals at DEBUG.
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "slack_sdk", "slack_bolt"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
+    return redact

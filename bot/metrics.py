@@ -1,0 +1,117 @@
+"""Prometheus metrics, served at `GET /metrics`.
+
+One registry per process (`REGISTRY`), module-level metric objects as prometheus-client intends.
+Labels never carry secrets or free text from users: only command words, outcomes, endpoint templates,
+status codes, stream names and states.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+COMMANDS = Counter(
+    "disbot_commands_total",
+    "Commands handled, by subcommand and outcome (ok, user_error, dis_error, internal_error).",
+    ["subcommand", "outcome"],
+    registry=REGISTRY,
+)
+ACK_LATENCY = Histogram(
+    "disbot_ack_latency_seconds",
+    "Time from receiving a Slack request to acknowledging it.",
+    ["kind"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+DIS_REQUESTS = Counter(
+    "disbot_dis_requests_total",
+    "Requests sent to DIS, by endpoint template and HTTP status (or error kind).",
+    ["endpoint", "status"],
+    registry=REGISTRY,
+)
+DIS_LATENCY = Histogram(
+    "disbot_dis_request_seconds",
+    "Latency of single DIS requests (one attempt), by endpoint template.",
+    ["endpoint"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+DIS_RETRIES = Counter(
+    "disbot_dis_retries_total",
+    "DIS requests retried, by endpoint template and reason.",
+    ["endpoint", "reason"],
+    registry=REGISTRY,
+)
+CACHE_EVENTS = Counter(
+    "disbot_cache_events_total",
+    "Task cache lookups: hit, miss, or coalesced (waited for an identical in-flight fetch).",
+    ["event"],
+    registry=REGISTRY,
+)
+WATCH_CYCLE = Histogram(
+    "disbot_watch_cycle_seconds",
+    "Duration of one watcher poll cycle over every watched stream.",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+    registry=REGISTRY,
+)
+WATCH_LAG = Gauge(
+    "disbot_watch_lag_seconds",
+    "How far the last watcher cycle started behind its schedule.",
+    registry=REGISTRY,
+)
+ALERTS = Counter(
+    "disbot_alerts_total",
+    "Task alerts by event: raised, resolved, reminded.",
+    ["event"],
+    registry=REGISTRY,
+)
+OUTBOX_DEPTH = Gauge(
+    "disbot_outbox_depth",
+    "Slack messages waiting in the outbox.",
+    registry=REGISTRY,
+)
+OUTBOX_FAILURES = Counter(
+    "disbot_outbox_delivery_failures_total",
+    "Failed Slack deliveries from the outbox, by error (ratelimited, server_error, network, or Slack's error code).",
+    ["error"],
+    registry=REGISTRY,
+)
+TASKS_BY_STATE = Gauge(
+    "disbot_watched_tasks",
+    "Dump tasks per state per watched stream, as of the last poll.",
+    ["stream", "state"],
+    registry=REGISTRY,
+)
+
+
+def on_cache_event(event: str) -> None:
+    """Callback for `SingleFlightCache(on_event=...)`."""
+    CACHE_EVENTS.labels(event=event).inc()
+
+
+def on_dis_request(endpoint: str, status: int | str, seconds: float) -> None:
+    """Callback for `DisClient.on_request`."""
+    DIS_REQUESTS.labels(endpoint=endpoint, status=str(status)).inc()
+    DIS_LATENCY.labels(endpoint=endpoint).observe(seconds)
+
+
+def on_dis_retry(endpoint: str, reason: str) -> None:
+    """Callback for `DisClient.on_retry`."""
+    DIS_RETRIES.labels(endpoint=endpoint, reason=reason).inc()
+
+
+def set_stream_states(stream: str, counts: dict[str, int], previous: set[str] | None = None) -> None:
+    """Publish per-state task counts of one watched stream; states that vanished drop to 0."""
+    for state in previous or ():
+        if state not in counts:
+            TASKS_BY_STATE.labels(stream=stream, state=state).set(0)
+    for state, n in counts.items():
+        TASKS_BY_STATE.labels(stream=stream, state=state).set(n)
+
+
+def render() -> bytes:
+    """The exposition text for `GET /metrics`."""
+    return generate_latest(REGISTRY)
