@@ -1,0 +1,153 @@
+"""Slack's Block Kit limits and the few helpers every block builder needs.
+
+Builders are pure: domain data in, `Message` out, no I/O. Untrusted text (names from DIS, user input) goes
+through `escape()`; anything that could grow goes through `truncate()`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_BLOCKS = 50  # per message
+MAX_HOME_BLOCKS = 100  # per Home tab / modal
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_FIELDS = 10
+MAX_HEADER_TEXT = 150
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_FALLBACK_TEXT = 3000  # notifications show far less; keep the fallback short
+
+STATE_EMOJI = {
+    "ERROR": ":red_circle:",
+    "ABNORMAL": ":large_orange_circle:",
+    "STARTING": ":large_blue_circle:",
+    "PAUSED": ":double_vertical_bar:",
+    "RUNNING": ":large_green_circle:",
+    "DELETE": ":wastebasket:",
+}
+UNKNOWN_STATE_EMOJI = ":grey_question:"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message: Block Kit `blocks` plus the plain `text` fallback every message must carry."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def escape(text: str) -> str:
+    """Escape the three characters mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def truncate(text: str, limit: int = MAX_SECTION_TEXT) -> str:
+    """Cut `text` to at most `limit` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def state_emoji(state: str) -> str:
+    return STATE_EMOJI.get(state, UNKNOWN_STATE_EMOJI)
+
+
+def plain_time(ms: int | None) -> str:
+    """UTC text for an epoch-ms timestamp, used as the fallback of date tokens and in terminals."""
+    if not ms:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def slack_date(ms: int | None, fmt: str = "{date_short_pretty} {time}") -> str:
+    """A `<!date^…>` token so each reader sees their own time zone, with a UTC fallback."""
+    if not ms:
+        return "never"
+    return f"<!date^{int(ms // 1000)}^{fmt}|{plain_time(ms)}>"
+
+
+def age(ms: int | None, now: float | None = None) -> str:
+    """How long ago an epoch-ms timestamp was, like "3 min ago" ("never" for none)."""
+    if not ms:
+        return "never"
+    seconds = (now if now is not None else time.time()) - ms / 1000
+    return duration(seconds) + " ago" if seconds >= 1 else "just now"
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: "45 s", "3 min", "2 h 5 min", "3 d 4 h"."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(s // 3600, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": truncate(text)}
+
+
+def section(text: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "section", "text": mrkdwn(text), **extra}
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_TEXT), "emoji": True}}
+
+
+def context(*texts: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [mrkdwn(t) for t in texts[:MAX_CONTEXT_ELEMENTS]]}
+
+
+def divider() -> dict[str, Any]:
+    return {"type": "divider"}
+
+
+def button(
+    text: str, action_id: str, value: str = "", *, style: str | None = None, confirm: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": truncate(text, MAX_BUTTON_TEXT), "emoji": True},
+        "action_id": action_id,
+    }
+    if value:
+        out["value"] = truncate(value, MAX_BUTTON_VALUE)
+    if style:
+        out["style"] = style
+    if confirm:
+        out["confirm"] = confirm
+    return out
+
+
+def confirm_dialog(
+    title: str, text: str, confirm: str, deny: str = "Cancel", *, danger: bool = False
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "title": {"type": "plain_text", "text": truncate(title, 100)},
+        "text": {"type": "mrkdwn", "text": truncate(text, 300)},
+        "confirm": {"type": "plain_text", "text": truncate(confirm, 30)},
+        "deny": {"type": "plain_text", "text": truncate(deny, 30)},
+    }
+    if danger:
+        out["style"] = "danger"
+    return out
+
+
+def actions(*elements: dict[str, Any], block_id: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "actions", "elements": list(elements[:MAX_ACTIONS_ELEMENTS])}
+    if block_id:
+        out["block_id"] = block_id
+    return out
