@@ -1,0 +1,89 @@
+"""Settings: names, defaults, auth-mode choice, and one clear message for what is missing or contradictory."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import AuthMode, Settings, load_settings
+from bot.errors import ConfigError
+
+BASE = {"DIS_REGION": "cn-north-4", "DIS_PROJECT_ID": "0123456789abcdef0123456789abcdef"}
+
+
+def make(**env: str) -> Settings:
+    return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+
+
+def test_defaults() -> None:
+    """Unset variables take the documented defaults."""
+    s = make(**BASE, DIS_AUTH_TOKEN="t")
+    assert s.endpoint == "https://dis.cn-north-4.myhuaweicloud.com"
+    assert s.iam_url == "https://iam.cn-north-4.myhuaweicloud.com"
+    assert s.dis_timeout_seconds == 10
+    assert s.cache_ttl_seconds == 15
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.port == 3000
+    assert s.database_url == "sqlite:///dis-bot.db"
+    assert s.watch_interval_seconds == 60
+    assert s.dis_actions_enabled is False
+    assert s.dis_admin_user_ids == frozenset()
+
+
+def test_reads_environment_by_exact_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Variables are read from the environment under the documented names."""
+    for k, v in {**BASE, "CLOUD_SDK_AK": "ak", "CLOUD_SDK_SK": "sk", "DIS_ENDPOINT": "http://127.0.0.1:9/"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("DIS_ADMIN_USER_IDS", "U1, U2,,U3")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.require_dis().auth_mode is AuthMode.AKSK
+    assert s.endpoint == "http://127.0.0.1:9"
+    assert s.dis_admin_user_ids == {"U1", "U2", "U3"}
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({"DIS_AUTH_TOKEN": "t"}, AuthMode.TOKEN),
+        ({"CLOUD_SDK_AK": "a", "CLOUD_SDK_SK": "s", "CLOUD_SDK_SECURITY_TOKEN": "x"}, AuthMode.AKSK),
+        ({"IAM_USERNAME": "u", "IAM_PASSWORD": "p", "IAM_DOMAIN_NAME": "d"}, AuthMode.IAM_PASSWORD),
+    ],
+)
+def test_auth_mode_chosen_by_variables(env: dict[str, str], mode: AuthMode) -> None:
+    """The auth mode follows from which variables are set."""
+    assert make(**BASE, **env).require_dis().auth_mode is mode
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({}, ["DIS_REGION", "DIS_PROJECT_ID", "DIS_AUTH_TOKEN"]),
+        ({**BASE}, ["DIS_AUTH_TOKEN", "CLOUD_SDK_AK", "IAM_USERNAME"]),
+        ({**BASE, "DIS_AUTH_TOKEN": "t", "CLOUD_SDK_AK": "a", "CLOUD_SDK_SK": "s"}, ["DIS_AUTH_TOKEN", "CLOUD_SDK_AK"]),
+        ({**BASE, "CLOUD_SDK_AK": "a"}, ["CLOUD_SDK_SK"]),
+        ({**BASE, "IAM_USERNAME": "u", "IAM_PASSWORD": "p"}, ["IAM_DOMAIN_NAME"]),
+    ],
+)
+def test_missing_or_contradictory_settings_name_the_variables(env: dict[str, str], names: list[str]) -> None:
+    """One ConfigError whose message names every variable involved."""
+    with pytest.raises(ConfigError) as info:
+        make(**env).require_dis()
+    for name in names:
+        assert name in str(info.value)
+
+
+def test_invalid_values_become_one_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A malformed value is reported with its variable name, not a pydantic traceback."""
+    monkeypatch.setenv("DIS_TIMEOUT_SECONDS", "soon")
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert "DIS_TIMEOUT_SECONDS" in str(info.value)
+    assert "LOG_FORMAT" in str(info.value)
+
+
+def test_secret_values_are_not_in_repr() -> None:
+    """Secrets are SecretStr: printing the settings never shows them."""
+    s = make(**BASE, DIS_AUTH_TOKEN="tok-very-secret", IAM_PASSWORD="pw-very-secret", SLACK_BOT_TOKEN="xoxb-secret")
+    text = repr(s) + str(s) + str(s.model_dump())
+    for secret in ("tok-very-secret", "pw-very-secret", "xoxb-secret"):
+        assert secret not in text
