@@ -1,0 +1,18 @@
+"""A local DIS + IAM endpoint that answers like the real service, for tests, benchmarks and the demo.
+
+Only tests, the benchmark and `dis-bot simulator` import this package; production code reaches it
+through configuration (`DIS_ENDPOINT`, `IAM_ENDPOINT`) like any other DIS endpoint.
+
+    from bot.dis.simulator import DisSimulator, SimTask
+
+    async with DisSimulator(token="sim-token") as sim:
+        sim.add_stream("stream-a", [SimTask("task-1", state="ERROR")], partitions=2)
+        ...  # point the client at sim.url
+"""
+
+from __future__ import annotations
+
+from bot.dis.simulator.server import DisSimulator
+from bot.dis.simulator.world import SimPartition, SimTask
+
+__all__ = ["DisSimulator", "SimPartition", "SimTask"]
