@@ -12,7 +12,18 @@ through configuration (`DIS_ENDPOINT`, `IAM_ENDPOINT`) like any other DIS endpoi
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.dis.simulator.server import DisSimulator
 from bot.dis.simulator.world import SimPartition, SimTask
 
-__all__ = ["DisSimulator", "SimPartition", "SimTask"]
+__all__ = ["DisSimulator", "SimPartition", "SimTask", "sample_dataset", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    # `serve`/`sample_dataset` live in bot.dis.sample_data, which imports this package: load them lazily.
+    if name in ("serve", "sample_dataset"):
+        from bot.dis import sample_data
+
+        return getattr(sample_data, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -91,8 +91,11 @@ class SimTask:
         self._running_since = None
 
     def change_state(self, state: str, now: float) -> None:
+        """Move to `state`; partition state overrides end here (partitions follow the task again)."""
         self.freeze(now)
         self.state = state
+        for p in self.partitions:
+            p.state = None
         if state == "RUNNING":
             self._running_since = now
 

@@ -1,0 +1,152 @@
+"""A realistic sample tenant for the simulator (`dis-bot simulator`, the offline demo, benchmarks).
+
+Six streams with 1-5 dump tasks each across OBS/DLI/DWS/MRS, one task already ABNORMAL, one ERROR with
+discarded records and one stuck in STARTING; RUNNING tasks are live, so their last transfer time
+and offsets keep moving.
+Test-and-demo code only: production code never imports this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+
+from bot.dis.simulator.server import DisSimulator
+from bot.dis.simulator.world import DAY_MS, SimPartition, SimTask, now_ms
+
+HOUR_MS = 3_600_000
+
+#: stream -> (partitions, days since creation, [(task, destination, state, records/s, deliver interval s)])
+_STREAMS: dict[str, tuple[int, int, list[tuple[str, str, str, float, int]]]] = {
+    "orders-prod": (
+        3,
+        412,
+        [
+            ("orders-to-obs", "OBS", "RUNNING", 120.0, 300),
+            ("orders-to-dws", "DWS", "RUNNING", 120.0, 60),
+            ("orders-archive-2023", "OBS", "PAUSED", 0.0, 900),
+        ],
+    ),
+    "clickstream": (
+        4,
+        230,
+        [
+            ("clicks-obs-hourly", "OBS", "RUNNING", 900.0, 300),
+            ("clicks-dli-sessions", "DLI", "RUNNING", 900.0, 120),
+            ("clicks-mrs-hdfs", "MRS", "ABNORMAL", 0.0, 300),
+        ],
+    ),
+    "iot-telemetry": (
+        4,
+        180,
+        [
+            ("telemetry-raw-obs", "OBS", "RUNNING", 2500.0, 60),
+            ("telemetry-parquet", "OBS", "RUNNING", 2500.0, 900),
+            ("telemetry-dli", "DLI", "RUNNING", 2500.0, 300),
+            ("telemetry-dws-rollup", "DWS", "RUNNING", 2500.0, 300),
+            ("telemetry-mrs-backfill", "MRS", "PAUSED", 0.0, 300),
+        ],
+    ),
+    "payments-cdc": (
+        2,
+        95,
+        [
+            ("payments-dws", "DWS", "RUNNING", 40.0, 60),
+            ("payments-obs-audit", "OBS", "ERROR", 0.0, 300),
+        ],
+    ),
+    "app-logs": (1, 60, [("app-logs-obs", "OBS", "RUNNING", 300.0, 300)]),
+    "inventory-sync": (
+        2,
+        21,
+        [
+            ("inventory-dli", "DLI", "RUNNING", 15.0, 300),
+            ("inventory-obs-snapshots", "OBS", "STARTING", 0.0, 900),
+        ],
+    ),
+}
+
+#: How long ago the broken tasks last moved data (staleness shows up in alerts).
+_STALLED_FOR_MS = {"ABNORMAL": 47 * 60_000, "ERROR": 3 * HOUR_MS + 12 * 60_000, "PAUSED": 9 * DAY_MS}
+
+
+def sample_dataset(sim: DisSimulator, *, seed: int = 7) -> list[str]:
+    """Add the sample streams to `sim` and return their names.
+
+    Args:
+        seed: makes offsets and timestamps reproducible between runs (relative to now).
+    """
+    rng = random.Random(seed)
+    now = now_ms()
+    for stream_name, (partitions, age_days, specs) in _STREAMS.items():
+        created = now - age_days * DAY_MS - rng.randrange(HOUR_MS)
+        tasks = []
+        for task_name, destination, state, rate, interval in specs:
+            task_created = created + rng.randrange(1, max(2, age_days // 2)) * DAY_MS
+            stalled = _STALLED_FOR_MS.get(state, 0)
+            last = now - stalled - rng.randrange(interval * 1000)
+            parts = [
+                SimPartition(
+                    last_transfer_offset=rng.randrange(1_000_000, 90_000_000),
+                    discard=rng.randrange(200, 5000) if state == "ERROR" else 0,
+                )
+                for _ in range(partitions)
+            ]
+            tasks.append(
+                SimTask(
+                    task_name,
+                    state=state,
+                    destination_type=destination,
+                    create_time=task_created,
+                    last_transfer_timestamp=last,
+                    live=True,
+                    records_per_second=rate / partitions,
+                    deliver_interval=interval,
+                    partitions=parts,
+                )
+            )
+        sim.add_stream(stream_name, tasks, partitions=partitions, create_time=created)
+    return list(_STREAMS)
+
+
+async def serve(
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    churn: bool = False,
+    churn_interval: float = 20.0,
+    seed: int | None = None,
+    latency: float = 0.0,
+    project_id: str = "0123456789abcdef0123456789abcdef",
+    token: str = "sim-token",
+    region: str = "cn-north-4",
+    out: Callable[[str], None] = print,
+) -> None:
+    """Run a simulator with the sample dataset until cancelled, after printing the settings to use it."""
+    sim = DisSimulator(
+        project_id=project_id,
+        token=token,
+        iam_users={("sim-domain", "sim-user"): "sim-password"},
+        project_name=region,
+    )
+    sim.latency = latency
+    sample_dataset(sim)
+    url = await sim.start(host=host, port=port)
+    try:
+        if churn:
+            sim.churn(interval=churn_interval, rng=random.Random(seed))
+        out(f"DIS simulator listening on {url} ({len(sim.stream_names())} streams; Ctrl-C to stop)")
+        out("Point the bot at it with:")
+        out(f"  export DIS_ENDPOINT={url}")
+        out(f"  export DIS_PROJECT_ID={project_id}")
+        out(f"  export DIS_REGION={region}")
+        out(f"  export DIS_AUTH_TOKEN={token}")
+        out(f"Or instead of DIS_AUTH_TOKEN: CLOUD_SDK_AK={sim.ak} CLOUD_SDK_SK={sim.sk}")
+        out(f"Or: IAM_ENDPOINT={url} IAM_DOMAIN_NAME=sim-domain IAM_USERNAME=sim-user IAM_PASSWORD=sim-password")
+        out("Streams: " + ", ".join(sim.stream_names()))
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await sim.stop()
