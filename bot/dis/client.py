@@ -1,0 +1,480 @@
+"""The asyncio DIS client: dump-task and stream APIs over one pooled httpx client, with real auth.
+
+What it guarantees callers:
+- Names are checked before any request (`InvalidName`, nothing sent); path segments are percent-encoded.
+- Every failure is one of `bot.errors` with a short human message that never contains a secret.
+- Reads (GET) are retried on `Throttled`/`Unavailable` with capped exponential backoff and full jitter,
+  waiting at least the server's Retry-After. Start/stop (POST) are retried only when the connection failed
+  before anything was sent. Auth failures are never retried, except one renewal of an IAM password token.
+
+Hooks for metrics (set by the caller, default None):
+    on_request(endpoint, status, seconds)   once per HTTP attempt; status is the HTTP status or
+                                            "timeout" / "connect_error" / "transport_error" / "auth_error"
+    on_retry(endpoint, reason)              before each retry; reason is the error kind or "auth_renewed"
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import ValidationError
+
+from bot.config import Settings
+from bot.dis.auth import DisAuth, IamPasswordAuth, build_auth
+from bot.dis.models import StreamInfo, TaskDetail, TaskList
+from bot.dis.names import validate_name
+from bot.dis.responses import ErrorBody, clean, parse_error_body, redact
+from bot.dis.retry import RetryPolicy, parse_retry_after
+from bot.errors import (
+    AuthError,
+    DisError,
+    InvalidName,
+    NotFound,
+    RequestRejected,
+    Throttled,
+    Unavailable,
+)
+
+__all__ = ["DisClient", "RetryPolicy"]
+
+logger = logging.getLogger("bot.dis")
+
+T = TypeVar("T")
+
+#: Page size of list_streams (DIS allows 1-100).
+STREAM_PAGE = 100
+#: Safety stop for a server that keeps saying has_more_streams.
+MAX_STREAM_PAGES = 1000
+_TASK_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+#: Transport errors raised before the request left us: safe to retry even a POST.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass
+class _Call:
+    """One logical API call (possibly several HTTP attempts)."""
+
+    endpoint: str
+    method: str
+    url: str
+    body: bytes
+    idempotent: bool
+    stream: str | None = None
+    task: str | None = None
+
+
+@dataclass
+class _Outcome:
+    value: Any = None
+    error: DisError | None = None
+    sent: bool = True
+    token_rejected: bool = False
+    request: httpx.Request | None = None
+
+
+class DisClient:
+    """Async client for the DIS dump-task APIs of one project.
+
+    Args:
+        settings: validated with `require_dis()` here (raises `ConfigError`).
+        http: a shared `httpx.AsyncClient`; one is created (and closed by `aclose`) when omitted.
+        retry: retry policy for reads; `RetryPolicy()` when omitted.
+        auth: an authentication strategy from `bot.dis.auth`; chosen from the settings when omitted.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        auth: DisAuth | None = None,
+    ) -> None:
+        settings.require_dis()
+        assert settings.dis_project_id is not None and settings.dis_region is not None
+        self.settings = settings
+        self.project_id: str = settings.dis_project_id
+        self.region: str = settings.dis_region
+        self.endpoint_url: str = settings.endpoint
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.dis_timeout_seconds),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+        self.retry = retry or RetryPolicy()
+        self.auth: DisAuth = auth or build_auth(settings, self._http)
+        if isinstance(self.auth, IamPasswordAuth):
+            self.auth.on_request = self._emit_request
+        self.on_request: Callable[[str, int | str, float], None] | None = None
+        self.on_retry: Callable[[str, str], None] | None = None
+
+    # --- lifecycle ---
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> DisClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- API ---
+
+    async def list_transfer_tasks(self, stream: str) -> TaskList:
+        """All dump tasks of `stream` (at most 5 per stream, so no paging)."""
+        validate_name(stream, "stream")
+        call = self._call("list_transfer_tasks", "GET", ["streams", stream, "transfer-tasks"], stream=stream)
+        return await self._run(call, lambda body: _task_list(stream, body))
+
+    async def show_transfer_task(self, stream: str, task: str) -> TaskDetail:
+        """One dump task with its partitions and destination."""
+        validate_name(stream, "stream")
+        validate_name(task, "task")
+        call = self._call(
+            "show_transfer_task", "GET", ["streams", stream, "transfer-tasks", task], stream=stream, task=task
+        )
+        return await self._run(call, lambda body: TaskDetail.model_validate(_expect_dict(body)))
+
+    async def list_streams(self) -> list[StreamInfo]:
+        """Every stream of the project, following `has_more_streams` to the end."""
+        streams: list[StreamInfo] = []
+        start: str | None = None
+        for _ in range(MAX_STREAM_PAGES):
+            query = {"limit": str(STREAM_PAGE)}
+            if start is not None:
+                query["start_stream_name"] = start
+            call = self._call("list_streams", "GET", ["streams"], query=query)
+            page, more = await self._run(call, _stream_page)
+            streams.extend(page)
+            if not more or not page or page[-1].stream_name == start:
+                break
+            start = page[-1].stream_name
+        return streams
+
+    async def start_transfer_tasks(self, stream: str, task_ids: Sequence[str]) -> None:
+        """Start dump tasks by task ID (`task_id`, not the name)."""
+        await self._action("start", stream, task_ids)
+
+    async def stop_transfer_tasks(self, stream: str, task_ids: Sequence[str]) -> None:
+        """Stop (pause) dump tasks by task ID (`task_id`, not the name)."""
+        await self._action("stop", stream, task_ids)
+
+    # --- internals ---
+
+    async def _action(self, action: str, stream: str, task_ids: Sequence[str]) -> None:
+        validate_name(stream, "stream")
+        ids = _validate_task_ids(task_ids)
+        payload = {"action": action, "tasks": [{"id": task_id} for task_id in ids]}
+        call = self._call(
+            f"{action}_transfer_tasks",
+            "POST",
+            ["streams", stream, "transfer-tasks", "action"],
+            stream=stream,
+            task=", ".join(ids),
+            payload=payload,
+        )
+        await self._run(call, lambda body: None)
+
+    def _call(
+        self,
+        endpoint: str,
+        method: str,
+        segments: list[str],
+        *,
+        query: dict[str, str] | None = None,
+        payload: Any = None,
+        stream: str | None = None,
+        task: str | None = None,
+    ) -> _Call:
+        return _Call(
+            endpoint=endpoint,
+            method=method,
+            url=self.url(segments, query),
+            # Serialised once: these exact bytes are hashed for the signature and sent.
+            body=b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode(),
+            idempotent=method == "GET",
+            stream=stream,
+            task=task,
+        )
+
+    def url(self, segments: Sequence[str], query: dict[str, str] | None = None) -> str:
+        """`{endpoint}/v2/{project_id}/...` with every segment percent-encoded (httpx leaves '/' alone)."""
+        path = "/".join(quote(seg, safe="") for seg in ["v2", self.project_id, *segments])
+        url = f"{self.endpoint_url}/{path}"
+        if query:
+            url += "?" + urlencode(sorted(query.items()), quote_via=quote)
+        return url
+
+    async def _run(self, call: _Call, parse: Callable[[Any], T]) -> T:
+        """Attempt `call` until it succeeds or the retry rules say stop."""
+        attempt = 0
+        renewed = False
+        while True:
+            attempt += 1
+            outcome = await self._attempt(call, parse, attempt)
+            error = outcome.error
+            if error is None:
+                return outcome.value  # type: ignore[no-any-return]
+            if outcome.token_rejected and not renewed and outcome.request is not None:
+                renewed = True
+                if self.auth.invalidate(outcome.request):
+                    self._retrying(call, attempt, "auth_renewed", 0.0, error)
+                    continue
+            retryable = isinstance(error, Throttled | Unavailable) and (call.idempotent or not outcome.sent)
+            if not retryable or attempt >= self.retry.attempts:
+                raise _finish(error, attempt)
+            retry_after = error.retry_after if isinstance(error, Throttled) else None
+            delay = self.retry.delay(attempt, retry_after)
+            self._retrying(call, attempt, error.kind, delay, error)
+            await self.retry.sleep(delay)
+
+    async def _attempt(self, call: _Call, parse: Callable[[Any], Any], attempt: int) -> _Outcome:
+        request = self._http.build_request(
+            call.method,
+            call.url,
+            content=call.body or None,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            await self.auth.apply(request)
+        except DisError as error:  # IAM login failed: nothing was sent to DIS
+            return _Outcome(error=error, sent=False)
+
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            seconds = time.perf_counter() - started
+            status = "timeout" if isinstance(exc, httpx.TimeoutException) else "connect_error"
+            if not isinstance(exc, httpx.TimeoutException | httpx.ConnectError):
+                status = "transport_error"
+            self._log_request(call, status, seconds, None, attempt)
+            return _Outcome(error=self._transport_error(exc), sent=not isinstance(exc, _NOT_SENT))
+        seconds = time.perf_counter() - started
+        status_code = response.status_code
+        request_id = response.headers.get("X-Request-Id")
+
+        if 200 <= status_code < 300:
+            try:
+                # Start/stop answers carry no body worth reading; only reads are decoded.
+                value = parse(json.loads(response.content) if call.method == "GET" else None)
+            except (ValueError, ValidationError, TypeError):
+                self._log_request(call, status_code, seconds, request_id, attempt)
+                return _Outcome(
+                    error=Unavailable(
+                        f"DIS answered {call.endpoint} with a body that is not the JSON we expect "
+                        f"(HTTP {status_code}).",
+                        status=status_code,
+                        request_id=request_id,
+                    )
+                )
+            self._log_request(call, status_code, seconds, request_id, attempt)
+            return _Outcome(value=value)
+
+        body = clean(parse_error_body(response.content, response.headers), self.auth.secrets())
+        self._log_request(call, status_code, seconds, body.request_id, attempt, code=body.code)
+        error = self._http_error(call, response, body)
+        token_rejected = status_code == 401 or (status_code == 441 and body.code in ("DIS.4113", "DIS.4114"))
+        return _Outcome(error=error, token_rejected=token_rejected, request=request)
+
+    # --- error mapping ---
+
+    def _http_error(self, call: _Call, response: httpx.Response, body: ErrorBody) -> DisError:
+        status = response.status_code
+        code = body.code or ""
+        detail = body.detail(status)
+        common: dict[str, Any] = {"code": body.code, "status": status, "request_id": body.request_id}
+        where = f"project {self.project_id}, region {self.region}"
+
+        if code == "DIS.4301" and call.stream:
+            return NotFound(f"Stream '{call.stream}' does not exist in {where}.", stream=call.stream, **common)
+        if code == "DIS.4354" and call.stream:
+            what = f"Dump task '{call.task}'" if call.task else "The dump task"
+            return NotFound(
+                f"{what} does not exist on stream '{call.stream}' ({where}).",
+                stream=call.stream,
+                task=call.task,
+                **common,
+            )
+        if code == "DIS.4309":
+            return AuthError(
+                f"DIS has blacklisted this IP after too many failed requests ({detail}). "
+                "Fix the credentials and wait before trying again.",
+                **common,
+            )
+        if status in (401, 441):
+            return AuthError(
+                f"DIS rejected {self.auth.describe()} ({detail}). {self.auth.hint()}",
+                **common,
+            )
+        if status == 403:
+            return AuthError(
+                f"DIS refused {call.endpoint}: not allowed ({detail}). The IAM user needs DIS permissions in "
+                f"{where}, and the account must not be in arrears.",
+                **common,
+            )
+        if status == 429 or code in ("APIG.0308", "DIS.4305"):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            wait = f" Retry after {retry_after:g}s." if retry_after is not None else ""
+            return Throttled(f"DIS is throttling requests ({detail}).{wait}", retry_after=retry_after, **common)
+        if status >= 500 or code.startswith("DIS.5"):
+            return Unavailable(f"DIS at {self.endpoint_url} failed: HTTP {status} ({detail}).", **common)
+        if code == "DIS.4117":
+            return RequestRejected(
+                f"DIS says project ID {self.project_id} is invalid ({detail}). Check DIS_PROJECT_ID.", **common
+            )
+        if code == "APIG.0101" or (status == 404 and not code):
+            return RequestRejected(
+                f"{self.endpoint_url} has no such DIS API ({detail}). Check DIS_ENDPOINT and DIS_REGION.",
+                **common,
+            )
+        if 400 <= status < 500:
+            return RequestRejected(f"DIS refused {call.endpoint}: HTTP {status} ({detail}).", **common)
+        return Unavailable(f"DIS answered {call.endpoint} with unexpected HTTP {status}.", **common)
+
+    def _transport_error(self, exc: httpx.TransportError) -> Unavailable:
+        timeout = self.settings.dis_timeout_seconds
+        if isinstance(exc, httpx.ConnectTimeout):
+            reason = f"no connection within {timeout:g}s"
+        elif isinstance(exc, httpx.PoolTimeout):
+            reason = f"no free connection within {timeout:g}s (too many requests in flight)"
+        elif isinstance(exc, httpx.TimeoutException):
+            return Unavailable(f"DIS did not answer within {timeout:g}s at {self.endpoint_url}.")
+        elif isinstance(exc, httpx.RemoteProtocolError):
+            reason = "the connection closed without an answer"
+        else:
+            reason = _reason(exc)
+        return Unavailable(f"DIS is unreachable at {self.endpoint_url}: {redact(reason, self.auth.secrets())}.")
+
+    # --- observability ---
+
+    def _emit_request(self, endpoint: str, status: int | str, seconds: float) -> None:
+        if self.on_request is not None:
+            try:
+                self.on_request(endpoint, status, seconds)
+            except Exception:
+                logger.exception("dis.hook_failed", extra={"hook": "on_request"})
+
+    def _log_request(
+        self,
+        call: _Call,
+        status: int | str,
+        seconds: float,
+        request_id: str | None,
+        attempt: int,
+        code: str | None = None,
+    ) -> None:
+        logger.debug(
+            "dis.request",
+            extra={
+                "endpoint": call.endpoint,
+                "method": call.method,
+                "status": status,
+                "code": code,
+                "duration_ms": round(seconds * 1000, 1),
+                "request_id": request_id,
+                "attempt": attempt,
+                "stream": call.stream,
+            },
+        )
+        self._emit_request(call.endpoint, status, seconds)
+
+    def _retrying(self, call: _Call, attempt: int, reason: str, delay: float, error: DisError) -> None:
+        logger.info(
+            "dis.retry",
+            extra={
+                "endpoint": call.endpoint,
+                "attempt": attempt,
+                "reason": reason,
+                "delay_s": round(delay, 3),
+                "status": error.status,
+                "code": error.code,
+                "stream": call.stream,
+            },
+        )
+        if self.on_retry is not None:
+            try:
+                self.on_retry(call.endpoint, reason)
+            except Exception:
+                logger.exception("dis.hook_failed", extra={"hook": "on_retry"})
+
+
+# --- helpers ---
+
+
+def _finish(error: DisError, attempts: int) -> DisError:
+    """Record how many attempts were made, and say so in the message when there was more than one."""
+    error.attempts = attempts
+    if attempts > 1:
+        error.message = f"{error.message.rstrip('.')} (tried {attempts} times)."
+        error.args = (error.message,)
+    if attempts > 1 and isinstance(error, Throttled | Unavailable):
+        logger.warning(
+            "dis.gave_up", extra={"kind": error.kind, "attempts": attempts, "status": error.status, "code": error.code}
+        )
+    return error
+
+
+def _reason(exc: Exception) -> str:
+    """A short lower-case reason from a transport error ("connection refused")."""
+    text = str(exc) or type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    return text[:1].lower() + text[1:]
+
+
+def _expect_dict(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _task_list(stream: str, body: Any) -> TaskList:
+    data = _expect_dict(body)
+    tasks = data.get("tasks", data.get("details"))
+    if tasks is not None and not isinstance(tasks, list):
+        raise TypeError("tasks is not a list")
+    return TaskList.from_api(stream, data, fetched_at=time.time())
+
+
+def _stream_page(body: Any) -> tuple[list[StreamInfo], bool]:
+    data = _expect_dict(body)
+    infos = data.get("stream_info_list")
+    names = data.get("stream_names")
+    if isinstance(infos, list) and infos:
+        streams = [StreamInfo.model_validate(item) for item in infos]
+    elif isinstance(names, list):
+        streams = [StreamInfo(stream_name=name) for name in names if isinstance(name, str)]
+    elif infos is None and names is None:
+        raise TypeError("neither stream_info_list nor stream_names in the answer")
+    else:
+        streams = []
+    return streams, data.get("has_more_streams") is True
+
+
+def _validate_task_ids(task_ids: Sequence[str]) -> list[str]:
+    if isinstance(task_ids, str):
+        task_ids = [task_ids]
+    ids = list(dict.fromkeys(task_ids))
+    if not ids:
+        raise InvalidName("At least one dump task ID is required.")
+    for task_id in ids:
+        if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
+            shown = task_id[:40] if isinstance(task_id, str) else type(task_id).__name__
+            raise InvalidName(
+                f"'{shown}' is not a valid dump task ID (the task_id from the task list: letters, digits, _ - .)."
+            )
+    return ids

@@ -1,0 +1,123 @@
+"""Shared fixtures: hermetic environment, a running DIS simulator, settings and clients pointed at it.
+
+    async def test_something(sim, make_client):
+        sim.add_stream("orders", [SimTask("to-obs")])
+        client = make_client(sim, "aksk")
+        ...
+
+`settings_for(sim, mode)` is importable (`from tests.conftest import settings_for`) for tests that build
+their own clients or apps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bot.config import AuthMode, Settings
+from bot.dis.client import DisClient
+from bot.dis.retry import RetryPolicy
+from bot.dis.simulator import DisSimulator
+
+SIM_PROJECT = "0123456789abcdef0123456789abcdef"
+SIM_REGION = "cn-north-4"
+SIM_TOKEN = "sim-token-0123456789"
+SIM_AK = "SIMAKEXAMPLE0000"
+SIM_SK = "sim-secret-key-0123456789"
+SIM_SECURITY_TOKEN = "sim-security-token-0123456789"
+IAM_DOMAIN = "sim-account"
+IAM_USER = "sim-user"
+IAM_PASSWORD = "sim-password-0123456789"
+
+#: Every secret the fixtures hand out, for "never in a message or log" assertions.
+SECRETS = (SIM_TOKEN, SIM_AK, SIM_SK, SIM_SECURITY_TOKEN, IAM_PASSWORD)
+
+#: Retries without waiting: backoff of microseconds, the way stamina's testing mode works.
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.002)
+
+_ENV_PREFIXES = ("DIS_", "CLOUD_SDK_", "IAM_", "SLACK_", "WATCH_", "HUAWEICLOUD_")
+_ENV_NAMES = {"PORT", "DATABASE_URL", "LOG_FORMAT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "READY_MAX_AGE_SECONDS"}
+_PROXY_NAMES = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No setting, credential or proxy from the developer's shell leaks into a test."""
+    import os
+
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper.startswith(_ENV_PREFIXES) or upper in _ENV_NAMES or upper in _PROXY_NAMES:
+            monkeypatch.delenv(name, raising=False)
+    yield
+
+
+def settings_for(sim: DisSimulator, mode: AuthMode | str = AuthMode.TOKEN, **overrides: Any) -> Settings:
+    """Settings pointing DIS and IAM at `sim`, with the credentials of one auth mode.
+
+    Args:
+        mode: "token", "aksk" or "iam-password" (an `AuthMode`); "aksk" adds the security token
+            when the simulator requires one.
+        overrides: more settings by variable name (`DIS_TIMEOUT_SECONDS=1`), or None to unset one.
+    """
+    mode = AuthMode(mode)
+    values: dict[str, Any] = {
+        "DIS_REGION": SIM_REGION,
+        "DIS_PROJECT_ID": sim.project_id,
+        "DIS_ENDPOINT": sim.url,
+        "IAM_ENDPOINT": sim.url,
+    }
+    if mode is AuthMode.TOKEN:
+        values["DIS_AUTH_TOKEN"] = sim.token or SIM_TOKEN
+    elif mode is AuthMode.AKSK:
+        values["CLOUD_SDK_AK"] = sim.ak or SIM_AK
+        values["CLOUD_SDK_SK"] = sim.sk or SIM_SK
+        if sim.security_token:
+            values["CLOUD_SDK_SECURITY_TOKEN"] = sim.security_token
+    else:
+        values["IAM_DOMAIN_NAME"] = IAM_DOMAIN
+        values["IAM_USERNAME"] = IAM_USER
+        values["IAM_PASSWORD"] = IAM_PASSWORD
+    values.update(overrides)
+    values = {k: v for k, v in values.items() if v is not None}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def new_simulator(**kwargs: Any) -> DisSimulator:
+    """A simulator that knows every fixture credential (override any constructor argument)."""
+    options: dict[str, Any] = {
+        "project_id": SIM_PROJECT,
+        "token": SIM_TOKEN,
+        "ak": SIM_AK,
+        "sk": SIM_SK,
+        "iam_users": {(IAM_DOMAIN, IAM_USER): IAM_PASSWORD},
+        "project_name": SIM_REGION,
+    }
+    options.update(kwargs)
+    return DisSimulator(**options)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[DisSimulator]:
+    """A running DIS + IAM simulator on 127.0.0.1 with no streams yet."""
+    async with new_simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., DisClient]]:
+    """Factory `make_client(sim, mode="token", retry=FAST_RETRY, **settings)`; clients are closed afterwards."""
+    clients: list[DisClient] = []
+
+    def make(
+        sim: DisSimulator, mode: AuthMode | str = AuthMode.TOKEN, *, retry: RetryPolicy = FAST_RETRY, **overrides: Any
+    ) -> DisClient:
+        client = DisClient(settings_for(sim, mode, **overrides), retry=retry)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
