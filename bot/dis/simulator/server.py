@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 TASK_QUOTA = 5
 _JSON = "application/json"
+_REQUEST_ID = web.RequestKey("request_id", str)
 _BAD_TOKEN = "Incorrect IAM authentication information: decrypt token fail"
 
 
@@ -136,6 +137,8 @@ class DisSimulator:
         self.start_delay = 0.0
         self.ak_max_failures = 5
         self.ak_lock_seconds = 300.0
+        #: The gateway's clock for token expiry, X-Sdk-Date skew and AK locks; tests may replace it.
+        self.clock: Callable[[], float] = time.time
         self.counts: Counter[str] = Counter()
         self.url = ""
         self._lock = threading.Lock()
@@ -203,6 +206,11 @@ class DisSimulator:
         """The live task object (read its `task_id`, `state`; change it through the methods above)."""
         with self._lock:
             return self._world.task(stream, task_name)
+
+    def tasks(self, stream: str) -> list[SimTask]:
+        """The live task objects of a stream, in creation order."""
+        with self._lock:
+            return list(self._world.stream(stream).tasks.values())
 
     def stream_names(self) -> list[str]:
         with self._lock:
@@ -380,7 +388,7 @@ class DisSimulator:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         request_id = uuid.uuid4().hex
-        request["request_id"] = request_id
+        request[_REQUEST_ID] = request_id
         with self._lock:
             self.counts[f"{request.method} {request.path}"] += 1
             failure = self._take_failure(request.path)
@@ -458,7 +466,7 @@ class DisSimulator:
 
     async def _authorize(self, request: web.Request) -> None:
         """Gateway auth (token or AK/SK), then DIS's project check. Raises `_Reject`."""
-        rid = request["request_id"]
+        rid = request[_REQUEST_ID]
         token = request.headers.get("X-Auth-Token")
         if token is not None:
             self._check_token(token, rid)
@@ -480,7 +488,7 @@ class DisSimulator:
             raise _Reject(401, _gateway("APIG.0301", _BAD_TOKEN, rid))
         if issued.revoked:
             raise _Reject(401, _gateway("APIG.0307", "The token must be updated.", rid))
-        if time.time() >= issued.expires_at:
+        if self.clock() >= issued.expires_at:
             message = f"Incorrect IAM authentication information: token expires, expires_at: {_iso(issued.expires_at)}"
             raise _Reject(401, _gateway("APIG.0301", message, rid))
         if issued.project_id != self.project_id:
@@ -495,7 +503,7 @@ class DisSimulator:
             raise reject("verify aksk signature fail")
         if self.ak is None or self.sk is None or parsed.access_key != self.ak:
             raise reject("Get secretKey failed,ak:******,err:ak not exist")
-        now = time.time()
+        now = self.clock()
         with self._lock:
             state = self._ak_state.setdefault(parsed.access_key, _AkState())
             if state.locked_until > now:
@@ -541,7 +549,7 @@ class DisSimulator:
 
     async def _list_streams(self, request: web.Request) -> web.Response:
         await self._authorize(request)
-        rid = request["request_id"]
+        rid = request[_REQUEST_ID]
         raw_limit = request.query.get("limit", "10")
         try:
             limit = int(raw_limit)
@@ -564,13 +572,13 @@ class DisSimulator:
         await self._authorize(request)
         now = time.time()
         with self._lock:
-            stream = self._stream_or_reject(request.match_info["stream_name"], request["request_id"])
+            stream = self._stream_or_reject(request.match_info["stream_name"], request[_REQUEST_ID])
             tasks = [t.summary(now) for t in stream.tasks.values()]
         return self._json(200, {"total_number": len(tasks), "quota": TASK_QUOTA, "tasks": tasks})
 
     async def _show_task(self, request: web.Request) -> web.Response:
         await self._authorize(request)
-        rid = request["request_id"]
+        rid = request[_REQUEST_ID]
         name = request.match_info["task_name"]
         with self._lock:
             stream = self._stream_or_reject(request.match_info["stream_name"], rid)
@@ -582,7 +590,7 @@ class DisSimulator:
 
     async def _action(self, request: web.Request) -> web.Response:
         await self._authorize(request)
-        rid = request["request_id"]
+        rid = request[_REQUEST_ID]
         stream_name = request.match_info["stream_name"]
         with self._lock:
             self._stream_or_reject(stream_name, rid)
