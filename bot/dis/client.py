@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -430,7 +432,20 @@ def _finish(error: DisError, attempts: int) -> DisError:
 
 
 def _reason(exc: Exception) -> str:
-    """A short lower-case reason from a transport error ("connection refused")."""
+    """A short lower-case reason from a transport error ("connection refused", "host name not found")."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # walk the cause chain down to the OS error
+        if seen is None:
+            break
+        if isinstance(seen, socket.gaierror):
+            return "host name not found"
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS error ({seen.reason or 'handshake failed'})"
+        seen = seen.__cause__ or seen.__context__
     text = str(exc) or type(exc).__name__
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
     return text[:1].lower() + text[1:]
