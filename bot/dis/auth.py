@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from bot.config import AuthMode, Settings
-from bot.dis.responses import clean, parse_error_body, redact
+from bot.dis.responses import clean, parse_error_body, redact, transport_reason
 from bot.dis.retry import parse_retry_after
 from bot.dis.signer import sign
 from bot.errors import AuthError, DisError, Throttled, Unavailable
@@ -181,6 +181,8 @@ class IamPasswordAuth:
         self._last_error: DisError | None = None
         self.logins = 0
         self.on_request: RequestHook | None = None
+        #: Called with every new token, so a log redaction filter can learn it (`RedactSecrets.add`).
+        self.on_token: Callable[[str], None] | None = None
 
     async def token(self) -> str:
         """A valid token; logs in when there is none or it is close to expiry (one login at a time)."""
@@ -194,12 +196,13 @@ class IamPasswordAuth:
             if self._login_attempts != seen and self._last_error is not None:
                 # A login failed while we waited: share its error rather than hammer IAM with the same password.
                 raise copy.copy(self._last_error)
-            self._login_attempts += 1
             try:
                 return await self._login()
             except DisError as exc:
                 self._last_error = exc
                 raise
+            finally:
+                self._login_attempts += 1  # counts finished logins: callers that waited on this one see it
 
     async def apply(self, request: httpx.Request) -> None:
         request.headers["X-Auth-Token"] = await self.token()
@@ -245,7 +248,7 @@ class IamPasswordAuth:
             raise Unavailable(f"{who} timed out.") from None
         except httpx.TransportError as exc:
             self._report("connect_error", started)
-            reason = redact(str(exc) or type(exc).__name__, self.secrets())
+            reason = redact(transport_reason(exc), self.secrets())
             raise Unavailable(f"{who} failed: IAM is unreachable ({reason}).") from None
         self._report(response.status_code, started)
 
@@ -260,6 +263,8 @@ class IamPasswordAuth:
         self._renew_at = self._clock() + lifetime - min(self._renew_margin, lifetime * 0.1)
         self._last_error = None
         self.logins += 1
+        if self.on_token is not None:
+            self.on_token(token)
         logger.info("dis.iam_login", extra={"user": self._user, "lifetime_s": round(lifetime, 1)})
         return token
 

@@ -11,6 +11,7 @@ Hooks for metrics (set by the caller, default None):
     on_request(endpoint, status, seconds)   once per HTTP attempt; status is the HTTP status or
                                             "timeout" / "connect_error" / "transport_error" / "auth_error"
     on_retry(endpoint, reason)              before each retry; reason is the error kind or "auth_renewed"
+    on_secret(value)                        each IAM token obtained, for the log redaction filter
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from bot.config import Settings
 from bot.dis.auth import DisAuth, IamPasswordAuth, build_auth
 from bot.dis.models import StreamInfo, TaskDetail, TaskList
 from bot.dis.names import validate_name
-from bot.dis.responses import ErrorBody, clean, parse_error_body, redact
+from bot.dis.responses import ErrorBody, clean, parse_error_body, redact, transport_reason
 from bot.dis.retry import RetryPolicy, parse_retry_after
 from bot.errors import (
     AuthError,
@@ -116,8 +115,11 @@ class DisClient:
         self.auth: DisAuth = auth or build_auth(settings, self._http)
         if isinstance(self.auth, IamPasswordAuth):
             self.auth.on_request = self._emit_request
+            self.auth.on_token = self._emit_secret
         self.on_request: Callable[[str, int | str, float], None] | None = None
         self.on_retry: Callable[[str, str], None] | None = None
+        #: Called with each secret learned at run time (IAM tokens), e.g. `RedactSecrets.add`.
+        self.on_secret: Callable[[str], None] | None = None
 
     # --- lifecycle ---
 
@@ -359,10 +361,14 @@ class DisClient:
         elif isinstance(exc, httpx.RemoteProtocolError):
             reason = "the connection closed without an answer"
         else:
-            reason = _reason(exc)
+            reason = transport_reason(exc)
         return Unavailable(f"DIS is unreachable at {self.endpoint_url}: {redact(reason, self.auth.secrets())}.")
 
     # --- observability ---
+
+    def _emit_secret(self, secret: str) -> None:
+        if self.on_secret is not None:
+            self.on_secret(secret)
 
     def _emit_request(self, endpoint: str, status: int | str, seconds: float) -> None:
         if self.on_request is not None:
@@ -429,26 +435,6 @@ def _finish(error: DisError, attempts: int) -> DisError:
             "dis.gave_up", extra={"kind": error.kind, "attempts": attempts, "status": error.status, "code": error.code}
         )
     return error
-
-
-def _reason(exc: Exception) -> str:
-    """A short lower-case reason from a transport error ("connection refused", "host name not found")."""
-    seen: BaseException | None = exc
-    for _ in range(10):  # walk the cause chain down to the OS error
-        if seen is None:
-            break
-        if isinstance(seen, socket.gaierror):
-            return "host name not found"
-        if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(seen, ConnectionResetError):
-            return "connection reset"
-        if isinstance(seen, ssl.SSLError):
-            return f"TLS error ({seen.reason or 'handshake failed'})"
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc) or type(exc).__name__
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
-    return text[:1].lower() + text[1:]
 
 
 def _expect_dict(body: Any) -> dict[str, Any]:

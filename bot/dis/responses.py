@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,3 +92,23 @@ def clean(body: ErrorBody, secrets: Iterable[str]) -> ErrorBody:
     message = redact(body.message, secrets) if body.message else None
     code = redact(body.code, secrets) if body.code else None
     return ErrorBody(code=code, message=message, request_id=body.request_id)
+
+
+def transport_reason(exc: BaseException) -> str:
+    """A short lower-case reason from a transport error ("connection refused", "host name not found")."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # walk the cause chain down to the OS error
+        if seen is None:
+            break
+        if isinstance(seen, socket.gaierror):
+            return "host name not found"
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS error ({seen.reason or 'handshake failed'})"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc) or type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    return text[:1].lower() + text[1:]
