@@ -11,13 +11,17 @@ Gateway codes come as both `APIG.` and `APIGW.`; we normalise to `APIG.`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+import aiohttp
+import httpx
 
 #: Longest piece of a server message we repeat to a human.
 MAX_MESSAGE = 200
@@ -112,3 +116,40 @@ def transport_reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
     return text[:1].lower() + text[1:]
+
+
+TransportKind = Literal["connect_error", "connect_timeout", "pool_timeout", "read_timeout", "disconnected", "other"]
+
+
+def transport_kind(exc: BaseException) -> TransportKind:
+    """What really went wrong, judged by the root exception rather than httpx's class alone.
+
+    The aiohttp transport maps every aiohttp connection error (a refused connect as much as a
+    disconnect after the request was sent) to `httpx.ConnectTimeout`, so its cause decides.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
+        if isinstance(cause, aiohttp.ConnectionTimeoutError):
+            return "connect_timeout"
+        if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+            return "read_timeout"
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return "connect_error"
+        if isinstance(cause, aiohttp.ServerDisconnectedError):
+            return "disconnected"
+        return "other"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect_timeout"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "pool_timeout"
+    if isinstance(exc, httpx.TimeoutException):
+        return "read_timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect_error"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "disconnected"
+    return "other"
+
+
+#: Failures that happened before the request left us: repeating even a POST is safe.
+NOT_SENT: frozenset[TransportKind] = frozenset({"connect_error", "connect_timeout", "pool_timeout"})

@@ -471,3 +471,53 @@ async def test_constructor_checks_settings(sim: DisSimulator) -> None:
     with pytest.raises(ConfigError):
         DisClient(settings_for(sim, DIS_PROJECT_ID=None))
     assert sim.count() == 0
+
+
+# --- pure helpers ---
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"errorCode":"DIS.4301","message":"Stream does not exist."}', ("DIS.4301", "Stream does not exist.", None)),
+        (b'{"error_code":"APIGW.0308","error_msg":"slow down","request_id":"r9"}', ("APIG.0308", "slow down", "r9")),
+        (
+            b'{"error":{"code":401,"message":"The username or password is wrong.","title":"Unauthorized"}}',
+            ("401", "The username or password is wrong.", None),
+        ),
+        (b'{"code":"X.1","errorMsg":"odd shape"}', ("X.1", "odd shape", None)),
+        (b"<html>502</html>", (None, None, None)),
+        (b"", (None, None, None)),
+    ],
+)
+def test_every_error_body_shape_is_parsed(body: bytes, expected: tuple[str | None, ...]) -> None:
+    """DIS, gateway, IAM and odd error bodies all yield code, message and request id."""
+    from bot.dis.responses import parse_error_body
+
+    parsed = parse_error_body(body)
+    assert (parsed.code, parsed.message, parsed.request_id) == expected
+
+
+def test_request_id_header_used_when_body_has_none() -> None:
+    """X-Request-Id fills in the request id when the body lacks one."""
+    from bot.dis.responses import parse_error_body
+
+    assert parse_error_body(b"{}", httpx.Headers({"X-Request-Id": "abc"})).request_id == "abc"
+
+
+def test_transport_failures_judged_by_their_cause() -> None:
+    """A disconnect after sending counts as sent even when the transport calls it ConnectTimeout."""
+    import aiohttp
+
+    from bot.dis.responses import NOT_SENT, transport_kind
+
+    def mapped(httpx_class: type[httpx.TransportError], cause: BaseException) -> httpx.TransportError:
+        exc = httpx_class("x")
+        exc.__cause__ = cause
+        return exc
+
+    disconnected = mapped(httpx.ConnectTimeout, aiohttp.ServerDisconnectedError())
+    assert transport_kind(disconnected) == "disconnected" and "disconnected" not in NOT_SENT
+    assert transport_kind(mapped(httpx.ReadTimeout, aiohttp.SocketTimeoutError())) == "read_timeout"
+    assert transport_kind(httpx.ConnectError("refused")) in NOT_SENT
+    assert transport_kind(httpx.ReadTimeout("slow")) == "read_timeout"
