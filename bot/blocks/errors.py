@@ -1,0 +1,28 @@
+"""Messages for things that went wrong: what happened and what to do, never a trace or a secret."""
+
+from __future__ import annotations
+
+from bot.blocks.limits import Message, context, escape, section, truncate
+
+
+def error_message(title: str, detail: str = "", *, hint: str | None = None, emoji: str = ":warning:") -> Message:
+    """A short error answer. `title` and `detail` are mrkdwn written by us; pass user text through `escape()`."""
+    text = f"{emoji} *{title}*"
+    if detail:
+        text += f"\n{detail}"
+    blocks = [section(text)]
+    if hint:
+        blocks.append(context(hint))
+    plain = title + (f" {detail}" if detail else "")
+    return Message(truncate(_strip_mrkdwn(plain), 3000), blocks)
+
+
+def usage_message(problem: str, usage: str, prefix: str) -> Message:
+    """The answer to a command typed with the wrong arguments."""
+    return error_message(
+        escape(problem), f"Usage: `{prefix} {escape(usage)}`", hint=f"`{prefix} help` lists every command."
+    )
+
+
+def _strip_mrkdwn(text: str) -> str:
+    return text.replace("*", "").replace("`", "")

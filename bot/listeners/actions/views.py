@@ -1,0 +1,127 @@
+"""Buttons that show things: Refresh (fresh read), paging and "All tasks", Share in channel, Details.
+
+Each button carries the `View` it shows; the click re-runs that command, so nothing stale is trusted.
+Ephemeral answers keep their Share button; shared and in-thread messages never get one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.controls import add_share, append_blocks, without_share
+from bot.blocks.limits import Message, context
+from bot.commands.base import CommandContext
+from bot.commands.router import run_view
+from bot.ids import TaskRef, View
+from bot.listeners.common import deps_of, respond_with, web_client
+
+logger = logging.getLogger("bot.slack")
+
+
+def action_context(body: dict[str, Any], context: dict[str, Any], *, fresh: bool = False) -> CommandContext:
+    """A command context for whoever clicked, where they clicked."""
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+    return CommandContext(
+        user_id=(body.get("user") or {}).get("id", ""),
+        channel_id=channel,
+        team_id=(body.get("team") or {}).get("id"),
+        thread_ts=container.get("thread_ts"),
+        source="action",
+        deps=deps_of(context),
+        fresh=fresh,
+    )
+
+
+def is_ephemeral(body: dict[str, Any]) -> bool:
+    return bool((body.get("container") or {}).get("is_ephemeral"))
+
+
+def _value(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value", ""))
+
+
+async def replace_message(
+    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, message: Message
+) -> bool:
+    """Replace the message the button was on: through response_url, or chat.update when there is none."""
+    if is_ephemeral(body):
+        message = add_share(message)
+    if body.get("response_url"):
+        return await respond_with(respond, message, replace_original=True)
+    container = body.get("container") or {}
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if not channel or not ts:
+        logger.warning("slack.nothing_to_replace", extra={"container": container.get("type")})
+        return False
+    await client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+    return True
+
+
+async def _rerun(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: Any, fresh: bool
+) -> None:
+    await ack()
+    try:
+        view = View.decode(_value(body))
+    except ValueError:
+        logger.warning("slack.bad_button_value", extra={"action": (body.get("actions") or [{}])[0].get("action_id")})
+        return
+    message = await run_view(action_context(body, context, fresh=fresh), view)
+    await replace_message(body, respond, web_client(context, client), message)
+
+
+async def refresh(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """Read DIS again (skipping the cache) and replace the message with the result."""
+    await _rerun(ack, body, respond, context, client, fresh=True)
+
+
+async def navigate(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """Previous/Next page and "All tasks": show another view in place of this one (cached reads are fine)."""
+    await _rerun(ack, body, respond, context, client, fresh=False)
+
+
+async def share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
+    """Post the ephemeral answer for everyone in the channel, then remove the ephemeral copy."""
+    await ack()
+    try:
+        view = View.decode(_value(body))
+    except ValueError:
+        logger.warning("slack.bad_button_value", extra={"action": "share"})
+        return
+    ctx = action_context(body, context)
+    message = without_share(await run_view(ctx, view))
+    message = append_blocks(message, context_block(f"Shared by <@{ctx.user_id}>"))
+    if await respond_with(respond, message, response_type="in_channel", replace_original=False):
+        logger.info("command.shared", extra={"user": ctx.user_id, "subcommand": view.command})
+        await respond_with(respond, Message("Shared."), delete_original=True)
+
+
+def context_block(text: str) -> dict[str, Any]:
+    return context(text)
+
+
+async def details(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
+    """A task's details, shown only to the person who clicked (Start/Stop depend on who that is)."""
+    await ack()
+    try:
+        ref = TaskRef.decode(_value(body))
+    except ValueError:
+        logger.warning("slack.bad_button_value", extra={"action": "details"})
+        return
+    ctx = action_context(body, context)
+    message = await run_view(ctx, View("task", (ref.stream, ref.task)))
+    options: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
+    if ctx.thread_ts:
+        options["thread_ts"] = ctx.thread_ts
+    await respond_with(respond, add_share(message), **options)

@@ -1,0 +1,253 @@
+"""Running the bot: an aiohttp server for Slack's HTTP requests, or a Socket Mode connection.
+
+HTTP mode serves `POST /slack/events` (slash commands, events and interactivity: one Request URL) plus the ops
+endpoints (`/healthz`, `/readyz`, `/metrics`) on `$PORT`. Socket Mode (when `SLACK_APP_TOKEN` is set) needs no
+public URL; the ops endpoints are still served on `$PORT`. Background services (the watcher) are started after
+the server and stopped before it, in both modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import metrics
+from bot.app import create_app
+from bot.config import Settings
+from bot.deps import Deps
+from bot.errors import ConfigError
+from bot.ops.http import add_ops_routes, start_ops_server
+from bot.services.tasks import TaskService
+
+logger = logging.getLogger("bot.server")
+
+EVENTS_PATH = "/slack/events"
+
+
+class Service(Protocol):
+    """A background job that lives as long as the server (the watcher)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+ServiceFactory = Callable[[Deps], Service]
+
+
+class _Lifecycle:
+    """Start/stop of background services around the server itself."""
+
+    def __init__(self) -> None:
+        #: Background services, started (in order) after the server is up and stopped (in reverse) before it goes.
+        self.services: list[Service] = []
+        self._started: list[Service] = []
+
+    async def _start_services(self) -> None:
+        for service in self.services:
+            await service.start()
+            self._started.append(service)
+
+    async def _stop_services(self) -> None:
+        while self._started:
+            service = self._started.pop()
+            try:
+                await service.stop()
+            except Exception:
+                logger.exception("server.service_stop_failed", extra={"service": type(service).__name__})
+
+
+class SlackHttpServer(_Lifecycle):
+    """The HTTP front: `POST /slack/events` into Bolt, plus the ops routes, on one aiohttp application.
+
+    `web_app` is a plain `aiohttp.web.Application`: add routes to it before `start()`.
+
+    Args:
+        app: the Bolt app (`create_app`).
+        deps: the process's services (the ops routes read health from them).
+        host: interface to bind ("0.0.0.0" in production, "127.0.0.1" in tests).
+        port: port to bind; 0 picks a free one (see `port` after `start()`).
+    """
+
+    def __init__(self, app: AsyncApp, deps: Deps, *, host: str = "0.0.0.0", port: int = 3000) -> None:
+        super().__init__()
+        self.bolt = app
+        self.deps = deps
+        self.host = host
+        self.port = port
+        self.web_app = web.Application()
+        self.web_app.router.add_post(EVENTS_PATH, self._events)
+        add_ops_routes(self.web_app, deps)
+        self._runner: web.AppRunner | None = None
+
+    async def _events(self, request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server (the host as bound; use with 127.0.0.1 in tests)."""
+        return f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '') else self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.web_app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]
+        logger.info("server.http_listening", extra={"port": self.port, "path": EVENTS_PATH})
+        await self._start_services()
+
+    async def stop(self) -> None:
+        await self._stop_services()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+class SlackSocketModeServer(_Lifecycle):
+    """Socket Mode: a websocket to Slack (opened through `apps.connections.open` on SLACK_API_URL), and the ops
+    routes on `$PORT` so probes and scrapes work the same as in HTTP mode."""
+
+    def __init__(self, app: AsyncApp, deps: Deps, app_token: str, *, host: str = "0.0.0.0", port: int = 3000) -> None:
+        super().__init__()
+        self.bolt = app
+        self.deps = deps
+        self.host = host
+        self.port = port
+        self.handler = AsyncSocketModeHandler(app, app_token)
+        self._ops: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._ops = await start_ops_server(self.port, self.deps, host=self.host)
+        self.port = self._ops.addresses[0][1]
+        await self.handler.connect_async()
+        logger.info("server.socket_mode_connected", extra={"ops_port": self.port})
+        await self._start_services()
+
+    async def stop(self) -> None:
+        await self._stop_services()
+        await self.handler.close_async()
+        if self._ops is not None:
+            await self._ops.cleanup()
+            self._ops = None
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The process's Web API client on SLACK_API_URL, retrying once more on rate limits (after Retry-After)."""
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
+    base = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def build_deps(settings: Settings, *, dis: object | None = None) -> Deps:
+    """DisClient, TaskService and the Slack client, wired to the metrics."""
+    if dis is None:
+        from bot.dis.client import DisClient
+
+        client = DisClient(settings)
+        client.on_request = metrics.on_dis_request
+        client.on_retry = metrics.on_dis_retry
+        dis = client
+    tasks = TaskService(dis, settings.cache_ttl_seconds, on_cache_event=metrics.on_cache_event)  # type: ignore[arg-type]
+    return Deps(settings=settings, dis=dis, tasks=tasks, slack=slack_client(settings))
+
+
+@dataclass
+class Runtime:
+    """Everything `serve` runs, built without starting anything (tests and the benchmark use it too)."""
+
+    deps: Deps
+    app: AsyncApp
+    server: SlackHttpServer | SlackSocketModeServer
+
+    @property
+    def socket_mode(self) -> bool:
+        return isinstance(self.server, SlackSocketModeServer)
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    deps: Deps | None = None,
+    services: Sequence[ServiceFactory] = (),
+    host: str = "0.0.0.0",
+    socket_mode: bool | None = None,
+) -> Runtime:
+    """Build deps, the Bolt app and the server for the mode the settings choose.
+
+    Args:
+        settings: the process settings (`require_dis()` is checked when deps are built here).
+        deps: prebuilt services (tests); built from the settings otherwise.
+        services: factories of background services started with the server (`lambda deps: Watcher(deps)`).
+        host: interface to bind.
+        socket_mode: force a mode; default is Socket Mode exactly when SLACK_APP_TOKEN is set.
+    """
+    if socket_mode is None:
+        socket_mode = settings.slack_app_token is not None
+    if deps is None:
+        deps = build_deps(settings.require_dis())
+    app = create_app(settings, deps, socket_mode=socket_mode)
+    server: SlackHttpServer | SlackSocketModeServer
+    if socket_mode:
+        if settings.slack_app_token is None:
+            raise ConfigError("SLACK_APP_TOKEN is not set (the app-level token, xapp-...)")
+        server = SlackSocketModeServer(
+            app, deps, settings.slack_app_token.get_secret_value(), host=host, port=settings.port
+        )
+    else:
+        server = SlackHttpServer(app, deps, host=host, port=settings.port)
+    server.services.extend(factory(deps) for factory in services)
+    return Runtime(deps, app, server)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    services: Sequence[ServiceFactory] = (),
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the bot until SIGTERM/SIGINT (or until `stop` is set): `dis-bot serve`.
+
+    Raises:
+        ConfigError: a required setting is missing (named in the message).
+    """
+    from bot.logs import configure_logging
+
+    configure_logging(settings)
+    runtime = build_runtime(settings, services=services)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
+            pass
+    try:
+        await runtime.server.start()
+        logger.info("server.started", extra={"mode": "socket" if runtime.socket_mode else "http"})
+        await stop.wait()
+        logger.info("server.stopping")
+    finally:
+        await runtime.server.stop()
+        close = getattr(runtime.deps.dis, "aclose", None)
+        if close is not None:
+            await close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
