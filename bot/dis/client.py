@@ -119,7 +119,7 @@ class DisClient:
         # which made 1000 reads at concurrency 50 take 10 s instead of ~1 s (see pyproject.toml).
         self._http = http or HttpxAiohttpClient(
             timeout=httpx.Timeout(settings.dis_timeout_seconds),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         )
         self.retry = retry or RetryPolicy()
         self.auth: DisAuth = auth or build_auth(settings, self._http)
