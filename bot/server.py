@@ -103,7 +103,9 @@ class SlackHttpServer(_Lifecycle):
     async def start(self) -> None:
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        # A larger accept backlog than aiohttp's 128: in an incident a burst of commands opens many connections at
+        # once, and a full backlog costs a dropped SYN and a 1 s retransmit (seen in bench/commands.py).
+        await web.TCPSite(self._runner, self.host, self.port, backlog=1024).start()
         self.port = self._runner.addresses[0][1]
         logger.info("server.http_listening", extra={"port": self.port, "path": EVENTS_PATH})
         await self._start_services()

@@ -132,7 +132,7 @@ class FakeSlack:
         app.router.add_post("/response-url/{hook_id}", self._handle_response_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)  # bursts: see bench/commands.py
         await site.start()
         self.port = self._runner.addresses[0][1]
         self._changed = asyncio.Condition()
