@@ -1,0 +1,136 @@
+"""No token, AK/SK, password or signing secret in any log line, metric or readiness answer: every auth mode,
+every error path, JSON and text logs at DEBUG.
+
+The redaction filter in `bot.logs` is a safety net; this test also checks that the net caught nothing, i.e.
+that no code path tried to log a secret in the first place.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot import metrics
+from bot.config import AuthMode
+from tests.conftest import FAST_RETRY, SECRETS
+from tests.ops.conftest import SLACK_SECRETS, SLACK_SIGNING_SECRET, Bot
+from tests.slack_signing import signed_headers
+
+ATTEMPTS = FAST_RETRY.attempts
+
+
+def dis_statuses() -> dict[str, float]:
+    """DIS attempts so far by status (all endpoints), from the metrics registry."""
+    out: dict[str, float] = {}
+    for metric in metrics.REGISTRY.collect():
+        if metric.name == "disbot_dis_requests":
+            for sample in metric.samples:
+                if sample.name == "disbot_dis_requests_total":
+                    out[sample.labels["status"]] = out.get(sample.labels["status"], 0) + sample.value
+    return out
+
+
+async def home_opened(bot: Bot) -> None:
+    """Deliver a signed app_home_opened event and wait until the bot tried views.publish."""
+    before = bot.fake.count("views.publish")
+    body = json.dumps(
+        {
+            "token": "legacy",
+            "team_id": "T0FAKE",
+            "api_app_id": "A0DISBOT",
+            "type": "event_callback",
+            "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
+            "event_time": 1,
+            "event": {"type": "app_home_opened", "user": "U0OPS", "channel": "D0OPS", "tab": "home"},
+        }
+    )
+    headers = signed_headers(SLACK_SIGNING_SECRET, body, content_type="application/json")
+    response = await bot.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
+    assert response.status == 200
+    await bot.fake.wait_for("views.publish", count=before + 1, ok=None)
+
+
+async def exercise(bot: Bot, mode: AuthMode) -> set[str]:
+    """Drive every error path through the bot; return the runtime secrets (IAM tokens) seen on the way."""
+    runtime: set[str] = set()
+    sim = bot.sim
+    await bot.command("tasks orders-prod")  # success
+    runtime |= set(bot.client.auth.secrets())
+    sim.fail_next(2, status=401)  # rejected credentials (IAM mode renews once, then gives up)
+    await bot.command("tasks orders-prod")
+    await bot.command("tasks orders-prod")  # IAM mode logs in again; the next failures hit DIS itself
+    sim.fail_next(ATTEMPTS, status=429, headers={"Retry-After": "0"})  # throttled, without the wait
+    await bot.command("tasks orders-prod")
+    sim.fail_next(ATTEMPTS, status=503)
+    await bot.command("task orders-prod to-obs")
+    sim.fail_next(ATTEMPTS, status=200, body="{not json at all")  # garbled body
+    await bot.command("tasks orders-prod")
+    sim.fail_next(ATTEMPTS, status=500, body="<html>upstream exploded</html>")
+    await bot.command("streams")
+    sim.latency = 0.3  # > DIS_TIMEOUT_SECONDS: every attempt times out
+    await bot.command("tasks orders-prod")
+    sim.latency = 0.0
+    if mode is AuthMode.IAM_PASSWORD:
+        sim.expire_tokens()
+        sim.fail_next(1, status=401, path="/v3/auth/tokens")  # the renewal login fails
+        await bot.command("tasks orders-prod")
+        await bot.command("tasks orders-prod")  # logs in again
+        runtime |= set(bot.client.auth.secrets())
+    # Slack failing: the response_url, then a Web API method (views.publish) with an auth error and a 500.
+    bot.fake.fail_next("response_url", status=500)
+    await bot.command("streams", ok=False)
+    bot.fake.fail_next("views.publish", error="invalid_auth")
+    await home_opened(bot)
+    bot.fake.fail_next("views.publish", status=500)
+    await home_opened(bot)
+    return runtime
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+@pytest.mark.parametrize("mode", [AuthMode.TOKEN, AuthMode.AKSK, AuthMode.IAM_PASSWORD])
+async def test_no_secret_in_logs_metrics_or_readiness(make_bot, capture_logs, mode, log_format) -> None:
+    """Across every error path, no configured or issued secret appears anywhere the bot writes."""
+    bot: Bot = await make_bot(mode, LOG_FORMAT=log_format, LOG_LEVEL="DEBUG", DIS_TIMEOUT_SECONDS=0.1)
+    buffer = capture_logs(bot.settings)
+    redact = None
+    for handler in __import__("logging").getLogger().handlers:
+        for f in handler.filters:
+            if hasattr(f, "add"):
+                redact = f
+    assert redact is not None
+    bot.client.on_secret = redact.add  # as production wires it: IAM tokens are secrets too
+
+    before = dis_statuses()
+    runtime = await exercise(bot, mode)
+
+    output = buffer.getvalue()
+    assert output.count("\n") > 50  # DEBUG logging really was on
+    if log_format == "json":
+        for line in output.splitlines():
+            json.loads(line)
+    exposed = {
+        "logs": output,
+        "metrics": metrics.render().decode(),
+        "readiness": json.dumps(bot.health.status()),
+    }
+    secrets = [s for s in (*SECRETS, *SLACK_SECRETS, *runtime) if s]
+    assert len(secrets) >= len(SECRETS) + len(SLACK_SECRETS)
+    for where, text in exposed.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret ({secret[:4]}…) appears in the {where}"
+    assert "[redacted]" not in output, "some code tried to log a secret (the filter caught it)"
+    # The error paths really ran (event names are the same in both formats).
+    for event in (
+        "command.dis_auth_failed",
+        "command.dis_throttled",
+        "command.dis_unavailable",
+        "dis.gave_up",
+        "slack.respond_refused",
+        "slack.home_publish_failed",
+    ):
+        assert event in output, event
+    grew = {status for status, n in dis_statuses().items() if n > before.get(status, 0)}
+    assert grew >= {"401", "429", "500", "503", "timeout"}, grew
