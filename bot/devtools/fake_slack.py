@@ -17,6 +17,10 @@ Methods answered like Slack: auth.test, chat.postMessage / update / postEphemera
 views.publish / open / update, conversations.info / join / list / members / open, users.info, and
 `POST /response-url/<id>` for response_url webhooks (recorded with method "response_url"). Any other method
 answers `ok: true` so new calls are visible in `calls` rather than failing obscurely.
+
+Socket Mode too: `apps.connections.open` (app-level `xapp-` token) hands out a websocket URL on this server;
+the connection is recorded as "socket_mode.connect", `await fake.socket_send("slash_commands", payload)` delivers
+an envelope, and the client's acknowledgement arrives as a "socket_mode.ack" call with the envelope id.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ class FakeSlack:
         bot_user_id: what `auth.test` says the bot's user id is (mentions are `<@bot_user_id>`).
         team_id: the workspace id `auth.test` answers.
         token: if set, calls whose bearer token differs get `invalid_auth` (like Slack); None accepts any.
+        app_token: if set, the only app-level token `apps.connections.open` accepts; None accepts any `xapp-`.
         on_message: optional callback (sync or async) for every message-carrying call (the demo prints them).
         port: port to bind (0 = any free port).
     """
@@ -103,6 +108,7 @@ class FakeSlack:
         bot_id: str = "BDISBOT",
         team_id: str = "T0FAKE",
         token: str | None = None,
+        app_token: str | None = None,
         on_message: MessageCallback | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -112,6 +118,8 @@ class FakeSlack:
         self.team_id = team_id
         self.on_message = on_message
         self._token = token
+        self._app_token = app_token
+        self._sockets: list[web.WebSocketResponse] = []
         self._host = host
         self._port = port
         self.calls: list[Call] = []
@@ -130,6 +138,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._handle_api)
         app.router.add_get("/api/{method}", self._handle_api)
         app.router.add_post("/response-url/{hook_id}", self._handle_response_url)
+        app.router.add_get("/socket-mode", self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)  # bursts: see bench/commands.py
@@ -139,6 +148,8 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -321,6 +332,10 @@ class FakeSlack:
             return self._failure_response(failure)
         if not token:
             answer: dict[str, Any] = {"ok": False, "error": "not_authed"}
+        elif method == "apps.connections.open":
+            answer = self._open_connection(token)
+        elif token.startswith("xapp-"):
+            answer = {"ok": False, "error": "not_allowed_token_type"}
         elif self._token is not None and token != self._token:
             answer = {"ok": False, "error": "invalid_auth"}
         else:
@@ -345,6 +360,64 @@ class FakeSlack:
             return self._failure_response(failure)
         await self._record(call)
         return web.Response(text="ok")
+
+    def _open_connection(self, token: str) -> dict[str, Any]:
+        if not token.startswith("xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if self._app_token is not None and token != self._app_token:
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": f"ws://{self._host}:{self.port}/socket-mode"}
+
+    # --- Socket Mode ---
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)  # answers the SDK's pings with pongs, like Slack
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json(
+            {"type": "hello", "num_connections": len(self._sockets), "connection_info": {"app_id": "A0DISBOT"}}
+        )
+        await self._record(Call("socket_mode.connect", {}, time.monotonic(), time.time()))
+        try:
+            async for msg in ws:
+                if msg.type == web.WSMsgType.TEXT:
+                    try:
+                        payload = json.loads(msg.data)
+                    except ValueError:
+                        payload = {"raw": msg.data}
+                    await self._record(Call("socket_mode.ack", payload, time.monotonic(), time.time()))
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def socket_send(
+        self,
+        envelope_type: str,
+        payload: dict[str, Any],
+        *,
+        envelope_id: str | None = None,
+        accepts_response_payload: bool = True,
+        retry_attempt: int | None = None,
+        retry_reason: str | None = None,
+    ) -> str:
+        """Deliver a Socket Mode envelope ("slash_commands", "events_api", "interactive") to the newest connection.
+
+        Returns the envelope id; the client's ack comes back as a "socket_mode.ack" call carrying it.
+        """
+        if not self._sockets:
+            raise AssertionError("no Socket Mode connection is open")
+        eid = envelope_id or uuid.uuid4().hex
+        envelope: dict[str, Any] = {
+            "envelope_id": eid,
+            "type": envelope_type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if retry_attempt is not None:
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = retry_reason or "timeout"
+        await self._sockets[-1].send_json(envelope)
+        return eid
 
     def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         """What Slack would answer for a successful call (only the fields bots use)."""

@@ -1,0 +1,132 @@
+"""The server around the app: health endpoint, settings checks, background services, Socket Mode end to end."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from bot.app import create_app
+from bot.devtools.fake_slack import FakeSlack
+from bot.dis.client import DisClient
+from bot.dis.simulator import SimTask
+from bot.errors import ConfigError
+from bot.server import SlackSocketModeServer, build_deps, build_runtime
+from tests.conftest import FAST_RETRY, settings_for
+from tests.slack.conftest import ALICE, BOT_TOKEN, CHANNEL
+from tests.slack.payloads import TEAM
+
+APP_TOKEN = "xapp-1-A0DISBOT-0123456789"
+
+
+async def test_healthz_answers_while_the_process_is_up(bot):
+    """GET /healthz is 200 on the same port as /slack/events."""
+    response = await bot.http.get(bot.runtime.server.url + "/healthz")
+    assert response.status_code == 200
+    assert response.json()["alive"] is True
+
+
+async def test_http_mode_requires_the_signing_secret(sim, fake):
+    """Without SLACK_SIGNING_SECRET the HTTP app refuses to start, naming the variable."""
+    settings = settings_for(sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=fake.url)
+    deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        create_app(settings, deps)
+    create_app(settings, deps, socket_mode=True)  # Socket Mode needs no signing secret
+    await deps.dis.aclose()
+
+
+async def test_bot_token_is_required(sim, fake):
+    """Without SLACK_BOT_TOKEN building the services fails with a message naming it."""
+    settings = settings_for(sim, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url)
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
+        build_deps(settings, dis=object())
+
+
+class _Recorder:
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log = name, log
+
+    async def start(self) -> None:
+        self.log.append(f"start {self.name}")
+
+    async def stop(self) -> None:
+        self.log.append(f"stop {self.name}")
+
+
+async def test_background_services_start_after_and_stop_before_the_server(sim, fake):
+    """Services given to build_runtime start in order once the server listens and stop in reverse."""
+    log: list[str] = []
+    settings = settings_for(sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=0)
+    deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
+    runtime = build_runtime(
+        settings,
+        deps=deps,
+        host="127.0.0.1",
+        services=[lambda d: _Recorder("watcher", log), lambda d: _Recorder("other", log)],
+    )
+    await runtime.server.start()
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(runtime.server.url + "/healthz")).status_code == 200
+    await runtime.server.stop()
+    await deps.dis.aclose()
+    assert log == ["start watcher", "start other", "stop other", "stop watcher"]
+
+
+@pytest.fixture
+async def socket_bot(sim):
+    """The bot in Socket Mode against a fake Slack that speaks the Socket Mode websocket protocol."""
+    async with FakeSlack(token=BOT_TOKEN, app_token=APP_TOKEN) as fake:
+        settings = settings_for(
+            sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=fake.url, PORT=0
+        )
+        deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
+        runtime = build_runtime(settings, deps=deps, host="127.0.0.1")
+        assert isinstance(runtime.server, SlackSocketModeServer)
+        await runtime.server.start()
+        await fake.wait_for("socket_mode.connect")
+        yield runtime, fake
+        await runtime.server.stop()
+        await deps.dis.aclose()
+
+
+async def test_socket_mode_slash_command_is_acked_and_answered(socket_bot, sim):
+    """Over Socket Mode a /dis command is acked on the websocket and answered at its response_url."""
+    runtime, fake = socket_bot
+    sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
+    hook = fake.response_url("sock1")
+    payload = {
+        "team_id": TEAM,
+        "channel_id": CHANNEL,
+        "user_id": ALICE,
+        "command": "/dis",
+        "text": "tasks orders",
+        "response_url": hook,
+        "trigger_id": "1.2.3",
+        "api_app_id": "A0DISBOT",
+    }
+    envelope_id = await fake.socket_send("slash_commands", payload)
+    await fake.wait_for("socket_mode.ack", where=lambda c: c.payload.get("envelope_id") == envelope_id)
+    [answer] = await fake.wait_for("response_url", where=lambda c: c.hook_id == "sock1")
+    assert "to-obs" in answer.text
+    assert fake.count("apps.connections.open") == 1  # the websocket URL came from SLACK_API_URL
+    async with httpx.AsyncClient() as http:  # the ops endpoints are still served on $PORT
+        assert (await http.get(f"http://127.0.0.1:{runtime.server.port}/healthz")).status_code == 200
+
+
+async def test_socket_mode_mention_is_answered_in_thread(socket_bot):
+    """An app_mention delivered over Socket Mode is answered in its thread through chat.postMessage."""
+    _, fake = socket_bot
+    event = {
+        "type": "app_mention",
+        "user": ALICE,
+        "text": f"<@{fake.bot_user_id}> help",
+        "ts": "9.1",
+        "channel": CHANNEL,
+    }
+    body = {"type": "event_callback", "team_id": TEAM, "event_id": "EvSOCK1", "event": event, "api_app_id": "A0DISBOT"}
+    await fake.socket_send("events_api", body)
+    [post] = await fake.wait_for("chat.postMessage")
+    assert post.payload["thread_ts"] == "9.1"
+    assert "help" in json.dumps(post.payload["blocks"])
