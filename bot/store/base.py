@@ -1,0 +1,332 @@
+"""The watcher's durable state behind one small interface, so SQLite can be swapped for another engine.
+
+What lives here (and nowhere else), so that a restart neither re-alerts nor forgets:
+
+- subscriptions: which channel watches which stream (`*` = every stream), who to mention, where they came
+  from (`/dis watch` or `DIS_WATCH`), and the last Slack delivery error for the channel;
+- task states: the last state seen for each watched task (to say "RUNNING → ERROR" and to publish gauges);
+- episodes: one row per problem of one task (or one unreadable stream) in one channel, open until it ends;
+  at most one open episode per (channel, stream, task, kind) — the store enforces it, which is what makes
+  "never alert twice for the same problem" hold even if the same poll is applied twice;
+- alerts: the Slack message that announces one or more episodes (its `ts`, who acknowledged it, reminders);
+- snoozes: (channel, stream, task) silenced until a time;
+- the outbox: every Slack call not yet delivered, each with a unique idempotency key;
+- stream health: consecutive failed polls per stream, for the "I cannot read this stream" warning.
+
+Writes inside `with store.transaction():` commit together; each method is its own transaction otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: The stream name of a subscription that watches every stream of the project.
+ALL_STREAMS = "*"
+
+#: Subscription sources.
+SOURCE_COMMAND = "command"
+SOURCE_CONFIG = "config"
+
+#: Episode and alert kinds: a task in ERROR/ABNORMAL, or a stream the bot cannot read.
+KIND_TASK = "task"
+KIND_BLIND = "blind"
+
+#: Outbox kinds. `post`/`update` render the alert when they are sent; `reply`/`message` carry their payload.
+OUT_POST = "post"
+OUT_UPDATE = "update"
+OUT_REPLY = "reply"
+OUT_MESSAGE = "message"
+
+#: Outbox row states.
+PENDING = "pending"
+SENDING = "sending"
+DONE = "done"
+PARKED = "parked"  # a permanent channel error (not_in_channel, ...): retried slowly until the bot is invited
+DEAD = "dead"  # will never be delivered (message deleted, bad request); logged and counted
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A channel watching a stream (or `*`)."""
+
+    channel_id: str
+    stream: str
+    mention: str | None = None
+    source: str = SOURCE_COMMAND
+    created_by: str | None = None
+    created_at: float = 0.0
+    #: True until the first poll after the watch was created took its baseline ("already failing" report).
+    baseline_pending: bool = True
+    delivery_error: str | None = None
+    delivery_error_at: float | None = None
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.stream == ALL_STREAMS
+
+
+@dataclass(frozen=True)
+class KnownTask:
+    """The last state the watcher saw for one task of a watched stream."""
+
+    stream: str
+    task_name: str
+    state: str
+    task_id: str | None = None
+    #: When the task was first seen in this state (epoch seconds).
+    since: float = 0.0
+    last_transfer_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One problem of one task (or one unreadable stream, `task_name == ""`) as seen by one channel."""
+
+    id: int
+    channel_id: str
+    stream: str
+    task_name: str
+    kind: str = KIND_TASK
+    task_id: str | None = None
+    #: The state now (ERROR, ABNORMAL, or STARTING while it is being restarted).
+    state: str = ""
+    #: The bad state that opened the episode.
+    problem_state: str = ""
+    #: The state before the problem (None when unknown: first seen already bad).
+    previous_state: str | None = None
+    #: True when the task was already bad when the watch began (reported once "already failing").
+    baseline: bool = False
+    started_at: float = 0.0
+    ended_at: float | None = None
+    #: RUNNING, PAUSED, DELETED, UNWATCHED (task episodes) or READABLE (blind episodes).
+    end_state: str | None = None
+    #: Why: the DIS error of a blind episode, or a short note.
+    reason: str | None = None
+    last_transfer_ms: int | None = None
+    alert_id: int | None = None
+    #: Whether the thread already got the "recovered" reply for this episode.
+    recovery_noted: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A Slack message announcing one or more episodes of one channel."""
+
+    id: int
+    channel_id: str
+    kind: str = KIND_TASK
+    ts: str | None = None
+    created_at: float = 0.0
+    posted_at: float | None = None
+    mention: str | None = None
+    acked_by: str | None = None
+    acked_at: float | None = None
+    last_reminder_at: float | None = None
+    reminders: int = 0
+    resolved_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Snooze:
+    channel_id: str
+    stream: str
+    task_name: str
+    until: float
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One Slack call waiting to be made (or made)."""
+
+    id: int
+    key: str
+    channel_id: str
+    kind: str
+    alert_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    state: str = PENDING
+    attempts: int = 0
+    not_before: float = 0.0
+    created_at: float = 0.0
+    delivered_at: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamHealth:
+    """Consecutive failed polls of one stream; `warned` once the warning went out."""
+
+    stream: str
+    failures: int = 0
+    first_failure_at: float | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    warned: bool = False
+
+
+class Store(Protocol):
+    """Everything the watcher keeps across restarts. Implementations must make each call short."""
+
+    # --- lifecycle ---
+    def close(self) -> None: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    # --- subscriptions ---
+    def upsert_subscription(
+        self,
+        channel_id: str,
+        stream: str,
+        *,
+        now: float,
+        mention: str | None = None,
+        set_mention: bool = False,
+        source: str = SOURCE_COMMAND,
+        created_by: str | None = None,
+    ) -> tuple[Subscription, bool]:
+        """Add a watch (returns it and True) or update an existing one (False).
+
+        A `command` source overrides `config` (a person asked for it, so it outlives the configuration);
+        the mention changes only when `set_mention` is true.
+        """
+        ...
+
+    def remove_subscription(self, channel_id: str, stream: str) -> bool: ...
+    def subscriptions(self, *, channel_id: str | None = None, stream: str | None = None) -> list[Subscription]: ...
+    def set_baseline_done(self, channel_id: str, stream: str) -> None: ...
+    def set_delivery_error(self, channel_id: str, error: str | None, now: float) -> None: ...
+
+    # --- task states ---
+    def task_states(self) -> dict[str, dict[str, KnownTask]]: ...
+    def save_task_states(self, stream: str, upsert: Iterable[KnownTask], delete: Iterable[str] = ()) -> None: ...
+    def forget_stream(self, stream: str) -> None:
+        """Drop task states and health of a stream nobody watches any more."""
+        ...
+
+    # --- episodes ---
+    def open_episode(
+        self,
+        *,
+        channel_id: str,
+        stream: str,
+        task_name: str,
+        kind: str,
+        state: str,
+        started_at: float,
+        task_id: str | None = None,
+        previous_state: str | None = None,
+        baseline: bool = False,
+        reason: str | None = None,
+        last_transfer_ms: int | None = None,
+    ) -> tuple[Episode, bool]:
+        """Open an episode, or return the one already open for the same key (and False)."""
+        ...
+
+    def open_episodes(
+        self, *, channel_id: str | None = None, stream: str | None = None, kind: str | None = None
+    ) -> list[Episode]: ...
+    def unalerted_episodes(self) -> list[Episode]:
+        """Open episodes not yet announced (snoozed ones included; the caller filters)."""
+        ...
+
+    def unnoted_recoveries(self) -> list[Episode]:
+        """Closed episodes whose alert thread has not had its "recovered" reply yet."""
+        ...
+
+    def episodes_for_alert(self, alert_id: int) -> list[Episode]: ...
+    def update_episode(self, episode_id: int, *, state: str, last_transfer_ms: int | None = None) -> None: ...
+    def close_episode(self, episode_id: int, *, ended_at: float, end_state: str, note: bool = True) -> None:
+        """End an episode; with `note=False` its thread gets no "recovered" reply (unwatched, never posted)."""
+        ...
+
+    def mark_recoveries_noted(self, episode_ids: Sequence[int]) -> None: ...
+    def attach_episodes(self, episode_ids: Sequence[int], alert_id: int) -> None: ...
+
+    # --- alerts ---
+    def create_alert(self, channel_id: str, kind: str, *, now: float, mention: str | None = None) -> Alert: ...
+    def alert(self, alert_id: int) -> Alert | None: ...
+    def open_alerts(self, kind: str | None = None) -> list[Alert]: ...
+    def set_alert_posted(self, alert_id: int, ts: str, now: float) -> None: ...
+    def ack_alert(self, alert_id: int, user_id: str, now: float) -> bool:
+        """Record who acknowledged; False if it already was (the first one wins)."""
+        ...
+
+    def mark_reminded(self, alert_id: int, now: float) -> int:
+        """Count a reminder; returns the reminder number."""
+        ...
+
+    def resolve_alert(self, alert_id: int, now: float) -> None: ...
+
+    # --- snoozes ---
+    def snooze(self, channel_id: str, stream: str, task_name: str, *, until: float, by: str | None) -> None: ...
+    def snoozes(self, *, now: float, channel_id: str | None = None) -> list[Snooze]:
+        """Snoozes still in force at `now`."""
+        ...
+
+    # --- outbox ---
+    def enqueue(
+        self,
+        key: str,
+        channel_id: str,
+        kind: str,
+        *,
+        now: float,
+        alert_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> OutboxItem | None:
+        """Queue a Slack call; None if `key` was queued before (idempotency: each key is delivered once)."""
+        ...
+
+    def pending_update(self, alert_id: int) -> bool:
+        """Whether an update of the alert is already waiting (a second one would render the same)."""
+        ...
+
+    def outbox_heads(self) -> list[OutboxItem]:
+        """The oldest pending row of each channel: delivery is first-in first-out per channel."""
+        ...
+
+    def outbox_item(self, item_id: int) -> OutboxItem | None: ...
+    def outbox_depth(self) -> int: ...
+    def outbox(self, *, state: str | None = None, channel_id: str | None = None) -> list[OutboxItem]: ...
+    def mark_sending(self, item_id: int) -> None: ...
+    def mark_done(self, item_id: int, now: float) -> None: ...
+    def mark_retry(self, item_id: int, *, not_before: float, error: str) -> None: ...
+    def park_channel(self, channel_id: str, error: str, *, not_before: float) -> int:
+        """Set aside every pending row of a channel Slack refuses (not_in_channel, ...) until `not_before`."""
+        ...
+
+    def mark_dead(self, item_id: int, error: str) -> None: ...
+    def parked_channels(self) -> dict[str, float]:
+        """Channels with parked rows, and when each may be tried again."""
+        ...
+
+    def unpark(self, channel_id: str, now: float) -> int:
+        """Make a channel's parked rows pending again (the bot was invited); returns how many."""
+        ...
+
+    def recover_sending(self) -> int:
+        """After a crash, rows caught mid-send go back to pending (delivered at least once)."""
+        ...
+
+    # --- stream health ---
+    def stream_health(self) -> dict[str, StreamHealth]: ...
+    def put_stream_health(self, health: StreamHealth) -> None: ...
+    def clear_stream_health(self, stream: str) -> None: ...
+
+    # --- housekeeping ---
+    def prune(self, before: float) -> int:
+        """Delete delivered/dead outbox rows, closed episodes and resolved alerts older than `before`."""
+        ...
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Slices of at most `size` items (SQLite limits the number of `?` parameters per statement)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
