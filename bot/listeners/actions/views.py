@@ -14,7 +14,8 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.controls import add_share, append_blocks, without_share
-from bot.blocks.limits import Message, context
+from bot.blocks.limits import Message
+from bot.blocks.limits import context as context_line
 from bot.commands.base import CommandContext
 from bot.commands.router import run_view
 from bot.ids import TaskRef, View
@@ -101,14 +102,10 @@ async def share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, cont
         return
     ctx = action_context(body, context)
     message = without_share(await run_view(ctx, view))
-    message = append_blocks(message, context_block(f"Shared by <@{ctx.user_id}>"))
+    message = append_blocks(message, context_line(f"Shared by <@{ctx.user_id}>"))
     if await respond_with(respond, message, response_type="in_channel", replace_original=False):
         logger.info("command.shared", extra={"user": ctx.user_id, "subcommand": view.command})
         await respond_with(respond, Message("Shared."), delete_original=True)
-
-
-def context_block(text: str) -> dict[str, Any]:
-    return context(text)
 
 
 async def details(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
