@@ -180,13 +180,17 @@ def home_view(
     tail = [divider(), header(f"Watched streams ({len(overview.streams)})")]
     if overview.alerts:
         blocks += [divider(), header(f"Open alerts ({len(overview.alerts)})")]
-        room = MAX_HOME_BLOCKS - len(blocks) - len(tail) - 1  # at least one block for the streams
+        room = MAX_HOME_BLOCKS - len(blocks) - len(tail) - 2  # at least one block for the streams, one for the footer
         rows = [alert_row(a, workspace_url) for a in overview.alerts]
         blocks += pack(rows, min(ALERT_BLOCKS, room), "open alerts")
     blocks += tail
+    footer = context(
+        f"`{prefix} status`: the whole project now · `{prefix} watching` in a channel: its watches · `{prefix} help`"
+    )
     rows = [stream_row(r) for r in overview.streams]
     if rows:
-        blocks += pack(rows, MAX_HOME_BLOCKS - len(blocks), "streams")
+        blocks += pack(rows, MAX_HOME_BLOCKS - len(blocks) - 1, "streams")
     else:
         blocks.append(section("No stream has been read yet; the first poll fills this list."))
+    blocks.append(footer)
     return {"type": "home", "blocks": blocks}

@@ -9,6 +9,7 @@ the Bolt app, and signed slash commands sent through it.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import urllib.parse
 import uuid
@@ -80,6 +81,23 @@ class Bot:
         assert response.status == 200, response.body
         [call] = await self.fake.wait_for("response_url", where=lambda c: c.hook_id == hook, timeout=wait, ok=ok)
         return call
+
+    async def home_opened(self, *, user: str = "U0OPS", tab: str = "home") -> None:
+        """Deliver a signed app_home_opened event (the listener runs in the background after the ack)."""
+        body = json.dumps(
+            {
+                "token": "legacy-verification",
+                "team_id": "T0FAKE",
+                "api_app_id": "A0DISBOT",
+                "type": "event_callback",
+                "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
+                "event_time": 1,
+                "event": {"type": "app_home_opened", "user": user, "channel": "D0OPS", "tab": tab},
+            }
+        )
+        headers = signed_headers(SLACK_SIGNING_SECRET, body, content_type="application/json")
+        response = await self.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
+        assert response.status == 200
 
 
 @pytest.fixture

@@ -8,16 +8,13 @@ that no code path tried to log a secret in the first place.
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot import metrics
 from bot.config import AuthMode
 from tests.conftest import FAST_RETRY, SECRETS
-from tests.ops.conftest import SLACK_SECRETS, SLACK_SIGNING_SECRET, Bot
-from tests.slack_signing import signed_headers
+from tests.ops.conftest import SLACK_SECRETS, Bot
 
 ATTEMPTS = FAST_RETRY.attempts
 
@@ -34,22 +31,9 @@ def dis_statuses() -> dict[str, float]:
 
 
 async def home_opened(bot: Bot) -> None:
-    """Deliver a signed app_home_opened event and wait until the bot tried views.publish."""
+    """Open the Home tab and wait until the bot tried views.publish."""
     before = bot.fake.count("views.publish")
-    body = json.dumps(
-        {
-            "token": "legacy",
-            "team_id": "T0FAKE",
-            "api_app_id": "A0DISBOT",
-            "type": "event_callback",
-            "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
-            "event_time": 1,
-            "event": {"type": "app_home_opened", "user": "U0OPS", "channel": "D0OPS", "tab": "home"},
-        }
-    )
-    headers = signed_headers(SLACK_SIGNING_SECRET, body, content_type="application/json")
-    response = await bot.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
-    assert response.status == 200
+    await bot.home_opened()
     await bot.fake.wait_for("views.publish", count=before + 1, ok=None)
 
 

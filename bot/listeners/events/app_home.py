@@ -1,25 +1,89 @@
-"""The App Home tab: published when a user opens it."""
+"""The App Home tab: published each time a user opens it.
+
+With a watcher in the process (`deps.watches`), the tab is the workspace's overview: every watched stream with its
+tasks per state and last read, and the open alerts with links to their messages (`bot.blocks.home`). It is read
+from the watcher's store and its last polls, so opening the tab never waits on DIS. Without a watcher it shows
+how to use the bot (`bot.blocks.help.home_view`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.help import home_view
+from bot.blocks import help as help_blocks
+from bot.blocks.home import home_view
+from bot.deps import Deps
 from bot.listeners.common import deps_of, web_client
+from bot.services.home import collect_overview
+from bot.store.base import ALL_STREAMS
 
 logger = logging.getLogger("bot.slack")
+
+
+def last_reads(watches: Any) -> dict[str, float]:
+    """When each stream was last read successfully, from the watcher's last polls (in memory)."""
+    engine = getattr(watches, "engine", None)
+    polls = getattr(engine, "polls", None) or {}
+    return {stream: poll.at for stream, poll in list(polls.items()) if poll.ok and stream != ALL_STREAMS}
+
+
+async def build_home(deps: Deps, *, workspace_url: str | None = None, now: float | None = None) -> dict[str, Any]:
+    """The Home view for this process: the overview when a watcher runs, else the how-to."""
+    watches = deps.watches
+    store = getattr(watches, "store", None)
+    if store is None:
+        return help_blocks.home_view(actions_enabled=deps.settings.dis_actions_enabled)
+    reads = last_reads(watches)
+    # SQLite calls are short but synchronous; keep them off the event loop that is acking other requests.
+    overview = await asyncio.to_thread(
+        collect_overview,
+        store,
+        last_reads=reads,
+        project_id=deps.settings.dis_project_id,
+        region=deps.settings.dis_region,
+    )
+    return home_view(overview, now=now, workspace_url=workspace_url)
+
+
+#: `deps.extras` key of the workspace URL ("https://acme.slack.com/"), learned once per process.
+WORKSPACE_URL = "slack_workspace_url"
+
+
+async def workspace_url(deps: Deps, context: dict[str, Any], client: AsyncWebClient) -> str | None:
+    """The workspace URL for message permalinks: from Bolt's authorize result when it has one, else from one
+    `auth.test` per process (cached in `deps.extras`), so links never cost a `chat.getPermalink` per alert."""
+    result = context.get("authorize_result")
+    url = getattr(result, "url", None) if result is not None else None
+    if isinstance(url, str) and url.startswith("https://"):
+        return url
+    cached = deps.extras.get(WORKSPACE_URL)
+    if isinstance(cached, str):
+        return cached
+    try:
+        answer = await client.auth_test()
+    except SlackApiError:
+        return None  # links fall back to opening the channel; try again at the next opening
+    url = answer.get("url")
+    if isinstance(url, str) and url.startswith("https://"):
+        deps.extras[WORKSPACE_URL] = url
+        return url
+    return None
 
 
 async def app_home_opened(event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient) -> None:
     if event.get("tab") != "home":
         return
     deps = deps_of(context)
-    view = home_view(actions_enabled=deps.settings.dis_actions_enabled)
+    slack = web_client(context, client)
+    view = await build_home(deps, workspace_url=await workspace_url(deps, context, slack))
     try:
-        await web_client(context, client).views_publish(user_id=event.get("user", ""), view=view)
+        await slack.views_publish(user_id=event.get("user", ""), view=view)
     except SlackApiError as exc:
-        logger.warning("slack.home_publish_failed", extra={"error": exc.response.get("error")})
+        data = exc.response.data  # a dict, or text when Slack's edge answered (HTTP 5xx)
+        error = data.get("error") if isinstance(data, dict) else f"http_{exc.response.status_code}"
+        logger.warning("slack.home_publish_failed", extra={"error": error})

@@ -1,0 +1,116 @@
+"""The App Home tab in a running bot with a watcher: what it shows after real polls and alerts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from slack_sdk.models.views import View
+
+from bot.devtools.render import render_blocks
+from bot.metrics import REGISTRY
+from bot.store.sqlite import SqliteStore
+from bot.watcher.watcher import Watcher
+from tests.ops.conftest import Bot
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def total(sample: str) -> float:
+    """The sum of a counter over all its labels."""
+    return sum(s.value for m in REGISTRY.collect() for s in m.samples if s.name == sample)
+
+
+@pytest.fixture
+async def watched(make_bot):
+    """A bot whose watcher watches orders-prod in C0ALERTS (one task already ERROR in the simulator)."""
+    bot: Bot = await make_bot()
+    store = SqliteStore(":memory:")
+    watcher = Watcher.from_deps(bot.deps, store=store, spread=0, channel_interval=0)
+    store.upsert_subscription("C0ALERTS", "orders-prod", now=time.time())
+    yield bot, watcher
+    store.close()
+
+
+async def publish_home(bot: Bot) -> dict:
+    before = bot.fake.count("views.publish")
+    await bot.home_opened()
+    calls = await bot.fake.wait_for("views.publish", count=before + 1)
+    view = calls[-1].payload["view"]
+    View(**view).validate_json()
+    return view
+
+
+async def test_home_shows_streams_alerts_and_last_read(watched) -> None:
+    """After a poll raised an alert, the tab lists the stream, its tasks per state, the read time and the link."""
+    bot, watcher = watched
+    await watcher.run_cycle()
+    await watcher.flush()
+    [post] = await bot.fake.wait_for("chat.postMessage", where=lambda c: c.payload.get("channel") == "C0ALERTS")
+    ts = post.response["ts"]
+
+    view = await publish_home(bot)
+    shown = "\n".join(render_blocks(view["blocks"]))
+    assert "*orders-prod* → #C0ALERTS" in shown
+    assert "🔴 1 ERROR · 🟢 1 RUNNING · read " in shown
+    assert "Open alerts (1)" in shown and "*orders-prod* / to-dws ERROR" in shown
+    link = f"https://fake.slack.test/archives/C0ALERTS/p{ts.replace('.', '')}"
+    assert f"<{link}|open message>" in json.dumps(view)
+
+
+async def test_home_follows_recovery(watched) -> None:
+    """When the task recovers, the next opening shows no open alert and every task RUNNING."""
+    bot, watcher = watched
+    await watcher.run_cycle()
+    await watcher.flush()
+    bot.sim.set_state("orders-prod", "to-dws", "RUNNING")
+    await watcher.run_cycle()
+    await watcher.flush()
+    shown = "\n".join(render_blocks((await publish_home(bot))["blocks"]))
+    assert "No open alerts." in shown
+    assert "🟢 2 RUNNING" in shown
+
+
+async def test_other_tabs_are_ignored(watched) -> None:
+    """Opening the Messages tab publishes nothing."""
+    bot, _ = watched
+    await bot.home_opened(tab="messages")
+    await bot.home_opened()  # a later Home opening is published: the first event was handled (and ignored)
+    await bot.fake.wait_for("views.publish")
+    await bot.fake.wait_quiet(0.2)
+    assert bot.fake.count("views.publish") == 1
+
+
+async def test_without_a_watcher_the_tab_shows_how_to_use_the_bot(make_bot) -> None:
+    """A bot without a watcher store still publishes a valid tab: the how-to."""
+    bot: Bot = await make_bot()
+    view = await publish_home(bot)
+    assert "/dis status" in json.dumps(view)
+
+
+async def test_alert_and_state_metrics_move_with_the_watcher(watched) -> None:
+    """Alerts raised/resolved, tasks per state, cycle duration, outbox depth and failures follow the watcher."""
+    bot, watcher = watched
+    raised, resolved = value("disbot_alerts_total", event="raised"), value("disbot_alerts_total", event="resolved")
+    cycles = value("disbot_watch_cycle_seconds_count")
+
+    await watcher.run_cycle()
+    assert value("disbot_alerts_total", event="raised") == raised + 1
+    assert value("disbot_watched_tasks", stream="orders-prod", state="ERROR") == 1
+    assert value("disbot_watched_tasks", stream="orders-prod", state="RUNNING") == 1
+    assert watcher.store.outbox_depth() == 1  # the alert waits in the outbox
+    failures = total("disbot_outbox_delivery_failures_total")
+    bot.fake.fail_next("chat.postMessage", status=500)
+    await watcher.flush()
+    assert total("disbot_outbox_delivery_failures_total") == failures + 1
+    assert value("disbot_outbox_depth") == 1  # still waiting, to be retried after a backoff
+
+    bot.sim.set_state("orders-prod", "to-dws", "RUNNING")
+    await watcher.run_cycle()
+    assert value("disbot_alerts_total", event="resolved") == resolved + 1
+    assert value("disbot_watched_tasks", stream="orders-prod", state="ERROR") == 0
+    assert value("disbot_watched_tasks", stream="orders-prod", state="RUNNING") == 2
+    assert value("disbot_watch_cycle_seconds_count") == cycles + 2
