@@ -19,6 +19,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -28,6 +29,7 @@ from bot.config import Settings
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
+from bot.services.health import SLACK_AUTH_ERRORS
 from bot.services.tasks import TaskService
 
 logger = logging.getLogger("bot.server")
@@ -216,6 +218,27 @@ def build_runtime(
     return Runtime(deps, app, server)
 
 
+async def check_slack_token(client: AsyncWebClient) -> None:
+    """Call auth.test once at start-up so a wrong bot token stops the process with a clear message.
+
+    Raises:
+        ConfigError: Slack refused the token. Network trouble only logs a warning: Bolt retries on the first request.
+    """
+    try:
+        identity = await client.auth_test()
+    except SlackApiError as exc:
+        data = exc.response.data
+        error = data.get("error") if isinstance(data, dict) else f"HTTP {exc.response.status_code}"
+        if error in SLACK_AUTH_ERRORS:
+            raise ConfigError(f"Slack refused SLACK_BOT_TOKEN ({error})") from None
+        logger.warning("server.slack_check_failed", extra={"error": error})
+        return
+    except Exception as exc:
+        logger.warning("server.slack_check_failed", extra={"error": type(exc).__name__})
+        return
+    logger.info("server.slack_identity", extra={"bot_user": identity.get("user_id"), "team": identity.get("team_id")})
+
+
 async def serve(
     settings: Settings,
     *,
@@ -239,6 +262,8 @@ async def serve(
         except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
             pass
     try:
+        assert runtime.deps.slack is not None
+        await check_slack_token(runtime.deps.slack)
         await runtime.server.start()
         logger.info("server.started", extra={"mode": "socket" if runtime.socket_mode else "http"})
         await stop.wait()

@@ -45,11 +45,13 @@ async def test_bot_token_is_required(sim, fake):
 
 
 class _Recorder:
-    def __init__(self, name: str, log: list[str]) -> None:
-        self.name, self.log = name, log
+    def __init__(self, name: str, log: list[str], started: object = None) -> None:
+        self.name, self.log, self.started = name, log, started
 
     async def start(self) -> None:
         self.log.append(f"start {self.name}")
+        if self.started is not None:
+            self.started.set()
 
     async def stop(self) -> None:
         self.log.append(f"stop {self.name}")
@@ -130,3 +132,57 @@ async def test_socket_mode_mention_is_answered_in_thread(socket_bot):
     [post] = await fake.wait_for("chat.postMessage")
     assert post.payload["thread_ts"] == "9.1"
     assert "help" in json.dumps(post.payload["blocks"])
+
+
+@pytest.fixture
+def keep_logging():
+    """serve() installs the bot's log handler on the root logger; put pytest's back afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_serve_runs_until_stopped(sim, fake, keep_logging):
+    """serve() checks the token, serves HTTP on $PORT with its services, and stops cleanly when asked."""
+    import asyncio
+
+    from bot.server import serve
+
+    port = _free_port()
+    settings = settings_for(sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=port)
+    log: list[str] = []
+    stop, started = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(serve(settings, services=[lambda d: _Recorder("watcher", log, started)], stop=stop))
+    await asyncio.wait_for(started.wait(), 5)  # services start once the server listens
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert log == ["start watcher", "stop watcher"]
+    assert fake.count("auth.test") == 1
+
+
+async def test_serve_stops_at_once_when_slack_refuses_the_token(sim, fake, keep_logging):
+    """A bot token Slack refuses ends serve() with a ConfigError naming the variable, not the token."""
+    from bot.server import serve
+
+    wrong = "xoxb-wrong-token-0123456789"
+    settings = settings_for(sim, SLACK_BOT_TOKEN=wrong, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=0)
+    with pytest.raises(ConfigError, match=r"Slack refused SLACK_BOT_TOKEN \(invalid_auth\)") as err:
+        await serve(settings)
+    assert wrong not in str(err.value)
