@@ -71,6 +71,7 @@ MIGRATIONS: list[str] = [
         ts TEXT,
         created_at REAL NOT NULL,
         posted_at REAL,
+        posted_seq INTEGER,
         mention TEXT,
         acked_by TEXT,
         acked_at REAL,
@@ -420,8 +421,8 @@ class SqliteStore:
         where = (where + " AND" if where else " WHERE") + " resolved_at IS NULL"
         return [_alert(r) for r in self._rows(f"SELECT * FROM alerts{where} ORDER BY id", params)]
 
-    def set_alert_posted(self, alert_id: int, ts: str, now: float) -> None:
-        self._exec("UPDATE alerts SET ts = ?, posted_at = ? WHERE id = ?", (ts, now, alert_id))
+    def set_alert_posted(self, alert_id: int, ts: str, now: float, seq: int = 0) -> None:
+        self._exec("UPDATE alerts SET ts = ?, posted_at = ?, posted_seq = ? WHERE id = ?", (ts, now, seq, alert_id))
 
     def ack_alert(self, alert_id: int, user_id: str, now: float) -> bool:
         cur = self._exec(
@@ -496,6 +497,10 @@ class SqliteStore:
     def outbox_item(self, item_id: int) -> OutboxItem | None:
         rows = self._rows("SELECT * FROM outbox WHERE id = ?", (item_id,))
         return _outbox(rows[0]) if rows else None
+
+    def outbox_seq(self) -> int:
+        rows = self._rows("SELECT COALESCE(MAX(id), 0) FROM outbox")
+        return int(rows[0][0])
 
     def outbox_depth(self) -> int:
         rows = self._rows("SELECT COUNT(*) FROM outbox WHERE state IN (?, ?, ?)", (PENDING, SENDING, PARKED))
@@ -662,6 +667,7 @@ def _alert(r: sqlite3.Row) -> Alert:
         ts=r["ts"],
         created_at=r["created_at"],
         posted_at=r["posted_at"],
+        posted_seq=r["posted_seq"] or 0,
         mention=r["mention"],
         acked_by=r["acked_by"],
         acked_at=r["acked_at"],

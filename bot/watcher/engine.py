@@ -1,0 +1,535 @@
+"""AlertEngine: turns poll results into episodes, alerts and queued Slack calls, all in the store.
+
+Every entry point is synchronous and runs in one store transaction, so nothing can interleave with it on
+the event loop: a poll result is applied whole or not at all, and Slack calls leave only through the
+outbox (`OutboxSender`), never from here. That is what makes "no duplicates, nothing lost" checkable:
+
+- a problem is an *episode* (channel, stream, task); the store allows one open episode per key, so
+  applying the same poll twice, or again after a restart, cannot alert twice;
+- an alert is posted by an outbox row keyed `alert:<id>:post`, created in the same transaction as the
+  alert and its episodes; a crash before the commit loses nothing (the next poll sees the problem again),
+  a crash after it delivers the row on the next start;
+- problems that were not announced yet (later in a cycle, or snoozed) stay *unalerted* in the store and
+  are rolled up by `finish_cycle()`, which also posts the grouped "recovered" thread replies and reminders.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot import metrics
+from bot.blocks.alerts import ack_reply, alert_message, recovery_reply, reminder_reply, snooze_reply
+from bot.blocks.limits import Message
+from bot.dis.models import TaskList, TransferTask
+from bot.errors import DisError
+from bot.store.base import (
+    ALL_STREAMS,
+    KIND_BLIND,
+    KIND_TASK,
+    OUT_POST,
+    OUT_REPLY,
+    OUT_UPDATE,
+    Alert,
+    Episode,
+    KnownTask,
+    Store,
+    StreamHealth,
+    Subscription,
+)
+from bot.watcher.status import PollStatus
+from bot.watcher.transitions import Change, task_events
+
+logger = logging.getLogger("bot.watcher")
+
+UNWATCHED = "UNWATCHED"
+READABLE = "READABLE"
+DELETED = "DELETED"
+
+
+@dataclass
+class Cycle:
+    """What the current poll cycle has announced, for grouping.
+
+    Attributes:
+        started_at: epoch seconds.
+        first_sent: channels that already got this cycle's immediate alert; later problems of the cycle
+            wait for the roll-up in `finish_cycle()`.
+    """
+
+    started_at: float
+    first_sent: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class SnoozeResult:
+    alert: Alert | None
+    episodes: list[Episode]
+    until: float
+
+
+def route(subscriptions: Iterable[Subscription], streams: Iterable[str]) -> dict[str, list[Subscription]]:
+    """Who hears about each stream: one subscription per channel, an explicit watch before `*`."""
+    explicit: dict[str, dict[str, Subscription]] = defaultdict(dict)
+    wildcard: list[Subscription] = []
+    for sub in subscriptions:
+        if sub.is_wildcard:
+            wildcard.append(sub)
+        else:
+            explicit[sub.stream][sub.channel_id] = sub
+    out: dict[str, list[Subscription]] = {}
+    for stream in streams:
+        chosen = dict(explicit.get(stream, {}))
+        for sub in wildcard:
+            chosen.setdefault(sub.channel_id, sub)
+        out[stream] = list(chosen.values())
+    return out
+
+
+def merge_mentions(mentions: Iterable[str | None]) -> str | None:
+    """Several watches' mentions as one string, each mention once, in order."""
+    seen: list[str] = []
+    for mention in mentions:
+        for token in (mention or "").split():
+            if token not in seen:
+                seen.append(token)
+    return " ".join(seen) or None
+
+
+class AlertEngine:
+    """The watcher's bookkeeping over a `Store` (see module docstring).
+
+    Args:
+        store: the durable state.
+        clock: wall clock in epoch seconds (tests pass a fake one to step through reminders and snoozes).
+        repeat_minutes: `WATCH_REPEAT_MINUTES` (0 = no reminders).
+        failures_before_warning: `WATCH_FAILURES_BEFORE_WARNING`.
+        on_enqueue: called whenever a Slack call was queued (wakes the outbox sender).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        repeat_minutes: float = 60.0,
+        failures_before_warning: int = 5,
+        on_enqueue: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.repeat_minutes = repeat_minutes
+        self.failures_before_warning = failures_before_warning
+        self.on_enqueue = on_enqueue or (lambda: None)
+        self.states: dict[str, dict[str, KnownTask]] = store.task_states()
+        self.health: dict[str, StreamHealth] = store.stream_health()
+        #: The last poll of each stream since this process started.
+        self.polls: dict[str, PollStatus] = {}
+
+    # ------------------------------------------------------------------ routing
+
+    def subscribers(self, stream: str) -> list[Subscription]:
+        """The subscriptions that hear about `stream` (explicit watches and `*`)."""
+        subs = self.store.subscriptions(stream=stream) + self.store.subscriptions(stream=ALL_STREAMS)
+        return route(subs, [stream])[stream]
+
+    # ------------------------------------------------------------------ poll results
+
+    def record_poll(
+        self, stream: str, result: TaskList, subs: Sequence[Subscription], cycle: Cycle | None = None
+    ) -> None:
+        """Apply a successful poll of `stream` for the channels in `subs`.
+
+        Outside a cycle (`cycle=None`, e.g. right after `/dis watch`) new problems are announced at once.
+        """
+        now = self.clock()
+        previous = self.states.get(stream, {})
+        with self.store.transaction():
+            current = self._save_states(stream, previous, result.tasks, now)
+            self._readable(stream, now)
+            for sub in subs:
+                self._apply(sub, stream, result.tasks, previous, now, cycle)
+        self.states[stream] = current
+        self.health.pop(stream, None)
+        counts = result.counts()
+        before = self.polls.get(stream)
+        self.polls[stream] = PollStatus(stream, now, True, counts)
+        metrics.set_stream_states(stream, counts, set(before.counts) if before else None)
+
+    def record_poll_failure(
+        self, stream: str, error: DisError, subs: Sequence[Subscription], cycle: Cycle | None = None
+    ) -> None:
+        """Count a failed poll; after `failures_before_warning` in a row each channel hears once that the
+        stream cannot be read (with the reason). Transient failures raise nothing."""
+        now = self.clock()
+        old = self.health.get(stream) or StreamHealth(stream)
+        health = StreamHealth(
+            stream,
+            failures=old.failures + 1,
+            first_failure_at=old.first_failure_at or now,
+            error_kind=error.kind,
+            error=error.message,
+            warned=old.warned,
+        )
+        with self.store.transaction():
+            if health.failures >= self.failures_before_warning:
+                health = replace(health, warned=True)
+                for sub in subs:
+                    ep, created = self.store.open_episode(
+                        channel_id=sub.channel_id,
+                        stream=stream,
+                        task_name="",
+                        kind=KIND_BLIND,
+                        state=error.kind,
+                        started_at=health.first_failure_at or now,
+                        reason=error.message,
+                    )
+                    if created:
+                        logger.warning(
+                            "watch.blind",
+                            extra={"stream": stream, "channel": sub.channel_id, "error_kind": error.kind},
+                        )
+                        if cycle is None:
+                            self._announce(sub.channel_id, KIND_BLIND, [ep], None, now)
+            self.store.put_stream_health(health)
+        self.health[stream] = health
+        self.polls[stream] = PollStatus(
+            stream, now, False, error_kind=error.kind, error=error.message, failures=health.failures
+        )
+
+    def record_list_readable(self) -> None:
+        """The streams list (for `*` watches) could be read: end an "I cannot list streams" warning."""
+        if ALL_STREAMS not in self.health:
+            return
+        with self.store.transaction():
+            self._readable(ALL_STREAMS, self.clock())
+        self.health.pop(ALL_STREAMS, None)
+
+    def finish_cycle(self, cycle: Cycle | None = None) -> None:
+        """Roll up what the cycle did not announce yet, post grouped recovery replies, send due reminders."""
+        now = self.clock()
+        with self.store.transaction():
+            self._roll_up(now)
+            self._note_recoveries()
+            self._remind(now)
+
+    def forget_stream(self, stream: str) -> None:
+        """A stream left the project (or nobody watches it any more): end its problems quietly."""
+        now = self.clock()
+        with self.store.transaction():
+            touched: set[int] = set()
+            for ep in self.store.open_episodes(stream=stream):
+                end = DELETED if ep.kind == KIND_TASK else READABLE
+                self.store.close_episode(ep.id, ended_at=now, end_state=end, note=False)
+                if ep.alert_id is not None:
+                    touched.add(ep.alert_id)
+            for alert_id in touched:
+                self._alert_changed(alert_id, now)
+            self.store.forget_stream(stream)
+        before = self.polls.pop(stream, None)
+        self.states.pop(stream, None)
+        self.health.pop(stream, None)
+        if before is not None:
+            metrics.set_stream_states(stream, {}, set(before.counts))
+
+    def unwatched(self, channel_id: str, stream: str) -> None:
+        """A channel stopped watching `stream` (or `*`): its open problems there end without a reply."""
+        now = self.clock()
+        with self.store.transaction():
+            if stream == ALL_STREAMS:
+                explicit = {s.stream for s in self.store.subscriptions(channel_id=channel_id)}
+                episodes = [e for e in self.store.open_episodes(channel_id=channel_id) if e.stream not in explicit]
+            else:
+                episodes = self.store.open_episodes(channel_id=channel_id, stream=stream)
+            touched: set[int] = set()
+            for ep in episodes:
+                self.store.close_episode(ep.id, ended_at=now, end_state=UNWATCHED, note=False)
+                if ep.alert_id is not None:
+                    touched.add(ep.alert_id)
+            for alert_id in touched:
+                self._alert_changed(alert_id, now)
+
+    # ------------------------------------------------------------------ people
+
+    def acknowledge(self, alert_id: int, user_id: str) -> tuple[Alert | None, bool]:
+        """Record who acknowledged (the first press wins), stop reminders, update the alert.
+
+        Returns:
+            the alert (None if unknown) and whether this press was the first.
+        """
+        now = self.clock()
+        with self.store.transaction():
+            alert = self.store.alert(alert_id)
+            if alert is None:
+                return None, False
+            first = self.store.ack_alert(alert_id, user_id, now)
+            if first:
+                self._enqueue_update(alert)
+                self._enqueue(
+                    f"alert:{alert_id}:ack", alert.channel_id, OUT_REPLY, alert_id, ack_reply(user_id, now), now
+                )
+                logger.info("watch.acknowledged", extra={"alert_id": alert_id, "user": user_id})
+            return self.store.alert(alert_id), first
+
+    def snooze(self, alert_id: int, user_id: str, seconds: float) -> SnoozeResult:
+        """Silence the alert's open tasks in its channel for `seconds` (reminders and new alerts)."""
+        now = self.clock()
+        until = now + seconds
+        with self.store.transaction():
+            alert = self.store.alert(alert_id)
+            if alert is None:
+                return SnoozeResult(None, [], until)
+            episodes = [e for e in self.store.episodes_for_alert(alert_id) if e.is_open and e.kind == KIND_TASK]
+            for ep in episodes:
+                self.store.snooze(ep.channel_id, ep.stream, ep.task_name, until=until, by=user_id)
+            if episodes:
+                self._enqueue_update(alert)
+                reply = snooze_reply(user_id, episodes, until, seconds)
+                key = f"alert:{alert_id}:snooze:{int(now * 1000)}:{user_id}"
+                self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, reply, now)
+                logger.info("watch.snoozed", extra={"alert_id": alert_id, "user": user_id, "seconds": seconds})
+        return SnoozeResult(alert, episodes, until)
+
+    # ------------------------------------------------------------------ rendering (for the outbox)
+
+    def render(self, alert_id: int) -> Message | None:
+        """The alert's root message as it should look now; None if the alert no longer exists."""
+        alert = self.store.alert(alert_id)
+        if alert is None:
+            return None
+        now = self.clock()
+        snoozes = {(s.stream, s.task_name): s for s in self.store.snoozes(now=now, channel_id=alert.channel_id)}
+        return alert_message(
+            alert,
+            self.store.episodes_for_alert(alert_id),
+            now=now,
+            snoozes=snoozes,
+            repeat_minutes=self.repeat_minutes,
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _save_states(
+        self, stream: str, previous: dict[str, KnownTask], tasks: Sequence[TransferTask], now: float
+    ) -> dict[str, KnownTask]:
+        """Remember each task's state; write only what changed (steady polls write nothing)."""
+        current: dict[str, KnownTask] = {}
+        changed: list[KnownTask] = []
+        for task in tasks:
+            old = previous.get(task.task_name)
+            if old is not None and old.state == task.state and old.task_id == task.task_id:
+                current[task.task_name] = replace(old, last_transfer_ms=task.last_transfer_timestamp)
+                continue
+            known = KnownTask(
+                stream=stream,
+                task_name=task.task_name,
+                state=task.state,
+                task_id=task.task_id,
+                since=old.since if old is not None and old.state == task.state else now,
+                last_transfer_ms=task.last_transfer_timestamp,
+            )
+            current[task.task_name] = known
+            changed.append(known)
+        gone = [name for name in previous if name not in current]
+        self.store.save_task_states(stream, changed, gone)
+        return current
+
+    def _apply(
+        self,
+        sub: Subscription,
+        stream: str,
+        tasks: Sequence[TransferTask],
+        previous: dict[str, KnownTask],
+        now: float,
+        cycle: Cycle | None,
+    ) -> None:
+        channel = sub.channel_id
+        opened = {e.task_name: e for e in self.store.open_episodes(channel_id=channel, stream=stream, kind=KIND_TASK)}
+        events = task_events(
+            {name: ep.state for name, ep in opened.items()},
+            tasks,
+            {name: known.state for name, known in previous.items()},
+        )
+        fresh: list[Episode] = []
+        touched: set[int] = set()
+        for event in events:
+            if event.change is Change.NEW:
+                known = previous.get(event.task_name)
+                started = known.since if known is not None and known.state == event.state and known.since else now
+                before = event.previous_state if event.previous_state != event.state else None
+                ep, created = self.store.open_episode(
+                    channel_id=channel,
+                    stream=stream,
+                    task_name=event.task_name,
+                    kind=KIND_TASK,
+                    state=event.state,
+                    started_at=started,
+                    task_id=event.task.task_id if event.task else None,
+                    previous_state=before,
+                    baseline=sub.baseline_pending,
+                    last_transfer_ms=event.task.last_transfer_timestamp if event.task else None,
+                )
+                if created:
+                    fresh.append(ep)
+                continue
+            ep = opened[event.task_name]
+            if event.change is Change.CHANGED:
+                self.store.update_episode(ep.id, state=event.state)
+            else:
+                self.store.close_episode(ep.id, ended_at=now, end_state=event.state, note=ep.alert_id is not None)
+                metrics.ALERTS.labels(event="resolved").inc()
+                logger.info(
+                    "watch.recovered",
+                    extra={"stream": stream, "task": event.task_name, "channel": channel, "state": event.state},
+                )
+            if ep.alert_id is not None:
+                touched.add(ep.alert_id)
+        for alert_id in touched:
+            self._alert_changed(alert_id, now)
+        if fresh:
+            self._new_problems(sub, fresh, now, cycle)
+        if sub.baseline_pending and not sub.is_wildcard:
+            self.store.set_baseline_done(channel, stream)
+
+    def _new_problems(self, sub: Subscription, fresh: list[Episode], now: float, cycle: Cycle | None) -> None:
+        for ep in fresh:
+            logger.warning(
+                "watch.problem",
+                extra={"stream": ep.stream, "task": ep.task_name, "state": ep.state, "channel": ep.channel_id},
+            )
+        snoozed = {(s.stream, s.task_name) for s in self.store.snoozes(now=now, channel_id=sub.channel_id)}
+        active = [e for e in fresh if (e.stream, e.task_name) not in snoozed]
+        if not active:
+            return
+        if cycle is not None and sub.channel_id in cycle.first_sent:
+            return  # announced by the cycle's roll-up
+        self._announce(sub.channel_id, KIND_TASK, active, sub.mention, now)
+        if cycle is not None:
+            cycle.first_sent.add(sub.channel_id)
+
+    def _announce(self, channel: str, kind: str, episodes: Sequence[Episode], mention: str | None, now: float) -> None:
+        alert = self.store.create_alert(channel, kind, now=now, mention=mention)
+        self.store.attach_episodes([e.id for e in episodes], alert.id)
+        self._enqueue(f"alert:{alert.id}:post", channel, OUT_POST, alert.id, None, now)
+        if kind == KIND_TASK:
+            metrics.ALERTS.labels(event="raised").inc(len(episodes))
+        logger.info(
+            "watch.alert",
+            extra={"alert_id": alert.id, "channel": channel, "kind": kind, "problems": len(episodes)},
+        )
+
+    def _alert_changed(self, alert_id: int, now: float) -> None:
+        alert = self.store.alert(alert_id)
+        if alert is None:
+            return
+        episodes = self.store.episodes_for_alert(alert_id)
+        if alert.resolved_at is None and episodes and all(not e.is_open for e in episodes):
+            self.store.resolve_alert(alert_id, now)
+        self._enqueue_update(alert)
+
+    def _enqueue_update(self, alert: Alert) -> None:
+        # An update renders the alert when it is sent, so one waiting update covers every later change.
+        if not self.store.pending_update(alert.id):
+            self._enqueue(
+                f"alert:{alert.id}:update:{uuid.uuid4().hex}", alert.channel_id, OUT_UPDATE, alert.id, None, None
+            )
+
+    def _enqueue(
+        self,
+        key: str,
+        channel: str,
+        kind: str,
+        alert_id: int | None,
+        message: Message | None,
+        now: float | None,
+    ) -> None:
+        payload: dict[str, Any] | None = message.to_dict() if message is not None else None
+        item = self.store.enqueue(
+            key, channel, kind, now=self.clock() if now is None else now, alert_id=alert_id, payload=payload
+        )
+        if item is not None:
+            self.on_enqueue()
+
+    def _readable(self, stream: str, now: float) -> None:
+        health = self.health.get(stream)
+        if health is None:
+            return
+        self.store.clear_stream_health(stream)
+        if not health.warned:
+            return
+        touched: set[int] = set()
+        for ep in self.store.open_episodes(stream=stream, kind=KIND_BLIND):
+            self.store.close_episode(ep.id, ended_at=now, end_state=READABLE, note=ep.alert_id is not None)
+            if ep.alert_id is not None:
+                touched.add(ep.alert_id)
+        for alert_id in touched:
+            self._alert_changed(alert_id, now)
+        logger.info("watch.readable", extra={"stream": stream, "failures": health.failures})
+
+    def _roll_up(self, now: float) -> None:
+        pending = self.store.unalerted_episodes()
+        if not pending:
+            return
+        snoozed = {(s.channel_id, s.stream, s.task_name) for s in self.store.snoozes(now=now)}
+        groups: dict[tuple[str, str], list[Episode]] = defaultdict(list)
+        for ep in pending:
+            if ep.kind == KIND_TASK and (ep.channel_id, ep.stream, ep.task_name) in snoozed:
+                continue
+            groups[(ep.channel_id, ep.kind)].append(ep)
+        for (channel, kind), episodes in groups.items():
+            mention = self._mention_for(channel, {e.stream for e in episodes}) if kind == KIND_TASK else None
+            self._announce(channel, kind, episodes, mention, now)
+
+    def _mention_for(self, channel: str, streams: set[str]) -> str | None:
+        subs = self.store.subscriptions(channel_id=channel)
+        explicit = {s.stream for s in subs if not s.is_wildcard}
+        mentions = [s.mention for s in subs if not s.is_wildcard and s.stream in streams]
+        if streams - explicit:
+            mentions += [s.mention for s in subs if s.is_wildcard]
+        return merge_mentions(mentions)
+
+    def _note_recoveries(self) -> None:
+        ended = self.store.unnoted_recoveries()
+        if not ended:
+            return
+        by_alert: dict[int, list[Episode]] = defaultdict(list)
+        for ep in ended:
+            if ep.alert_id is not None:
+                by_alert[ep.alert_id].append(ep)
+        for alert_id, episodes in by_alert.items():
+            alert = self.store.alert(alert_id)
+            if alert is None:
+                continue
+            key = f"alert:{alert_id}:ended:{episodes[0].id}-{episodes[-1].id}:{len(episodes)}"
+            self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, recovery_reply(episodes), None)
+        self.store.mark_recoveries_noted([e.id for e in ended])
+
+    def _remind(self, now: float) -> None:
+        repeat = self.repeat_minutes * 60
+        if repeat <= 0:
+            return
+        snoozed: set[tuple[str, str, str]] | None = None
+        for alert in self.store.open_alerts(KIND_TASK):
+            if alert.acked_by or alert.ts is None:
+                continue
+            since = alert.last_reminder_at or alert.posted_at or alert.created_at
+            if now - since < repeat:
+                continue
+            if snoozed is None:
+                snoozed = {(s.channel_id, s.stream, s.task_name) for s in self.store.snoozes(now=now)}
+            still = [
+                e
+                for e in self.store.episodes_for_alert(alert.id)
+                if e.is_open and (e.channel_id, e.stream, e.task_name) not in snoozed
+            ]
+            if not still:
+                continue
+            number = self.store.mark_reminded(alert.id, now)
+            reply = reminder_reply(alert, still, now=now)
+            self._enqueue(f"alert:{alert.id}:reminder:{number}", alert.channel_id, OUT_REPLY, alert.id, reply, now)
+            metrics.ALERTS.labels(event="reminded").inc()

@@ -1,0 +1,355 @@
+"""OutboxSender: delivers the queued Slack calls, first-in first-out per channel, never dropping one.
+
+- Rate: at most one call per channel every `channel_interval` seconds (Slack allows about one message per
+  second per channel), channels in parallel up to `concurrency`.
+- 429: the row waits for `Retry-After`. 5xx, network errors and timeouts: exponential backoff with jitter,
+  retried for ever (capped at `Backoff.cap`); nothing is dropped, and failures are counted in metrics.
+- `channel_not_found`, `not_in_channel`, `is_archived`: the channel's rows are *parked* and the error is
+  recorded on its watches (shown by `/dis watching`); parked rows are tried again every `park_retry`
+  seconds, or at once when someone runs `/dis watch` there, so inviting the bot repairs it.
+- A message Slack refuses as too large is sent again as plain text rather than lost.
+- Alerts are rendered when sent, so an update always shows the latest state, a waiting update makes later
+  ones redundant, and an update queued before the post was delivered is skipped.
+
+The one window for a duplicate: Slack accepted a message and the process died before the row was marked
+done (microseconds after the response). Such a row is sent again on the next start; alert posts carry their
+idempotency key in the message metadata so a duplicate can be recognised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import metrics
+from bot.blocks.limits import Message
+from bot.store.base import OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, OutboxItem, Store
+from bot.watcher.ids import ALERT_METADATA_EVENT
+
+logger = logging.getLogger("bot.outbox")
+
+#: Slack refuses the channel itself: retrying soon will not help, inviting the bot will.
+PERMANENT_CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+#: The message to update or reply to is gone: drop the row (logged).
+GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"})
+#: Our payload is refused: send plain text instead.
+TOO_BIG_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long"})
+#: Workspace-wide trouble: keep retrying with backoff (and shout in the logs) rather than drop alerts.
+RETRY_ERRORS = frozenset(
+    {
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "missing_scope",
+        "team_access_not_granted",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delays between attempts of one outbox row.
+
+    Args:
+        base: delay after the first failure; doubles with each attempt.
+        cap: longest delay between attempts (retries never stop).
+        jitter: "full jitter" so many rows do not retry in lockstep.
+        max_retry_after: cap on Slack's Retry-After.
+    """
+
+    base: float = 1.0
+    cap: float = 300.0
+    jitter: bool = True
+    max_retry_after: float = 900.0
+
+    def delay(self, attempt: int) -> float:
+        top = min(self.cap, self.base * 2 ** max(attempt - 1, 0))
+        return random.uniform(top / 2, top) if self.jitter else top
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    action: str  # done, retry, park, dead
+    error: str | None = None
+    delay: float = 0.0
+    ts: str | None = None
+    seq: int = 0
+
+
+def _slack_error(exc: SlackApiError) -> tuple[int, str, float | None]:
+    """(HTTP status, Slack error code, Retry-After seconds) of a failed call, whatever shape it came in."""
+    response: Any = exc.response
+    status = getattr(response, "status_code", None) or getattr(response, "status", None) or 0
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    headers = getattr(response, "headers", None) or {}
+    retry_after: float | None = None
+    for name, value in dict(headers).items():
+        if str(name).lower() == "retry-after":
+            try:
+                retry_after = float(value[0] if isinstance(value, list) else value)
+            except (TypeError, ValueError):
+                retry_after = None
+    return int(status), str(error or (f"http_{status}" if status else "unknown_error")), retry_after
+
+
+class OutboxSender:
+    """Delivers outbox rows through the Slack Web API (see module docstring).
+
+    Args:
+        store: the outbox.
+        client: the shared `AsyncWebClient` (base URL `SLACK_API_URL`).
+        render: alert id -> its root message as it should look now (`AlertEngine.render`).
+        clock: wall clock in epoch seconds (the outbox's `not_before` times use it).
+        channel_interval: seconds between two calls to one channel (tests: 0).
+        concurrency: channels served at once.
+        backoff: delays after 5xx and network errors.
+        park_retry: seconds before a refused channel is tried again.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        client: AsyncWebClient,
+        render: Callable[[int], Message | None],
+        *,
+        clock: Callable[[], float] = time.time,
+        channel_interval: float = 1.0,
+        concurrency: int = 4,
+        backoff: Backoff | None = None,
+        park_retry: float = 900.0,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.render = render
+        self.clock = clock
+        self.channel_interval = channel_interval
+        self.backoff = backoff or Backoff()
+        self.park_retry = park_retry
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._next_ok: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._broken = {s.channel_id for s in store.subscriptions() if s.delivery_error}
+        self._next_probe = 0.0
+        #: Delivered calls since start (for tests and the benchmark).
+        self.delivered = 0
+
+    # ------------------------------------------------------------------ control
+
+    def wake(self) -> None:
+        """Something was queued: deliver it now (if the channel's rate allows)."""
+        self._wake.set()
+
+    def retry_channel(self, channel_id: str) -> int:
+        """Try a refused channel again now (someone ran `/dis watch` there, probably after inviting the bot)."""
+        n = self.store.unpark(channel_id, self.clock())
+        if n:
+            self.wake()
+        return n
+
+    def request_stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until `request_stop()`; sleeps until the next row is due or something is queued."""
+        self._stopping = False
+        while not self._stopping:
+            self._wake.clear()
+            if await self.deliver_due():
+                continue
+            delay = self.next_delay()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def drain(self, deadline: float) -> bool:
+        """Deliver until nothing deliverable is left or the clock passes `deadline`; True if all went."""
+        while self.clock() < deadline:
+            if await self.deliver_due():
+                continue
+            delay = self.next_delay()
+            if delay is None:
+                return True
+            remaining = deadline - self.clock()
+            if delay > remaining:
+                return False
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+        return self.next_delay() is None
+
+    def next_delay(self) -> float | None:
+        """Seconds until some pending row may be sent (None: nothing pending)."""
+        heads = self.store.outbox_heads()
+        if not heads:
+            return None
+        now = self.clock()
+        soonest = min(max(h.not_before, self._next_ok.get(h.channel_id, 0.0)) for h in heads)
+        return max(0.0, soonest - now)
+
+    async def deliver_due(self) -> int:
+        """Send the head row of every channel that is due now; returns how many were attempted."""
+        now = self.clock()
+        self._probe_parked(now)
+        heads = self.store.outbox_heads()
+        due = [h for h in heads if h.not_before <= now and self._next_ok.get(h.channel_id, 0.0) <= now]
+        if due:
+            await asyncio.gather(*(self._guarded(item) for item in due))
+        metrics.OUTBOX_DEPTH.set(self.store.outbox_depth())
+        return len(due)
+
+    # ------------------------------------------------------------------ one row
+
+    def _probe_parked(self, now: float) -> None:
+        if now < self._next_probe:
+            return
+        self._next_probe = now + min(self.park_retry, 30.0)
+        for channel, when in self.store.parked_channels().items():
+            if when <= now:
+                self.store.unpark(channel, now)
+
+    async def _guarded(self, item: OutboxItem) -> None:
+        async with self._semaphore:
+            try:
+                await self._deliver(item)
+            except Exception:
+                # A bug (rendering, store) must not stop delivery of every other row: back off this one.
+                logger.exception("outbox.internal_error", extra={"outbox_id": item.id, "key": item.key})
+                delay = self.backoff.delay(item.attempts + 1)
+                self.store.mark_retry(item.id, not_before=self.clock() + delay, error="internal_error")
+                metrics.OUTBOX_FAILURES.labels(error="internal_error").inc()
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        self.store.mark_sending(item.id)
+        self._next_ok[item.channel_id] = self.clock() + self.channel_interval
+        attempt = item.attempts + 1
+        try:
+            outcome = await self._send(item)
+        except SlackApiError as exc:
+            outcome = self._classify(exc, attempt)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            outcome = _Outcome("retry", "network", self.backoff.delay(attempt))
+            logger.warning("outbox.network_error", extra={"key": item.key, "error": type(exc).__name__})
+        self._apply(item, outcome, attempt)
+
+    def _apply(self, item: OutboxItem, outcome: _Outcome, attempt: int) -> None:
+        now = self.clock()
+        extra = {"key": item.key, "channel": item.channel_id, "attempt": attempt, "error": outcome.error}
+        if outcome.action == "done":
+            with self.store.transaction():
+                if outcome.ts is not None and item.kind == OUT_POST and item.alert_id is not None:
+                    self.store.set_alert_posted(item.alert_id, outcome.ts, now, outcome.seq)
+                self.store.mark_done(item.id, now)
+                if item.channel_id in self._broken:
+                    self._broken.discard(item.channel_id)
+                    self.store.set_delivery_error(item.channel_id, None, now)
+                    self.store.unpark(item.channel_id, now)
+            self.delivered += 1
+            logger.debug("outbox.delivered", extra=extra)
+            return
+        metrics.OUTBOX_FAILURES.labels(error=outcome.error or "unknown").inc()
+        if outcome.action == "retry":
+            self.store.mark_retry(item.id, not_before=now + outcome.delay, error=outcome.error or "")
+            if outcome.error == "ratelimited":
+                # Slack asked this channel to slow down: nothing else goes there before Retry-After.
+                self._next_ok[item.channel_id] = now + outcome.delay
+            logger.warning("outbox.retry", extra={**extra, "delay": round(outcome.delay, 3)})
+        elif outcome.action == "park":
+            with self.store.transaction():
+                self.store.park_channel(item.channel_id, outcome.error or "", not_before=now + self.park_retry)
+                self.store.set_delivery_error(item.channel_id, outcome.error, now)
+            self._broken.add(item.channel_id)
+            logger.error("outbox.channel_refused", extra=extra)
+        else:
+            self.store.mark_dead(item.id, outcome.error or "")
+            logger.error("outbox.dropped", extra=extra)
+
+    def _classify(self, exc: SlackApiError, attempt: int) -> _Outcome:
+        status, error, retry_after = _slack_error(exc)
+        if status == 429 or error == "ratelimited":
+            wait = min(retry_after if retry_after is not None else 1.0, self.backoff.max_retry_after)
+            return _Outcome("retry", "ratelimited", wait)
+        if status >= 500:
+            return _Outcome("retry", "server_error", self.backoff.delay(attempt))
+        if error in PERMANENT_CHANNEL_ERRORS:
+            return _Outcome("park", error)
+        if error in GONE_ERRORS:
+            return _Outcome("dead", error)
+        if error in RETRY_ERRORS:
+            return _Outcome("retry", error, self.backoff.delay(attempt))
+        return _Outcome("dead", error)
+
+    async def _send(self, item: OutboxItem) -> _Outcome:
+        if item.kind == OUT_MESSAGE:
+            await self._post(item.channel_id, _message(item.payload))
+            return _Outcome("done")
+        if item.alert_id is None:
+            return _Outcome("dead", "no_alert")
+        alert = self.store.alert(item.alert_id)
+        if alert is None:
+            return _Outcome("dead", "alert_gone")
+        if item.kind == OUT_POST:
+            if alert.ts is not None:
+                return _Outcome("done")  # posted already (a replayed row)
+            # Updates queued up to here are shown by this rendering; later ones are not (they may be racing it).
+            seq = self.store.outbox_seq()
+            message = self.render(item.alert_id)
+            if message is None:
+                return _Outcome("dead", "alert_gone")
+            metadata = {"event_type": ALERT_METADATA_EVENT, "event_payload": {"key": item.key}}
+            response = await self._post(item.channel_id, message, metadata=metadata)
+            return _Outcome("done", ts=str(response["ts"]), seq=seq)
+        if alert.ts is None:
+            return _Outcome("dead", "alert_not_posted")
+        if item.kind == OUT_UPDATE:
+            if item.id <= alert.posted_seq:
+                return _Outcome("done")  # queued before the post was rendered: the post already showed it
+            message = self.render(item.alert_id)
+            if message is None:
+                return _Outcome("dead", "alert_gone")
+            await self._call("chat_update", message, channel=item.channel_id, ts=alert.ts)
+            return _Outcome("done")
+        if item.kind == OUT_REPLY:
+            await self._post(item.channel_id, _message(item.payload), thread_ts=alert.ts)
+            return _Outcome("done")
+        return _Outcome("dead", f"unknown_kind_{item.kind}")
+
+    async def _post(self, channel: str, message: Message, **extra: Any) -> Any:
+        return await self._call(
+            "chat_postMessage", message, channel=channel, unfurl_links=False, unfurl_media=False, **extra
+        )
+
+    async def _call(self, method: str, message: Message, **kwargs: Any) -> Any:
+        call = getattr(self.client, method)
+        try:
+            return await call(text=message.text, blocks=message.blocks or None, **kwargs)
+        except SlackApiError as exc:
+            _status, error, _ = _slack_error(exc)
+            if error not in TOO_BIG_ERRORS or not message.blocks:
+                raise
+            logger.error("outbox.blocks_refused", extra={"error": error, "method": method})
+            return await call(text=message.text, **kwargs)
+
+
+def _message(payload: dict[str, Any]) -> Message:
+    return Message(str(payload.get("text") or " "), list(payload.get("blocks") or []))

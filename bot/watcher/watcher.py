@@ -1,0 +1,378 @@
+"""Watcher: the poll loop around `AlertEngine` and `OutboxSender`.
+
+One cycle every `WATCH_INTERVAL_SECONDS`: every watched stream is read once (however many channels watch
+it) with at most `WATCH_CONCURRENCY` reads in flight, start times spread over part of the interval so a
+thousand streams do not hit DIS at once. Reads go through `TaskService.tasks(stream, fresh=True)`: they skip
+the command cache and refresh it. `*` watches are expanded through the streams list, re-read every
+`discovery_interval` seconds.
+
+The store is opened and closed by the caller; `stop()` finishes the cycle in flight and flushes the outbox
+within its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import metrics
+from bot.config import Settings
+from bot.errors import ConfigError, DisError, Unavailable
+from bot.services.tasks import TaskService
+from bot.store import open_store
+from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, Subscription
+from bot.watcher.config import parse_dis_watch
+from bot.watcher.engine import AlertEngine, Cycle, route
+from bot.watcher.outbox import Backoff, OutboxSender
+
+if TYPE_CHECKING:
+    from bot.deps import Deps
+    from bot.services.watches import WatchService
+
+logger = logging.getLogger("bot.watcher")
+
+PRUNE_EVERY = 3600.0
+KEEP_HISTORY = 14 * 86400.0
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """What one cycle did (returned by `run_cycle()`, kept as `Watcher.last_cycle`)."""
+
+    started_at: float
+    seconds: float
+    streams: int
+    failures: int
+
+
+class Watcher:
+    """Polls watched streams and keeps Slack informed (see module docstring).
+
+    Args:
+        settings: `DIS_WATCH`, `WATCH_INTERVAL_SECONDS`, `WATCH_CONCURRENCY`, `WATCH_REPEAT_MINUTES`,
+            `WATCH_FAILURES_BEFORE_WARNING`.
+        store: the opened store (`bot.store.open_store(settings.database_url)`).
+        tasks: the shared `TaskService` (its cache is fed by the polls).
+        slack: the shared `AsyncWebClient`.
+        clock: wall clock (tests inject a fake to step through reminders, snoozes and retry delays).
+        spread: fraction of the interval over which a cycle's reads are started (0 = all at once,
+            limited only by the concurrency).
+        channel_interval: seconds between two Slack calls to one channel.
+        backoff: delays of the outbox after 5xx and network errors.
+        discovery_interval: seconds between two reads of the streams list for `*` watches.
+
+    Raises:
+        ConfigError: `DIS_WATCH` is malformed (the message names DIS_WATCH).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        tasks: TaskService,
+        slack: AsyncWebClient,
+        *,
+        clock: Callable[[], float] = time.time,
+        spread: float = 0.5,
+        channel_interval: float = 1.0,
+        backoff: Backoff | None = None,
+        discovery_interval: float = 300.0,
+        park_retry: float = 900.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.tasks = tasks
+        self.clock = clock
+        self.interval = settings.watch_interval_seconds
+        self.concurrency = settings.watch_concurrency
+        self.spread = max(0.0, min(1.0, spread))
+        self.discovery_interval = discovery_interval
+        self.config_watches = parse_dis_watch(settings.dis_watch)
+        self.engine = AlertEngine(
+            store,
+            clock=clock,
+            repeat_minutes=settings.watch_repeat_minutes,
+            failures_before_warning=settings.watch_failures_before_warning,
+        )
+        self.sender = OutboxSender(
+            store,
+            slack,
+            self.engine.render,
+            clock=clock,
+            channel_interval=channel_interval,
+            backoff=backoff,
+            park_retry=park_retry,
+        )
+        self.engine.on_enqueue = self.sender.wake
+        self.last_cycle: CycleReport | None = None
+        self.cycles = 0
+        self._streams: list[str] | None = None
+        self._discovered_at = float("-inf")
+        self._pruned_at = float("-inf")
+        self._stopping = False
+        self._stop_event: asyncio.Event | None = None
+        self._cycle: asyncio.Task[None] | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._sender_task: asyncio.Task[None] | None = None
+        self._service: WatchService | None = None
+        self._owns_store = False
+
+    @classmethod
+    def from_deps(cls, deps: Deps, *, store: Store | None = None, **options: Any) -> Watcher:
+        """The watcher of a running bot (`build_runtime(..., services=[Watcher.from_deps])`).
+
+        Opens `DATABASE_URL` (closed again by `stop()`) unless a store is given, and sets `deps.watches` so
+        the commands and buttons reach it. The watcher gets its own Web API client on the same token and URL
+        without the rate-limit retry handler: the outbox honours Retry-After itself, without holding a call.
+
+        Raises:
+            ConfigError: DATABASE_URL or DIS_WATCH is invalid; SLACK_BOT_TOKEN is missing.
+        """
+        if deps.slack is None:
+            raise ConfigError("SLACK_BOT_TOKEN is not set: the watcher needs it to post alerts")
+        slack = AsyncWebClient(token=deps.slack.token, base_url=deps.slack.base_url, timeout=deps.slack.timeout)
+        owns = store is None
+        store = store if store is not None else open_store(deps.settings.database_url)
+        watcher = cls(deps.settings, store, deps.tasks, slack, **options)
+        watcher._owns_store = owns
+        deps.watches = watcher.service
+        return watcher
+
+    @property
+    def service(self) -> WatchService:
+        """The `WatchService` for the commands and buttons, sharing this watcher's engine (`Deps.watches`)."""
+        if self._service is None:
+            from bot.services.watches import WatchService
+
+            self._service = WatchService(
+                self.store,
+                self.tasks,
+                self.engine,
+                sender=self.sender,
+                config_watches=self.config_watches,
+                interval_seconds=self.interval,
+            )
+        return self._service
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def sync_config(self) -> None:
+        """Make the `DIS_WATCH` watches exist, and remove config watches no longer configured."""
+        now = self.clock()
+        wanted = {(channel, stream) for stream, channel in self.config_watches}
+        with self.store.transaction():
+            existing = {(s.channel_id, s.stream): s for s in self.store.subscriptions()}
+            for channel, stream in sorted(wanted - set(existing)):
+                self.store.upsert_subscription(channel, stream, now=now, source=SOURCE_CONFIG)
+            for key, sub in existing.items():
+                if sub.source == SOURCE_CONFIG and key not in wanted:
+                    self.store.remove_subscription(*key)
+                    self.engine.unwatched(*key)
+
+    async def start(self) -> None:
+        """Sync `DIS_WATCH`, resume the outbox (rows caught mid-send go again), start polling."""
+        self.sync_config()
+        resumed = self.store.recover_sending()
+        if resumed:
+            logger.warning("outbox.resumed_in_flight", extra={"rows": resumed})
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._sender_task = asyncio.create_task(self.sender.run(), name="watch-outbox")
+        self._loop_task = asyncio.create_task(self._run(), name="watch-loop")
+        logger.info(
+            "watch.started",
+            extra={"interval": self.interval, "concurrency": self.concurrency, "outbox": self.store.outbox_depth()},
+        )
+
+    async def stop(self, timeout: float = 10.0) -> bool:  # noqa: ASYNC109 - the shutdown budget is the API
+        """Finish the cycle in flight, then deliver what can be delivered, all within `timeout` seconds.
+
+        Returns:
+            True if the outbox was empty at the end (parked rows for refused channels aside).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._stopping = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+        if self._cycle is not None and not self._cycle.done():
+            done, _ = await asyncio.wait({self._cycle}, timeout=max(0.0, deadline - loop.time()))
+            if not done:
+                logger.warning("watch.cycle_cancelled_on_stop")
+                await _cancel(self._cycle)
+        if self._loop_task is not None:
+            await _cancel(self._loop_task)
+        if self._sender_task is not None:
+            self.sender.request_stop()
+            done, _ = await asyncio.wait({self._sender_task}, timeout=max(0.0, deadline - loop.time()))
+            if not done:
+                await _cancel(self._sender_task)
+        flushed = True
+        remaining = deadline - loop.time()
+        if remaining > 0:
+            try:
+                flushed = await asyncio.wait_for(self.sender.drain(self.clock() + remaining), remaining)
+            except TimeoutError:
+                flushed = False
+        else:
+            flushed = self.sender.next_delay() is None
+        logger.info("watch.stopped", extra={"flushed": flushed, "outbox": self.store.outbox_depth()})
+        if self._owns_store:
+            self.store.close()
+        return flushed
+
+    async def flush(self) -> int:
+        """Deliver every outbox row that is due now (tests); returns how many calls were attempted."""
+        total = 0
+        while n := await self.sender.deliver_due():
+            total += n
+        return total
+
+    # ------------------------------------------------------------------ cycles
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not self._stopping:
+            metrics.WATCH_LAG.set(max(0.0, loop.time() - next_at))
+            self._cycle = asyncio.create_task(self._safe_cycle(), name="watch-cycle")
+            # `wait`, not `await`: cancelling the loop must not cancel the cycle (stop() lets it finish).
+            await asyncio.wait({self._cycle})
+            next_at += self.interval
+            if next_at < loop.time():
+                next_at = loop.time()  # overran: start the next cycle now, and keep the rhythm from here
+            if self._stop_event is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_event.wait(), max(0.0, next_at - loop.time()))
+
+    async def _safe_cycle(self) -> None:
+        try:
+            await self.run_cycle()
+        except Exception:
+            logger.exception("watch.cycle_failed")
+        now = self.clock()
+        if now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = now
+            try:
+                removed = self.store.prune(now - KEEP_HISTORY)
+                if removed:
+                    logger.info("watch.pruned", extra={"rows": removed})
+            except Exception:
+                logger.exception("watch.prune_failed")
+
+    async def run_cycle(self) -> CycleReport:
+        """One poll of every watched stream, then the roll-up, recovery replies and reminders."""
+        started = self.clock()
+        t0 = time.monotonic()
+        subs = self.store.subscriptions()
+        wildcard = [s for s in subs if s.is_wildcard]
+        streams = {s.stream for s in subs if not s.is_wildcard}
+        cycle = Cycle(started_at=started)
+        if wildcard:
+            streams |= set(await self._discover(wildcard, cycle) or ())
+        if not wildcard or self._streams is not None:
+            # The set of streams is complete: whatever is known but not polled any more leaves quietly.
+            known = (set(self.engine.states) | set(self.engine.polls) | set(self.engine.health)) - {ALL_STREAMS}
+            for gone in sorted(known - streams):
+                self.engine.forget_stream(gone)
+        ordered = sorted(streams)
+        routes = route(subs, ordered)
+        failures = await self._poll_all(ordered, routes, cycle)
+        self.engine.finish_cycle(cycle)
+        if wildcard and self._streams is not None:
+            for sub in wildcard:
+                if sub.baseline_pending:
+                    self.store.set_baseline_done(sub.channel_id, ALL_STREAMS)
+        seconds = time.monotonic() - t0
+        metrics.WATCH_CYCLE.observe(seconds)
+        self.cycles += 1
+        self.last_cycle = CycleReport(started, seconds, len(ordered), failures)
+        logger.debug("watch.cycle", extra={"streams": len(ordered), "seconds": round(seconds, 3)})
+        return self.last_cycle
+
+    async def _discover(self, wildcard: list[Subscription], cycle: Cycle) -> list[str] | None:
+        """The project's stream names for `*` watches (cached for `discovery_interval`)."""
+        now = self.clock()
+        if self._streams is not None and now - self._discovered_at < self.discovery_interval:
+            return self._streams
+        try:
+            infos = await self.tasks.streams(fresh=True)
+        except DisError as exc:
+            self.engine.record_poll_failure(ALL_STREAMS, exc, wildcard, cycle)
+            logger.warning("watch.discovery_failed", extra={"error_kind": exc.kind})
+            return self._streams
+        self.engine.record_list_readable()
+        self._streams = sorted({i.stream_name for i in infos})
+        self._discovered_at = now
+        return self._streams
+
+    async def _poll_all(self, streams: Sequence[str], routes: dict[str, list[Subscription]], cycle: Cycle) -> int:
+        if not streams:
+            return 0
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        window = self.interval * self.spread
+        semaphore = asyncio.Semaphore(self.concurrency)
+        running: set[asyncio.Task[bool]] = set()
+        failures = 0
+
+        async def one(stream: str) -> bool:
+            try:
+                return await self._poll(stream, routes[stream], cycle)
+            finally:
+                semaphore.release()
+
+        def done(task: asyncio.Task[bool]) -> None:
+            nonlocal failures
+            running.discard(task)
+            if not task.cancelled() and not task.result():
+                failures += 1
+
+        n = len(streams)
+        try:
+            for i, stream in enumerate(streams):
+                delay = t0 + window * i / n - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await semaphore.acquire()
+                task = asyncio.create_task(one(stream))
+                running.add(task)
+                task.add_done_callback(done)
+            while running:
+                await asyncio.wait(set(running))
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()
+            raise
+        return failures
+
+    async def _poll(self, stream: str, subs: list[Subscription], cycle: Cycle) -> bool:
+        """Read one stream and apply the result; False if the read failed."""
+        try:
+            result = await self.tasks.tasks(stream, fresh=True)
+        except DisError as exc:
+            self.engine.record_poll_failure(stream, exc, subs, cycle)
+            logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})
+            return False
+        except Exception as exc:
+            logger.exception("watch.poll_crashed", extra={"stream": stream})
+            self.engine.record_poll_failure(stream, Unavailable(f"unexpected {type(exc).__name__}"), subs, cycle)
+            return False
+        try:
+            self.engine.record_poll(stream, result, subs, cycle)
+        except Exception:
+            logger.exception("watch.apply_failed", extra={"stream": stream})
+        return True
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
