@@ -172,3 +172,17 @@ async def test_replayed_request_older_than_five_minutes_is_refused(bot):
     assert sent.response.status_code == 401
     await bot.fake.wait_quiet(0.3)
     assert bot.fake.count("response_url") == 0
+
+
+async def test_status_reads_streams_at_most_ten_at_a_time(bot):
+    """25 streams with 0.2 s DIS latency need three waves of reads: at most 10 run at once."""
+    import time
+
+    for i in range(25):
+        bot.sim.add_stream(f"s{i:02d}", [SimTask("t")])
+    bot.sim.latency = 0.2
+    started = time.monotonic()
+    answer = await bot.answer(await bot.command("status"), timeout=10)
+    assert answer.at - started >= 0.2 * 4  # one list-streams call, then three waves of task reads
+    assert "Every dump task is healthy" in all_text(answer.payload)
+    assert bot.sim.count("/transfer-tasks") == 25

@@ -85,3 +85,11 @@ async def test_every_web_api_call_goes_to_slack_api_url(bot):
     methods = [c.method for c in bot.fake.calls]
     assert "auth.test" in methods
     assert all(c.authorized for c in bot.fake.calls if c.method != "response_url")
+
+
+async def test_mention_answer_survives_a_slack_rate_limit(bot):
+    """Slack answering 429 once: the answer is posted again after Retry-After."""
+    bot.fake.fail_next("chat.postMessage", 1, status=429, retry_after=0)
+    await bot.mention("help")
+    [post] = await bot.fake.wait_for("chat.postMessage", timeout=5)
+    assert post.ok and bot.fake.count("chat.postMessage") == 2
