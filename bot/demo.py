@@ -1,0 +1,313 @@
+"""`dis-bot demo` (`make run`): the whole bot on simulated data, in one command, on a fresh machine.
+
+It starts the DIS simulator with the sample streams (tasks fail and recover now and then), the watcher on a short
+interval watching every stream, and the bot itself (the same `bot.server` runtime `dis-bot serve` uses):
+
+- without Slack settings, Slack is a local fake and every message the bot sends (alerts, their updates and thread
+  replies, command answers) is printed in the terminal as a readable rendering of its Block Kit; every so often
+  the demo asks `/dis status` through the real HTTP endpoint, signed like Slack signs it;
+- with `SLACK_BOT_TOKEN` and `SLACK_APP_TOKEN`, the bot connects to the real workspace in Socket Mode and the
+  alerts go to the channels of `DIS_WATCH` (or wherever people type `/dis watch`).
+
+Nothing here talks to Huawei Cloud; it says so first. Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+import shutil
+import signal
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.config import Settings
+from bot.devtools.render import render_message
+from bot.errors import BotError
+
+logger = logging.getLogger("bot.demo")
+
+DEMO_PROJECT = "0123456789abcdef0123456789abcdef"
+DEMO_REGION = "cn-north-4"
+DEMO_TOKEN = "sim-token"
+DEMO_CHANNEL = "C0DISDEMO"
+DEMO_CHANNEL_NAME = "dis-demo"
+
+Out = Callable[[str], None]
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def banner(real_slack: bool) -> str:
+    slack = (
+        "The bot is connected to your Slack workspace (Socket Mode)."
+        if real_slack
+        else "Slack is simulated too: every message the bot sends is printed below."
+    )
+    lines = [
+        "DEMO on simulated data",
+        "dis-bot is running against a local DIS simulator with sample streams; nothing here talks to",
+        "Huawei Cloud. Dump tasks fail and recover on their own every few seconds.",
+        slack,
+    ]
+    width = max(len(line) for line in lines)
+    return "\n".join(["=" * width, *lines, "=" * width])
+
+
+def describe(call: Any, names: dict[str, str]) -> str:
+    """The title of a rendered message: where it went and what kind of call carried it."""
+    payload = call.payload
+    channel = str(payload.get("channel", ""))
+    where = "#" + names.get(channel, channel) if channel else ""
+    stamp = time.strftime("%H:%M:%S", time.localtime(call.wall))
+    if call.method == "chat.postMessage":
+        kind = "thread reply" if payload.get("thread_ts") else "new message"
+    elif call.method == "chat.update":
+        kind = "message updated"
+    elif call.method == "chat.postEphemeral":
+        kind = f"only visible to {payload.get('user', '?')}"
+    elif call.method == "response_url":
+        where = "/dis answer"
+        if payload.get("replace_original"):
+            kind = "replaces the answer"
+        else:
+            kind = "in channel" if payload.get("response_type") == "in_channel" else "only visible to you"
+    else:
+        kind = call.method
+    return " · ".join(x for x in (stamp, where, kind) if x)
+
+
+def _width() -> int:
+    return max(60, min(100, shutil.get_terminal_size((88, 24)).columns - 4))
+
+
+def demo_settings(base: Settings, sim_url: str, *, interval: float, db_path: Path, slack: dict[str, Any]) -> Settings:
+    """The settings the demo runs the bot with: the simulator as DIS, a temporary database, a short interval.
+
+    Only the Slack values, LOG_FORMAT/LOG_LEVEL and an explicit DIS_WATCH come from the user's settings; DIS
+    credentials in the environment are deliberately ignored (the demo never reaches a real DIS).
+    """
+    values: dict[str, Any] = {
+        "DIS_REGION": DEMO_REGION,
+        "DIS_PROJECT_ID": DEMO_PROJECT,
+        "DIS_ENDPOINT": sim_url,
+        "DIS_AUTH_TOKEN": DEMO_TOKEN,
+        "WATCH_INTERVAL_SECONDS": interval,
+        "WATCH_REPEAT_MINUTES": 0,
+        "CACHE_TTL_SECONDS": min(base.cache_ttl_seconds, interval),
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "LOG_FORMAT": base.log_format,
+        # The rendered messages are the show; the bot's own log joins in only when LOG_LEVEL asks for it.
+        "LOG_LEVEL": base.log_level if "log_level" in base.model_fields_set else "ERROR",
+        "DIS_ACTIONS_ENABLED": base.dis_actions_enabled,
+        "DIS_ADMIN_USER_IDS": ",".join(sorted(base.dis_admin_user_ids)),
+        "PORT": base.port,
+        **slack,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def second_terminal(sim_url: str) -> str:
+    return "\n".join(
+        [
+            "From a second terminal, the CLI reads the same simulated project:",
+            f"  DIS_ENDPOINT={sim_url} DIS_PROJECT_ID={DEMO_PROJECT} DIS_REGION={DEMO_REGION} \\",
+            f"  DIS_AUTH_TOKEN={DEMO_TOKEN} dis-bot tasks orders-prod",
+        ]
+    )
+
+
+async def ask(server_url: str, signing_secret: str, text: str, response_url: str) -> int:
+    """Send `/dis <text>` to the bot's HTTP endpoint exactly as Slack would (form body, v0 signature)."""
+    body = urllib.parse.urlencode(
+        {
+            "team_id": "T0FAKE",
+            "team_domain": "demo",
+            "channel_id": DEMO_CHANNEL,
+            "channel_name": DEMO_CHANNEL_NAME,
+            "user_id": "U0DEMO",
+            "user_name": "demo",
+            "command": "/dis",
+            "text": text,
+            "api_app_id": "A0DISBOT",
+            "response_url": response_url,
+            "trigger_id": "0.0.demo",
+        }
+    )
+    ts = str(int(time.time()))
+    signature = "v0=" + hmac.new(signing_secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(f"{server_url}/slack/events", content=body, headers=headers)
+    return response.status_code
+
+
+async def run_demo(
+    settings: Settings,
+    *,
+    port: int = 8787,
+    interval: float = 5.0,
+    out: Out = _print,
+    stop: asyncio.Event | None = None,
+    ops_port: int | None = None,
+    churn_interval: float | None = None,
+    command_every: float = 30.0,
+    seed: int | None = None,
+) -> None:
+    """Run the demo until Ctrl-C (or until `stop` is set).
+
+    Args:
+        settings: the user's settings; only Slack tokens, logging and DIS_WATCH are taken from them.
+        port: the simulator's port (the CLI in a second terminal reaches it there; 0 picks a free one).
+        interval: seconds between watcher polls.
+        out: where the demo writes (a line or a rendered message at a time).
+        stop: set it to end the demo (tests); SIGINT/SIGTERM set it otherwise.
+        ops_port: port of the bot's HTTP server (`/slack/events`, `/healthz`, `/readyz`, `/metrics`); `$PORT`
+            when None.
+        churn_interval: mean seconds between two simulated failures or recoveries (default 2 x interval).
+        command_every: seconds between two `/dis status` questions (offline mode).
+        seed: makes the churn reproducible.
+    """
+    from bot.devtools.fake_slack import FakeSlack
+    from bot.dis.sample_data import sample_dataset
+    from bot.dis.simulator import DisSimulator
+    from bot.logs import configure_logging
+    from bot.server import build_deps, build_runtime
+    from bot.watcher.watcher import Watcher
+
+    real_slack = settings.slack_bot_token is not None and settings.slack_app_token is not None
+    out(banner(real_slack))
+    stop = stop or asyncio.Event()
+    width = _width()
+    names = {DEMO_CHANNEL: DEMO_CHANNEL_NAME}
+
+    def show(call: Any) -> None:
+        out(render_message(call.payload, title=describe(call, names), width=width))
+
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests), or no signals here
+            pass
+
+    sim = DisSimulator(project_id=DEMO_PROJECT, token=DEMO_TOKEN, project_name=DEMO_REGION)
+    sample_dataset(sim)
+    fake: FakeSlack | None = None
+    runtime = None
+    with tempfile.TemporaryDirectory(prefix="dis-bot-demo-") as tmp:
+        try:
+            try:
+                sim_url = await sim.start(host="127.0.0.1", port=port)
+            except OSError as exc:
+                raise BotError(
+                    f"the demo's DIS simulator cannot listen on port {port} ({exc.strerror}); pick another with --port"
+                ) from None
+            sim.churn(interval=churn_interval or max(2 * interval, 1.0), rng=random.Random(seed))
+            signing_secret = secrets.token_hex(16)
+            if real_slack:
+                assert settings.slack_bot_token is not None and settings.slack_app_token is not None
+                slack: dict[str, Any] = {
+                    "SLACK_BOT_TOKEN": settings.slack_bot_token.get_secret_value(),
+                    "SLACK_APP_TOKEN": settings.slack_app_token.get_secret_value(),
+                    "SLACK_API_URL": settings.slack_api_url,
+                    "DIS_WATCH": settings.dis_watch,
+                }
+            else:
+                fake = FakeSlack(on_message=show)
+                await fake.start()
+                slack = {
+                    "SLACK_BOT_TOKEN": "xoxb-demo-" + secrets.token_hex(8),
+                    "SLACK_SIGNING_SECRET": signing_secret,
+                    "SLACK_API_URL": fake.url,
+                    "DIS_WATCH": f"*={DEMO_CHANNEL}",
+                }
+            demo = demo_settings(settings, sim_url, interval=interval, db_path=Path(tmp) / "demo.db", slack=slack)
+            if ops_port is not None:
+                demo = demo.model_copy(update={"port": ops_port})
+            configure_logging(demo)
+            deps = build_deps(demo)
+            runtime = build_runtime(
+                demo,
+                deps=deps,
+                services=[lambda d: Watcher.from_deps(d, spread=0.0)],
+                host="127.0.0.1",
+                socket_mode=real_slack,
+            )
+            try:
+                await runtime.server.start()
+            except OSError as exc:
+                raise BotError(
+                    f"the bot cannot listen on port {demo.port} ({exc.strerror}); set PORT to a free port"
+                ) from None
+            ops = f"http://127.0.0.1:{runtime.server.port}"
+            out(
+                f"DIS simulator: {sim_url}  ({len(sim.stream_names())} sample streams: {', '.join(sim.stream_names())})"
+            )
+            out(f"Watcher: every stream, polled every {interval:g} s. Health: {ops}/readyz  Metrics: {ops}/metrics")
+            out(second_terminal(sim_url))
+            if real_slack:
+                if demo.dis_watch:
+                    out(f"Alerts go to the channels of DIS_WATCH ({demo.dis_watch}).")
+                else:
+                    out(
+                        "In Slack, invite the bot to a channel and type `/dis watch orders-prod` (or `/dis status`);"
+                        " set DIS_WATCH=*=C0123ABC to watch every stream from the start."
+                    )
+            out("Ctrl-C stops the demo.\n")
+            await _converse(stop, fake, ops, signing_secret, command_every, out)
+        finally:
+            if runtime is not None:
+                await runtime.server.stop()
+                close = getattr(runtime.deps.dis, "aclose", None)
+                if close is not None:
+                    await close()
+            if fake is not None:
+                await fake.stop()
+            await sim.stop()
+            for sig in handled:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+    out("Demo stopped.")
+
+
+async def _converse(
+    stop: asyncio.Event, fake: Any, server_url: str, signing_secret: str, every: float, out: Out
+) -> None:
+    """Until `stop`: in offline mode, ask `/dis status` now and then, as someone on call would."""
+    if fake is None:
+        await stop.wait()
+        return
+    questions = ["status", "tasks orders-prod", "status"]
+    i = 0
+    while not stop.is_set():
+        text = questions[i % len(questions)]
+        i += 1
+        out(f"$ /dis {text}    (asked by the demo, as a person in #{DEMO_CHANNEL_NAME} would)")
+        try:
+            status = await ask(server_url, signing_secret, text, fake.response_url())
+            if status != 200:
+                out(f"(the bot answered HTTP {status})")
+        except httpx.HTTPError as exc:
+            out(f"(could not reach the bot: {type(exc).__name__})")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
