@@ -223,10 +223,13 @@ class OutboxSender:
     def _probe_parked(self, now: float) -> None:
         if now < self._next_probe:
             return
-        self._next_probe = now + min(self.park_retry, 30.0)
+        later = [now + 60.0]
         for channel, when in self.store.parked_channels().items():
             if when <= now:
                 self.store.unpark(channel, now)
+            else:
+                later.append(when)
+        self._next_probe = min(later)
 
     async def _guarded(self, item: OutboxItem) -> None:
         async with self._semaphore:
@@ -279,6 +282,7 @@ class OutboxSender:
                 self.store.park_channel(item.channel_id, outcome.error or "", not_before=now + self.park_retry)
                 self.store.set_delivery_error(item.channel_id, outcome.error, now)
             self._broken.add(item.channel_id)
+            self._next_probe = min(self._next_probe, now + self.park_retry)
             logger.error("outbox.channel_refused", extra=extra)
         else:
             self.store.mark_dead(item.id, outcome.error or "")
