@@ -48,8 +48,14 @@ def add_ops_routes(app: web.Application, deps: Deps) -> Health:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    app.on_startup.append(_first_probes)
     app.on_cleanup.append(_stop_probes)
     return health
+
+
+async def _first_probes(app: web.Application) -> None:
+    # Readiness at start-up should not wait for the first alert or command: check DIS and Slack right away.
+    app[HEALTH_KEY].kick()
 
 
 async def _stop_probes(app: web.Application) -> None:

@@ -218,15 +218,16 @@ class Health:
     async def _probe(self, name: str, dep: _Dependency) -> None:
         probe = self.probes[name]
         assert probe is not None
+        failures = dep.failures
         try:
             await asyncio.wait_for(probe(), self.probe_timeout)
         except TimeoutError:
             dep.failed(self.clock(), f"probe timed out after {self.probe_timeout:g} s")
         except Exception as exc:
-            # The hooks usually recorded the precise failure already; this covers probes without hooks.
             kind = getattr(exc, "kind", None) or slack_failure_reason(exc) or type(exc).__name__
-            dep.failed(self.clock(), f"probe: {kind}")
             logger.info("health.probe_failed", extra={"dependency": dep.name, "kind": kind})
+            if dep.failures == failures:  # no hook saw it (the hooks' reason is more precise: keep it)
+                dep.failed(self.clock(), f"probe: {kind}")
         else:
             dep.ok(self.clock())
 

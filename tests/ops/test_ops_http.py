@@ -51,22 +51,37 @@ async def test_healthz_answers_while_dependencies_are_down(ops, sim) -> None:
     assert response.json()["alive"] is True
 
 
-async def test_readyz_is_503_with_reasons_until_both_answer(ops, sim, fake_slack) -> None:
-    """A fresh bot is unready with a JSON reason; the probes it starts make it ready."""
-    response = await ops["http"].get("/readyz")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["ready"] is False
-    assert body["dis"]["reason"] == "no successful DIS call yet"
-    assert body["slack"]["reason"] == "no successful Slack call yet"
-
+async def test_readyz_is_ready_after_start_up_probes(ops, sim, fake_slack) -> None:
+    """The server checks DIS and Slack as it starts, so a quiet bot is ready without any traffic."""
     health: Health = ops["health"]
-    await health.refresh()  # wait for the probes the request started
+    await health.refresh()  # wait for the probes the start-up began
     assert sim.count("/streams") >= 1
     assert fake_slack.count("auth.test") >= 1
     response = await ops["http"].get("/readyz")
     assert response.status_code == 200
     assert response.json()["ready"] is True
+
+
+async def test_readyz_is_503_with_reasons_when_both_are_down(sim, make_client) -> None:
+    """With DIS and Slack unreachable, /readyz answers 503 and names what failed for each."""
+    client = make_client(sim)
+    async with FakeSlack() as fake:
+        slack = AsyncWebClient(token="xoxb-test", base_url=fake.url, retry_handlers=[])
+    await sim.stop()
+    deps = Deps(settings=client.settings, dis=client, tasks=TaskService(client, 0), slack=slack)
+    runner = await start_ops_server(0, deps, host="127.0.0.1")
+    try:
+        await deps.extras["health"].refresh()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}") as http:
+            response = await http.get("/readyz")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["ready"] is False
+        assert body["dis"]["reason"] == "DIS failing: list_streams: connect_error"
+        assert body["slack"]["reason"].startswith("Slack failing: auth.test: network (")
+        assert body["dis"]["last_ok_age_seconds"] is None
+    finally:
+        await runner.cleanup()
 
 
 async def test_readyz_flips_on_dis_failure_and_back(ops, sim) -> None:
