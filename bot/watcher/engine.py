@@ -406,8 +406,10 @@ class AlertEngine:
         active = [e for e in fresh if (e.stream, e.task_name) not in snoozed]
         if not active:
             return
-        if cycle is not None and sub.channel_id in cycle.first_sent:
-            return  # announced by the cycle's roll-up
+        if cycle is not None and (sub.channel_id in cycle.first_sent or all(e.baseline for e in active)):
+            # Announced by the cycle's roll-up. Old problems found by a baseline are not news: they wait for
+            # it too, so a new watch (or `*`) reports everything already failing in one message.
+            return
         self._announce(sub.channel_id, KIND_TASK, active, sub.mention, now)
         if cycle is not None:
             cycle.first_sent.add(sub.channel_id)
