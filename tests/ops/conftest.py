@@ -14,7 +14,7 @@ import logging
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -49,7 +49,6 @@ class Bot:
     deps: Deps
     app: Any
     health: Health
-    hooks: list[str] = field(default_factory=list)
 
     async def command(
         self, text: str, *, user: str = "U0OPS", channel: str = "C0OPS", wait: float = 10, ok: bool | None = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -52,7 +53,7 @@ class Output:
 
 def rendered_alert(text: str) -> bool:
     """A framed message posted to the demo channel about a task in a bad state."""
-    return bool(re.search(r"╭─ .*#dis-demo · new message.*\n│ .*(ERROR|ABNORMAL)", text))
+    return bool(re.search(r"╭─ [^\n]*#dis-demo · new message[^\n]*\n(│[^\n]*\n)*?│[^\n]*(ERROR|ABNORMAL)", text))
 
 
 def rendered_answer(text: str) -> bool:
@@ -128,7 +129,8 @@ async def test_demo_with_slack_tokens_runs_in_socket_mode() -> None:
             [alert, *_] = await fake.wait_for(
                 "chat.postMessage", where=lambda c: c.payload.get("channel") == "C0REALCHAN", timeout=20
             )
-            assert "ERROR" in alert.text or "ABNORMAL" in alert.text
+            blocks = json.dumps(alert.blocks)
+            assert "ERROR" in blocks or "ABNORMAL" in blocks
             assert "DEMO on simulated data" in out.text
             assert "connected to your Slack workspace (Socket Mode)" in out.text
         finally:
