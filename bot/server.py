@@ -252,8 +252,10 @@ async def serve(
     """
     from bot.logs import configure_logging
 
-    configure_logging(settings)
+    redact = configure_logging(settings)
     runtime = build_runtime(settings, services=services)
+    # IAM tokens are issued after start-up: teach the log filter each one as it arrives.
+    runtime.deps.dis.on_secret = redact.add
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -401,7 +401,7 @@ class DisClient:
                 "status": status,
                 "code": code,
                 "duration_ms": round(seconds * 1000, 1),
-                "request_id": request_id,
+                "dis_request_id": request_id,
                 "attempt": attempt,
                 "stream": call.stream,
             },
@@ -418,6 +418,7 @@ class DisClient:
                 "delay_s": round(delay, 3),
                 "status": error.status,
                 "code": error.code,
+                "dis_request_id": error.request_id,
                 "stream": call.stream,
             },
         )

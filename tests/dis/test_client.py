@@ -435,7 +435,7 @@ async def test_one_debug_line_per_request(sim: DisSimulator, make_client, caplog
     line = lines[0]
     assert line.levelno == logging.DEBUG
     assert (line.endpoint, line.status, line.attempt) == ("list_transfer_tasks", 200, 1)  # type: ignore[attr-defined]
-    assert line.duration_ms >= 0 and len(line.request_id) == 32  # type: ignore[attr-defined]
+    assert line.duration_ms >= 0 and len(line.dis_request_id) == 32  # type: ignore[attr-defined]
 
 
 async def test_retries_are_logged_at_info(sim: DisSimulator, make_client, caplog: pytest.LogCaptureFixture) -> None:
