@@ -1,0 +1,267 @@
+"""Benchmark: the watcher polling 1,000 streams x 5 dump tasks against the DIS simulator at 50 ms latency.
+
+The simulator runs in its own process (driven over a pipe), so the CPU time measured here is the bot's alone:
+DIS client, TaskService, alert engine and SQLite store. The fake Slack Web API runs in this process (it only
+sees the few alert posts). Prints, for each concurrency C:
+
+- cycle time against the ideal ceil(streams / C) x latency (reads back to back, no spreading),
+- CPU time per cycle (`time.process_time`),
+- then peak traced memory per watched task (`tracemalloc`, during two cycles),
+- and, with the real loop running, the time from a state change in DIS to the alert's arrival at Slack
+  (p50/p99), plus the part of it the bot itself adds (from the poll that saw the change to the post).
+
+    .venv/bin/python bench/watcher.py [--streams 1000] [--tasks 5] [--latency 0.05] [--concurrency 10 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import multiprocessing
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TOKEN = "bench-dis-token"
+SLACK_TOKEN = "xoxb-bench"
+CHANNELS = 10
+
+
+# ---------------------------------------------------------------------- the simulator's process
+
+
+def simulator_process(conn: Connection, streams: int, tasks: int, latency: float) -> None:
+    """Serve a simulator with `streams` x `tasks` RUNNING tasks; apply state changes sent over `conn`."""
+    from bot.dis.simulator import DisSimulator, SimTask
+
+    sim = DisSimulator(token=TOKEN)
+    for i in range(streams):
+        sim.add_stream(stream_name(i), [SimTask(f"task-{j}") for j in range(tasks)])
+    sim.latency = latency
+    with sim.running_in_thread() as url:
+        conn.send(("ready", url, sim.project_id))
+        while True:
+            message = conn.recv()
+            if message[0] == "set":
+                _, stream, task, state = message
+                sim.set_state(stream, task, state)
+                conn.send(time.time())
+            elif message[0] == "count":
+                conn.send(sim.count(path="/transfer-tasks"))
+            elif message[0] == "reset":
+                sim.reset_counts()
+                conn.send(None)
+            else:
+                conn.send(None)
+                return
+
+
+def stream_name(i: int) -> str:
+    return f"stream-{i:04d}"
+
+
+class Simulator:
+    """The parent's handle on the simulator process."""
+
+    def __init__(self, streams: int, tasks: int, latency: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=simulator_process, args=(child, streams, tasks, latency), daemon=True)
+        self.process.start()
+        _, self.url, self.project_id = self.conn.recv()
+
+    def ask(self, *message: Any) -> Any:
+        self.conn.send(message)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.ask("stop")
+        self.process.join(5)
+
+
+# ---------------------------------------------------------------------- the bot's side
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def build(sim: Simulator, fake_url: str, db: str, concurrency: int, interval: float, **options: Any) -> Any:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.config import Settings
+    from bot.dis.client import DisClient
+    from bot.services.tasks import TaskService
+    from bot.store.sqlite import SqliteStore
+    from bot.watcher.watcher import Watcher
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        DIS_REGION="cn-north-4",
+        DIS_PROJECT_ID=sim.project_id,
+        DIS_ENDPOINT=sim.url,
+        DIS_AUTH_TOKEN=TOKEN,
+        WATCH_INTERVAL_SECONDS=interval,
+        WATCH_CONCURRENCY=concurrency,
+    )
+    store = SqliteStore(db)
+    client = DisClient(settings)
+    tasks = TaskService(client, settings.cache_ttl_seconds)
+    slack = AsyncWebClient(token=SLACK_TOKEN, base_url=fake_url)
+    return Watcher(settings, store, tasks, slack, **options)
+
+
+def subscribe(db: str, streams: int) -> None:
+    """1,000 watches over 10 channels, baselines already taken (as after the first day)."""
+    from bot.store.sqlite import SqliteStore
+
+    store = SqliteStore(db)
+    with store.transaction():
+        for i in range(streams):
+            channel = f"C{i % CHANNELS:04d}BENCH"
+            store.upsert_subscription(channel, stream_name(i), now=time.time())
+            store.set_baseline_done(channel, stream_name(i))
+    store.close()
+
+
+async def cycles(sim: Simulator, fake_url: str, db: str, concurrency: int, latency: float, n: int) -> dict[str, Any]:
+    """Time `n` back-to-back cycles at concurrency C (after one warm-up cycle)."""
+    watcher = build(sim, fake_url, db, concurrency, 60.0, spread=0.0)
+    await watcher.run_cycle()
+    sim.ask("reset")
+    walls, cpus = [], []
+    for _ in range(n):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await watcher.run_cycle()
+        walls.append(time.perf_counter() - wall0)
+        cpus.append(time.process_time() - cpu0)
+    reads = sim.ask("count") / n
+    await watcher.tasks.client.aclose()
+    watcher.store.close()
+    ideal = math.ceil(len(watcher.engine.states) / concurrency) * latency
+    return {
+        "c": concurrency,
+        "wall": statistics.median(walls),
+        "cpu": statistics.median(cpus),
+        "ideal": ideal,
+        "reads": reads,
+    }
+
+
+async def memory(sim: Simulator, fake_url: str, db: str, concurrency: int, watched_tasks: int) -> tuple[float, float]:
+    """Peak and steady traced memory per watched task while the watcher runs two cycles."""
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    watcher = build(sim, fake_url, db, concurrency, 60.0, spread=0.0)
+    for _ in range(2):
+        await watcher.run_cycle()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    await watcher.tasks.client.aclose()
+    watcher.store.close()
+    return (peak - base) / watched_tasks, (current - base) / watched_tasks
+
+
+async def latency_run(
+    sim: Simulator, fake: Any, db: str, concurrency: int, interval: float, changes: int, streams: int
+) -> dict[str, Any]:
+    """The real loop: change `changes` tasks to ERROR at random moments; time each until its alert reaches Slack."""
+    watcher = build(sim, fake.url, db, concurrency, interval, spread=0.5)
+    await watcher.start()
+    await asyncio.sleep(interval)  # let the first cycle pass
+    rng = random.Random(7)
+    picked = rng.sample(range(streams), changes)
+    changed: dict[str, float] = {}
+    for i in picked:
+        await asyncio.sleep(rng.uniform(0, 2 * interval / 3))
+        changed[f"{stream_name(i)}/task-1"] = await asyncio.to_thread(sim.ask, "set", stream_name(i), "task-1", "ERROR")
+    deadline = time.monotonic() + 3 * interval + 10
+    # One post may carry several changes (a cycle's roll-up), so count names rather than wait for N posts.
+    while time.monotonic() < deadline and len(arrivals(fake, changed)) < len(changed):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    await watcher.stop(timeout=10)
+    await watcher.tasks.client.aclose()
+    seen = arrivals(fake, changed)
+    started = {f"{e.stream}/{e.task_name}": e.started_at for e in watcher.store.open_episodes()}
+    watcher.store.close()
+    total = [seen[name] - changed[name] for name in seen]
+    own = [seen[name] - started[name] for name in seen if name in started]
+    return {"n": len(seen), "of": len(changed), "total": total, "own": own}
+
+
+def arrivals(fake: Any, names: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for call in fake.calls_to("chat.postMessage", ok=True):
+        for name in names:
+            if name not in out and name in call.text:
+                out[name] = call.wall
+    return out
+
+
+async def main(args: argparse.Namespace) -> None:
+    from bot.devtools.fake_slack import FakeSlack
+
+    logging.basicConfig(level=logging.ERROR)
+    started = time.perf_counter()
+    sim = Simulator(args.streams, args.tasks, args.latency)
+    watched = args.streams * args.tasks
+    print(
+        f"watcher benchmark: {args.streams} streams x {args.tasks} tasks ({watched} watched tasks), "
+        f"DIS latency {args.latency * 1000:.0f} ms, simulator in its own process"
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = str(Path(tmp) / "bench.db")
+            subscribe(db, args.streams)
+            async with FakeSlack(token=SLACK_TOKEN) as fake:
+                print(f"{'C':>4} {'cycle':>9} {'ideal':>9} {'ratio':>6} {'CPU/cycle':>10} {'reads/cycle':>12}")
+                for c in args.concurrency:
+                    r = await cycles(sim, fake.url, db, c, args.latency, args.cycles)
+                    print(
+                        f"{r['c']:>4} {r['wall']:>8.2f}s {r['ideal']:>8.2f}s {r['wall'] / r['ideal']:>6.2f} "
+                        f"{r['cpu']:>9.3f}s {r['reads']:>12.0f}"
+                    )
+                peak, steady = await memory(sim, fake.url, db, max(args.concurrency), watched)
+                print(
+                    f"memory: {peak / 1024:.2f} KiB peak per watched task during a cycle, "
+                    f"{steady / 1024:.2f} KiB held between cycles (tracemalloc)"
+                )
+                c = max(args.concurrency)
+                r = await latency_run(sim, fake, db, c, args.interval, args.changes, args.streams)
+                total, own = r["total"], r["own"]
+                print(
+                    f"state change -> alert at Slack ({r['n']}/{r['of']} changes, WATCH_INTERVAL_SECONDS="
+                    f"{args.interval:g}, C={c}, spread 50%): p50 {percentile(total, 50):.2f} s, "
+                    f"p99 {percentile(total, 99):.2f} s"
+                )
+                print(
+                    f"  of which poll that saw it -> post: p50 {percentile(own, 50) * 1000:.0f} ms, "
+                    f"p99 {percentile(own, 99) * 1000:.0f} ms"
+                )
+    finally:
+        sim.close()
+    print(f"total run time {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--tasks", type=int, default=5)
+    parser.add_argument("--latency", type=float, default=0.05, help="DIS latency in seconds")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 50], help="WATCH_CONCURRENCY values")
+    parser.add_argument("--cycles", type=int, default=2, help="timed cycles per concurrency")
+    parser.add_argument("--interval", type=float, default=3.0, help="WATCH_INTERVAL_SECONDS of the latency run")
+    parser.add_argument("--changes", type=int, default=20, help="state changes timed in the latency run")
+    asyncio.run(main(parser.parse_args()))
