@@ -98,6 +98,8 @@ def blind_line(ep: Episode, now: float) -> str:
     """One unreadable stream of a warning."""
     name = f"*{escape(stream_label(ep.stream))}*"
     if ep.ended_at is not None:
+        if ep.end_state == "DELETED":
+            return f":wastebasket: ~{name}~ no longer exists"
         return f":white_check_mark: ~{name}~ readable again after {duration(ep.ended_at - ep.started_at)}"
     reason = truncate(escape(ep.reason or ""), 300)
     return f":warning: {name} — {error_label(ep.state)}: {reason} · {_since(ep.started_at, now)}"
@@ -157,6 +159,8 @@ def _header_and_text(alert: Alert, episodes: Sequence[Episode]) -> tuple[str, st
     if alert.kind == KIND_BLIND:
         if not open_eps:
             what = stream_label(streams[0]) if len(streams) == 1 else f"{len(streams)} streams"
+            if any(e.end_state != "READABLE" for e in episodes):
+                return f"ℹ️ No longer following {what}", f"No longer following {what} (deleted or unwatched)"
             return f"✅ I can read {what} again", f":white_check_mark: I can read {what} again"
         what = stream_label(open_eps[0].stream) if len(open_eps) == 1 else f"{len(open_eps)} streams"
         return f"⚠️ I cannot read {what}", f":warning: I cannot read {what}: I am blind to its dump tasks"

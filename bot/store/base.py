@@ -290,7 +290,10 @@ class Store(Protocol):
         ...
 
     def pending_update(self, alert_id: int) -> bool:
-        """Whether an update of the alert is already waiting (a second one would render the same)."""
+        """Whether an update of the alert is waiting, not yet rendered (a second one would render the same).
+
+        One being sent does not count: it was rendered before the change that asks for another.
+        """
         ...
 
     def outbox_heads(self) -> list[OutboxItem]:

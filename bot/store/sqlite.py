@@ -481,8 +481,8 @@ class SqliteStore:
 
     def pending_update(self, alert_id: int) -> bool:
         rows = self._rows(
-            "SELECT 1 FROM outbox WHERE alert_id = ? AND kind = 'update' AND state IN (?, ?) LIMIT 1",
-            (alert_id, PENDING, SENDING),
+            "SELECT 1 FROM outbox WHERE alert_id = ? AND kind = 'update' AND state = ? LIMIT 1",
+            (alert_id, PENDING),
         )
         return bool(rows)
 

@@ -130,6 +130,8 @@ class AlertEngine:
         self.health: dict[str, StreamHealth] = store.stream_health()
         #: The last poll of each stream since this process started.
         self.polls: dict[str, PollStatus] = {}
+        #: Watches removed since the current cycle routed its polls: their results are not applied.
+        self.removed: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ routing
 
@@ -153,7 +155,8 @@ class AlertEngine:
             current = self._save_states(stream, previous, result.tasks, now)
             self._readable(stream, now)
             for sub in subs:
-                self._apply(sub, stream, result.tasks, previous, now, cycle)
+                if (sub.channel_id, sub.stream) not in self.removed:
+                    self._apply(sub, stream, result.tasks, previous, now, cycle)
         self.states[stream] = current
         self.health.pop(stream, None)
         counts = result.counts()
@@ -180,6 +183,8 @@ class AlertEngine:
             if health.failures >= self.failures_before_warning:
                 health = replace(health, warned=True)
                 for sub in subs:
+                    if (sub.channel_id, sub.stream) in self.removed:
+                        continue
                     ep, created = self.store.open_episode(
                         channel_id=sub.channel_id,
                         stream=stream,
@@ -224,8 +229,7 @@ class AlertEngine:
         with self.store.transaction():
             touched: set[int] = set()
             for ep in self.store.open_episodes(stream=stream):
-                end = DELETED if ep.kind == KIND_TASK else READABLE
-                self.store.close_episode(ep.id, ended_at=now, end_state=end, note=False)
+                self.store.close_episode(ep.id, ended_at=now, end_state=DELETED, note=False)
                 if ep.alert_id is not None:
                     touched.add(ep.alert_id)
             for alert_id in touched:
@@ -240,6 +244,7 @@ class AlertEngine:
     def unwatched(self, channel_id: str, stream: str) -> None:
         """A channel stopped watching `stream` (or `*`): its open problems there end without a reply."""
         now = self.clock()
+        self.removed.add((channel_id, stream))
         with self.store.transaction():
             if stream == ALL_STREAMS:
                 explicit = {s.stream for s in self.store.subscriptions(channel_id=channel_id)}

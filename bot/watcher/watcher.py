@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.config import Settings
-from bot.errors import ConfigError, DisError, Unavailable
+from bot.errors import ConfigError, DisError, NotFound, Unavailable
 from bot.services.tasks import TaskService
 from bot.store import open_store
 from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, Subscription
@@ -185,6 +185,8 @@ class Watcher:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._sender_task = asyncio.create_task(self.sender.run(), name="watch-outbox")
+        # The first cycle starts now, so a stop() right after start() still finishes a poll in flight.
+        self._cycle = asyncio.create_task(self._safe_cycle(), name="watch-cycle")
         self._loop_task = asyncio.create_task(self._run(), name="watch-loop")
         logger.info(
             "watch.started",
@@ -240,11 +242,16 @@ class Watcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        while not self._stopping:
-            metrics.WATCH_LAG.set(max(0.0, loop.time() - next_at))
-            self._cycle = asyncio.create_task(self._safe_cycle(), name="watch-cycle")
+        while True:
+            if self._cycle is None or self._cycle.done():
+                if self._stopping:
+                    return
+                metrics.WATCH_LAG.set(max(0.0, loop.time() - next_at))
+                self._cycle = asyncio.create_task(self._safe_cycle(), name="watch-cycle")
             # `wait`, not `await`: cancelling the loop must not cancel the cycle (stop() lets it finish).
             await asyncio.wait({self._cycle})
+            if self._stopping:
+                return
             next_at += self.interval
             if next_at < loop.time():
                 next_at = loop.time()  # overran: start the next cycle now, and keep the rhythm from here
@@ -272,6 +279,7 @@ class Watcher:
         started = self.clock()
         t0 = time.monotonic()
         subs = self.store.subscriptions()
+        self.engine.removed.clear()  # routed from the store just now: later unwatches are recorded anew
         wildcard = [s for s in subs if s.is_wildcard]
         streams = {s.stream for s in subs if not s.is_wildcard}
         cycle = Cycle(started_at=started)
@@ -357,6 +365,15 @@ class Watcher:
         """Read one stream and apply the result; False if the read failed."""
         try:
             result = await self.tasks.tasks(stream, fresh=True)
+        except NotFound as exc:
+            if exc.task is None and all(s.is_wildcard for s in subs):
+                # Deleted since the streams were listed: re-list next cycle; it leaves quietly then.
+                self._discovered_at = float("-inf")
+                logger.info("watch.stream_gone", extra={"stream": stream})
+                return False
+            self.engine.record_poll_failure(stream, exc, subs, cycle)
+            logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})
+            return False
         except DisError as exc:
             self.engine.record_poll_failure(stream, exc, subs, cycle)
             logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})

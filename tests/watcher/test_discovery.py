@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -112,3 +113,45 @@ async def test_real_loop_end_to_end(make_rig: MakeRig) -> None:
         assert await rig.watcher.stop(timeout=5)
     assert update.payload["ts"] == post.response["ts"]
     assert rig.watcher.cycles >= 2
+
+
+async def test_stream_deleted_between_listings_leaves_quietly(make_rig: MakeRig) -> None:
+    """A `*` stream gone before the next listing: no "cannot read" warning, it is re-listed and forgotten."""
+    rig = make_rig(WATCH_FAILURES_BEFORE_WARNING=1, options={"discovery_interval": 3600.0})
+    rig.sim.add_stream("a", [SimTask("t")])
+    rig.sim.add_stream("b", [SimTask("t")])
+    await rig.watch("*")
+    await rig.cycle()
+    rig.sim.remove_stream("b")
+    for _ in range(3):
+        await rig.cycle()
+    assert rig.fake.calls == []
+    assert "b" not in rig.watcher.engine.polls and "a" in rig.watcher.engine.polls
+
+
+async def test_unwatch_during_a_poll_in_flight(rig: Rig) -> None:
+    """A watch removed while its stream is being read gets no alert from that read."""
+    rig.sim.add_stream("orders", [SimTask("to-obs", state="RUNNING")])
+    await rig.watch("orders")
+    rig.sim.set_state("orders", "to-obs", "ERROR")
+    rig.sim.latency = 0.1
+    cycle = asyncio.create_task(rig.watcher.run_cycle())
+    await asyncio.sleep(0)  # let the cycle route its polls and send the read
+    rig.service.unwatch(CHANNEL, "orders")
+    await cycle
+    await rig.watcher.flush()
+    assert rig.fake.calls == [] and rig.store.open_episodes() == []
+
+
+async def test_stop_finishes_the_poll_in_flight(make_rig: MakeRig) -> None:
+    """stop() lets the running cycle finish and delivers its alert before returning."""
+    rig = make_rig(WATCH_INTERVAL_SECONDS=3600, WATCH_CONCURRENCY=1, rig_clock=time.time)  # type: ignore[arg-type]
+    for name in ("a", "b", "c", "d"):
+        rig.sim.add_stream(name, [SimTask("t")])
+        await rig.watch(name)
+    rig.sim.set_state("d", "t", "ERROR")
+    rig.sim.latency = 0.1
+    await rig.watcher.start()
+    assert await rig.watcher.stop(timeout=8)
+    [post] = rig.posts()
+    assert "d/t" in post.text and rig.watcher.cycles == 1
