@@ -160,6 +160,14 @@ def test_outbox_heads_are_fifo_per_channel(store: SqliteStore) -> None:
     assert heads[1].not_before == NOW + 5 and heads[1].last_error == "ratelimited"
 
 
+def test_update_being_sent_does_not_count_as_waiting(store: SqliteStore) -> None:
+    """A pending update absorbs later changes; one already being sent does not (it was rendered before them)."""
+    item = store.enqueue("alert:1:update:a", "C1", "update", now=NOW, alert_id=1)
+    assert store.pending_update(1)
+    store.mark_sending(item.id)
+    assert not store.pending_update(1)
+
+
 def test_park_and_unpark_a_channel(store: SqliteStore) -> None:
     """A refused channel's rows are parked together and come back together."""
     store.enqueue("a1", "C1", OUT_POST, now=NOW)
