@@ -104,6 +104,7 @@ class WatchService:
         sub, created = self.store.upsert_subscription(
             channel_id, stream, now=self.clock(), mention=mention, set_mention=set_mention, created_by=user_id
         )
+        self.engine.removed.discard((channel_id, stream))  # watched again right after an unwatch
         if self.sender is not None and sub.delivery_error:
             self.sender.retry_channel(channel_id)
         if listed is not None and sub.baseline_pending:

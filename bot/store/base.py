@@ -297,7 +297,10 @@ class Store(Protocol):
         ...
 
     def outbox_heads(self) -> list[OutboxItem]:
-        """The oldest pending row of each channel: delivery is first-in first-out per channel."""
+        """The oldest pending row of each channel: delivery is first-in first-out per channel.
+
+        A channel whose oldest row is being sent offers nothing until that send is finished.
+        """
         ...
 
     def outbox_item(self, item_id: int) -> OutboxItem | None: ...

@@ -488,9 +488,10 @@ class SqliteStore:
 
     def outbox_heads(self) -> list[OutboxItem]:
         rows = self._rows(
-            "SELECT o.* FROM outbox o JOIN (SELECT MIN(id) AS id FROM outbox WHERE state = ? GROUP BY channel_id) h "
-            "ON o.id = h.id ORDER BY o.id",
-            (PENDING,),
+            # The oldest unfinished row per channel, offered only if it is not being sent right now.
+            "SELECT o.* FROM outbox o JOIN (SELECT MIN(id) AS id FROM outbox WHERE state IN (?, ?) "
+            "GROUP BY channel_id) h ON o.id = h.id WHERE o.state = ? ORDER BY o.id",
+            (PENDING, SENDING, PENDING),
         )
         return [_outbox(r) for r in rows]
 

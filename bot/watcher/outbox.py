@@ -142,6 +142,7 @@ class OutboxSender:
         self.backoff = backoff or Backoff()
         self.park_retry = park_retry
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._pass = asyncio.Lock()
         self._next_ok: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._stopping = False
@@ -209,14 +210,15 @@ class OutboxSender:
 
     async def deliver_due(self) -> int:
         """Send the head row of every channel that is due now; returns how many were attempted."""
-        now = self.clock()
-        self._probe_parked(now)
-        heads = self.store.outbox_heads()
-        due = [h for h in heads if h.not_before <= now and self._next_ok.get(h.channel_id, 0.0) <= now]
-        if due:
-            await asyncio.gather(*(self._guarded(item) for item in due))
-        metrics.OUTBOX_DEPTH.set(self.store.outbox_depth())
-        return len(due)
+        async with self._pass:  # one pass at a time (the loop, stop()'s drain, a test's flush)
+            now = self.clock()
+            self._probe_parked(now)
+            heads = self.store.outbox_heads()
+            due = [h for h in heads if h.not_before <= now and self._next_ok.get(h.channel_id, 0.0) <= now]
+            if due:
+                await asyncio.gather(*(self._guarded(item) for item in due))
+            metrics.OUTBOX_DEPTH.set(self.store.outbox_depth())
+            return len(due)
 
     # ------------------------------------------------------------------ one row
 

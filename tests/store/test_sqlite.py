@@ -153,6 +153,8 @@ def test_outbox_heads_are_fifo_per_channel(store: SqliteStore) -> None:
     heads = store.outbox_heads()
     assert [h.key for h in heads] == ["a1", "b1"]
     assert heads[1].payload == {"text": "yo"}
+    store.mark_sending(a1.id)
+    assert [h.key for h in store.outbox_heads()] == ["b1"]  # a2 waits while a1 is being sent
     store.mark_done(a1.id, NOW)
     store.mark_retry(b1.id, not_before=NOW + 5, error="ratelimited")
     heads = store.outbox_heads()

@@ -155,3 +155,14 @@ async def test_stop_finishes_the_poll_in_flight(make_rig: MakeRig) -> None:
     assert await rig.watcher.stop(timeout=8)
     [post] = rig.posts()
     assert "d/t" in post.text and rig.watcher.cycles == 1
+
+
+async def test_watch_again_right_after_unwatch(rig: Rig) -> None:
+    """Unwatch then watch again within one cycle: the new watch takes its baseline at once."""
+    rig.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
+    await rig.watch("orders")
+    rig.service.unwatch(CHANNEL, "orders")
+    await rig.watch("orders")
+    first, again = rig.posts()
+    assert "already" in again.blocks[0]["text"]["text"]
+    assert "no longer watched" in str(rig.message(first)["blocks"])
