@@ -8,6 +8,7 @@ from bot.blocks.alerts import alert_message, recovery_reply, reminder_reply
 from bot.blocks.limits import MAX_BLOCKS, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 from bot.store.base import KIND_BLIND, KIND_TASK, Alert, Episode, Snooze
 from bot.watcher.ids import ALERT_ACK, ALERT_SNOOZE
+from tests.slack.blockkit import validate_message
 
 NOW = 1_700_000_000.0
 
@@ -37,6 +38,7 @@ def test_single_alert_has_buttons_and_mention() -> None:
     """One failing task: header names it, the mention is in text and blocks, Acknowledge and Snooze are there."""
     alert = Alert(id=7, channel_id="C1", mention="<!subteam^S1>")
     msg = alert_message(alert, [ep(1, task="to-obs")], now=NOW, repeat_minutes=60)
+    validate_message(msg)
     assert msg.blocks[0]["text"]["text"] == "🔴 orders: dump task to-obs is ERROR"
     assert msg.text.startswith("<!subteam^S1> ") and "orders/to-obs" in msg.text
     assert "<!subteam^S1>" in json.dumps(msg.blocks)
@@ -75,6 +77,7 @@ def test_storm_stays_within_block_kit_limits() -> None:
     """120 tasks across 40 streams: one message under 50 blocks, sections under 3000 chars, "and N more"."""
     episodes = [ep(i, stream=f"stream-{i % 40:02d}-{'x' * 50}", task=f"task-{i:03d}-{'y' * 50}") for i in range(120)]
     msg = alert_message(Alert(id=1, channel_id="C1", mention="<!subteam^S1>"), episodes, now=NOW)
+    validate_message(msg)
     assert len(msg.blocks) <= MAX_BLOCKS
     assert len(msg.blocks[0]["text"]["text"]) <= MAX_HEADER_TEXT
     assert msg.blocks[0]["text"]["text"] == "🔴 120 dump tasks failing in 40 streams"
@@ -108,6 +111,7 @@ def test_blind_warning_and_recovery() -> None:
         started_at=NOW - 300,
     )
     msg = alert_message(Alert(id=1, channel_id="C1", kind=KIND_BLIND), [blind], now=NOW)
+    validate_message(msg)
     assert msg.blocks[0]["text"]["text"] == "⚠️ I cannot read orders"
     assert "authentication or permission refused" in json.dumps(msg.blocks)
     assert action_ids(msg.blocks) == []
