@@ -31,6 +31,7 @@ from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.health import SLACK_AUTH_ERRORS
 from bot.services.tasks import TaskService
+from bot.watcher.watcher import Watcher
 
 logger = logging.getLogger("bot.server")
 
@@ -245,7 +246,9 @@ async def serve(
     services: Sequence[ServiceFactory] = (),
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the bot until SIGTERM/SIGINT (or until `stop` is set): `dis-bot serve`.
+    """Run the bot and its watcher until SIGTERM/SIGINT (or until `stop` is set): `dis-bot serve`.
+
+    On SIGTERM the watcher finishes the poll in flight and flushes its outbox for up to 10 s, then the server stops.
 
     Raises:
         ConfigError: a required setting is missing (named in the message).
@@ -253,7 +256,7 @@ async def serve(
     from bot.logs import configure_logging
 
     redact = configure_logging(settings)
-    runtime = build_runtime(settings, services=services)
+    runtime = build_runtime(settings, services=[Watcher.from_deps, *services])
     # IAM tokens are issued after start-up: teach the log filter each one as it arrives.
     runtime.deps.dis.on_secret = redact.add
     stop = stop or asyncio.Event()

@@ -54,6 +54,26 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Code under test may call `configure_logging` (serve, the demo): put the root logger back afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    named = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    for name, old in named.items():
+        logging.getLogger(name).setLevel(old)
+
+
 def settings_for(sim: DisSimulator, mode: AuthMode | str = AuthMode.TOKEN, **overrides: Any) -> Settings:
     """Settings pointing DIS and IAM at `sim`, with the credentials of one auth mode.
 

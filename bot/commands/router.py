@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import difflib
 import html
-import importlib
 import logging
 import re
 
 from bot import metrics
-from bot.blocks.errors import error_message
 from bot.blocks.help import help_message
 from bot.blocks.limits import Message
 from bot.commands.base import CommandContext, Handler
@@ -22,23 +20,11 @@ from bot.commands.status import status
 from bot.commands.streams import streams
 from bot.commands.task import task
 from bot.commands.tasks import tasks
+from bot.commands.watch import unwatch, watch, watching
 from bot.dis.names import _NAME
 from bot.ids import View
 
 logger = logging.getLogger("bot.commands")
-
-WATCH_WORDS = ("watch", "unwatch", "watching")
-
-
-def _watch_handlers() -> dict[str, Handler]:
-    """The watch commands from `bot.commands.watch`, when that module is present."""
-    try:
-        module = importlib.import_module("bot.commands.watch")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bot.commands.watch":
-            raise
-        return {}
-    return {word: getattr(module, word) for word in WATCH_WORDS if callable(getattr(module, word, None))}
 
 
 COMMANDS: dict[str, Handler] = {
@@ -47,7 +33,9 @@ COMMANDS: dict[str, Handler] = {
     "task": task,
     "streams": streams,
     "help": help_command,
-    **_watch_handlers(),
+    "watch": watch,
+    "unwatch": unwatch,
+    "watching": watching,
 }
 
 _MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
@@ -70,7 +58,7 @@ def parse(text: str) -> tuple[str, list[str]]:
 
 def suggest(word: str, args: list[str]) -> str | None:
     """The command the user most likely meant: a near spelling, or `tasks WORD` when WORD looks like a stream."""
-    close = difflib.get_close_matches(word, [*COMMANDS, *WATCH_WORDS], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(COMMANDS), n=1, cutoff=0.6)
     if close:
         return " ".join([close[0], *args])
     if _NAME.fullmatch(word):
@@ -95,9 +83,6 @@ async def run_view(ctx: CommandContext, view: View) -> Message:
 async def run(ctx: CommandContext, word: str, args: list[str]) -> Message:
     """Run one command word with its arguments; unknown words get help with the closest command."""
     handler = COMMANDS.get(word)
-    if handler is None and word in WATCH_WORDS:
-        _count(word, USER_ERROR)
-        return error_message("Watching is not available in this build.", "Please ask the bot's admin.")
     if handler is None:
         _count("unknown", USER_ERROR)
         logger.info("command.unknown", extra={"user": ctx.user_id, "source": ctx.source})

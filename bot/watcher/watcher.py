@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.config import Settings
 from bot.errors import ConfigError, DisError, NotFound, Unavailable
+from bot.services.health import install_health, observe_slack
 from bot.services.tasks import TaskService
 from bot.store import open_store
 from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, Subscription
@@ -138,6 +139,8 @@ class Watcher:
         if deps.slack is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set: the watcher needs it to post alerts")
         slack = AsyncWebClient(token=deps.slack.token, base_url=deps.slack.base_url, timeout=deps.slack.timeout)
+        # Alerts failing to reach Slack is what readiness is for: report this client's calls too.
+        observe_slack(slack, install_health(deps))
         owns = store is None
         store = store if store is not None else open_store(deps.settings.database_url)
         watcher = cls(deps.settings, store, deps.tasks, slack, **options)
