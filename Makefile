@@ -25,6 +25,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/fetch.py
+	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/watcher.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

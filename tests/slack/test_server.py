@@ -157,14 +157,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_serve_runs_until_stopped(sim, fake, keep_logging):
+async def test_serve_runs_until_stopped(sim, fake, keep_logging, tmp_path):
     """serve() checks the token, serves HTTP on $PORT with its services, and stops cleanly when asked."""
     import asyncio
 
     from bot.server import serve
 
     port = _free_port()
-    settings = settings_for(sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=port)
+    settings = settings_for(
+        sim,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=fake.url,
+        PORT=port,
+        DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
+    )
     log: list[str] = []
     stop, started = asyncio.Event(), asyncio.Event()
     running = asyncio.create_task(serve(settings, services=[lambda d: _Recorder("watcher", log, started)], stop=stop))
@@ -177,12 +184,19 @@ async def test_serve_runs_until_stopped(sim, fake, keep_logging):
     assert fake.count("auth.test") == 1
 
 
-async def test_serve_stops_at_once_when_slack_refuses_the_token(sim, fake, keep_logging):
+async def test_serve_stops_at_once_when_slack_refuses_the_token(sim, fake, keep_logging, tmp_path):
     """A bot token Slack refuses ends serve() with a ConfigError naming the variable, not the token."""
     from bot.server import serve
 
     wrong = "xoxb-wrong-token-0123456789"
-    settings = settings_for(sim, SLACK_BOT_TOKEN=wrong, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=0)
+    settings = settings_for(
+        sim,
+        SLACK_BOT_TOKEN=wrong,
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=fake.url,
+        PORT=0,
+        DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
+    )
     with pytest.raises(ConfigError, match=r"Slack refused SLACK_BOT_TOKEN \(invalid_auth\)") as err:
         await serve(settings)
     assert wrong not in str(err.value)
