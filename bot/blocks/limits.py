@@ -55,6 +55,26 @@ def truncate(text: str, limit: int = MAX_SECTION_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def chunk_lines(lines: list[str], limit: int = MAX_SECTION_TEXT) -> list[str]:
+    """Join lines into as few texts as possible, each at most `limit` characters (one section block per text).
+
+    A line longer than `limit` is truncated; lines are never split across texts.
+    """
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        line = truncate(line, limit)
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        out.append(current)
+    return out
+
+
 def state_emoji(state: str) -> str:
     return STATE_EMOJI.get(state, UNKNOWN_STATE_EMOJI)
 

@@ -12,6 +12,7 @@ from bot.blocks.limits import (
     MAX_BLOCKS,
     Message,
     age,
+    chunk_lines,
     context,
     divider,
     escape,
@@ -22,7 +23,6 @@ from bot.blocks.limits import (
     state_emoji,
     truncate,
 )
-from bot.blocks.task_detail import _chunks
 from bot.blocks.tasks import state_counts
 from bot.dis.models import TaskList, TransferTask, state_rank
 from bot.ids import View
@@ -108,7 +108,7 @@ def status_overview(
         lines += [_task_line(t, now) for t in bad[:15]]
         if len(bad) > 15:
             lines.append(f"…and {len(bad) - 15} more: `{prefix} tasks {escape(stream)}`")
-        texts = _chunks(lines)
+        texts = chunk_lines(lines)
         if len(texts) > budget:
             break
         blocks.extend(section(t) for t in texts)
@@ -120,7 +120,7 @@ def status_overview(
         blocks.append(context(truncate(f"…and {len(rest)} more streams with problems: {names}", 2000)))
     if failed:
         lines = [f"• *{escape(r.stream)}*: {escape(r.error or 'could not be read')}" for r in failed]
-        texts = _chunks([":warning: *Could not read:*", *lines])
+        texts = chunk_lines([":warning: *Could not read:*", *lines])
         blocks.extend(section(t) for t in texts[:2])
         if len(texts) > 2:
             blocks.append(context(f"…{len(failed)} unreadable streams in all."))

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.blocks.controls import page_buttons, view_actions
-from bot.blocks.limits import Message, context, escape, header, section, truncate
-from bot.blocks.task_detail import _chunks
+from bot.blocks.limits import Message, chunk_lines, context, escape, header, section, truncate
 from bot.dis.models import StreamInfo
 from bot.ids import View
 
@@ -45,7 +44,7 @@ def stream_list(
     ]
     if not ordered:
         blocks.append(section("This project has no streams."))
-    blocks.extend(section(text) for text in _chunks([stream_line(s) for s in page]))
+    blocks.extend(section(text) for text in chunk_lines([stream_line(s) for s in page]))
     if total > len(page):
         blocks.append(context(f"Showing {offset + 1}-{offset + len(page)} of {total}. Use *Next* / *Previous*."))
     blocks.append(context(f"`{prefix} tasks STREAM` lists a stream's dump tasks; `{prefix} status` checks them all."))

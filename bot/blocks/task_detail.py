@@ -10,10 +10,10 @@ from bot.blocks.controls import tasks_button, view_actions
 from bot.blocks.limits import (
     MAX_BLOCKS,
     MAX_FIELDS,
-    MAX_SECTION_TEXT,
     Message,
     age,
     button,
+    chunk_lines,
     confirm_dialog,
     context,
     escape,
@@ -58,23 +58,6 @@ def _partition_line(p: Partition, now: float) -> str:
 def _partition_order(p: Partition) -> tuple[int, int, int, str]:
     # Problems first, then partitions that discard records, then the longest without a transfer.
     return (state_rank(p.state or ""), -(p.discard or 0), p.last_transfer_timestamp or 0, p.partition_id)
-
-
-def _chunks(lines: list[str], limit: int = MAX_SECTION_TEXT) -> list[str]:
-    """Join lines into texts of at most `limit` characters each."""
-    out: list[str] = []
-    current = ""
-    for line in lines:
-        line = truncate(line, limit)
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            out.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        out.append(current)
-    return out
 
 
 def task_buttons(ref: TaskRef, state: str) -> list[dict[str, Any]]:
@@ -173,7 +156,7 @@ def task_detail(
     if parts:
         ordered = sorted(parts, key=_partition_order)
         lines = [_partition_line(p, now) for p in ordered]
-        texts = _chunks(lines)
+        texts = chunk_lines(lines)
         shown_texts = texts[:_PARTITION_BLOCKS]
         blocks.extend(section(t) for t in shown_texts)
         shown = sum(t.count("\n") + 1 for t in shown_texts)

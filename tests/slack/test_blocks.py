@@ -7,6 +7,7 @@ import time
 from bot.blocks.controls import add_share, view_of, without_share
 from bot.blocks.errors import error_message
 from bot.blocks.help import help_message, home_view
+from bot.blocks.limits import chunk_lines
 from bot.blocks.status import StreamRead, status_overview
 from bot.blocks.streams import stream_list
 from bot.blocks.task_detail import task_detail
@@ -239,3 +240,13 @@ def test_builders_do_not_read_the_clock_for_data():
     result = _tasks(5)
     assert task_list(result, now=NOW) == task_list(result, now=NOW)
     assert time.time() > NOW  # sanity: the pinned clock is in the past
+
+
+def test_chunk_lines_packs_whole_lines_within_the_limit():
+    """Lines are joined up to the limit, never split; an over-long line is cut with an ellipsis."""
+    assert chunk_lines(["aaaa", "bbbb", "cccc"], limit=9) == ["aaaa\nbbbb", "cccc"]
+    assert chunk_lines(["x" * 20, "y"], limit=10) == ["x" * 9 + "…", "y"]
+    assert chunk_lines([]) == []
+    texts = chunk_lines([f"line {i:04d} " + "z" * 80 for i in range(500)])
+    assert all(len(t) <= 3000 for t in texts)
+    assert sum(t.count("\n") + 1 for t in texts) == 500
