@@ -172,6 +172,14 @@ async def test_encoded_path_is_signed_as_sent(sim: DisSimulator, make_client) ->
     assert "DIS_PROJECT_ID" in str(caught.value)
 
 
+async def test_encoded_slash_is_signed_like_huaweis_sdk(sim: DisSimulator, make_client) -> None:
+    """A '%2F' in a segment is signed as a separator (decode, then split) and the simulator agrees: no 401."""
+    sim.add_stream("orders")
+    with pytest.raises(RequestRejected) as caught:
+        await make_client(sim, "aksk", DIS_PROJECT_ID="tenant/7").list_transfer_tasks("orders")
+    assert caught.value.code == "DIS.4117"
+
+
 # --- errors ---
 
 

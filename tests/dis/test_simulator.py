@@ -232,6 +232,16 @@ async def test_iam_wrong_password(sim: DisSimulator, http: httpx.AsyncClient) ->
 # --------------------------------------------------------------------------- AK/SK auth
 
 
+def test_verifier_decodes_the_path_before_splitting_like_the_sdk() -> None:
+    """'%2F' is a separator in the canonical URI, as in Huawei's SDK and our signer; '%2D' is '-'."""
+    from bot.dis.signer import canonical_uri as client_uri
+
+    for raw in ("/v2/p%2F1/streams/a%2Fb", "/v2/p/streams/a%2Db", "/v2/p%201/streams/x~y%25", "/v2/p/streams/"):
+        assert aksk.canonical_uri(raw) == client_uri(raw)
+    assert aksk.canonical_uri("/v2/p%2F1/streams") == "/v2/p/1/streams/"
+    assert aksk.canonical_uri("/v2/p/streams/a%2Db") == "/v2/p/streams/a-b/"
+
+
 async def test_signed_requests_accepted_and_tampered_rejected(sim: DisSimulator, http: httpx.AsyncClient) -> None:
     """Correctly signed GET (with query) and POST pass; a body changed after signing is refused."""
     url = f"{sim.url}{BASE}?limit=5&start_stream_name=a"

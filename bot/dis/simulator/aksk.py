@@ -32,8 +32,12 @@ def _enc(value: str) -> str:
 
 
 def canonical_uri(raw_path: str) -> str:
-    """Every segment percent-encoded (decoded first, so `%2D` and `-` agree), always ending in `/`."""
-    segments = [_enc(unquote(s)) for s in raw_path.split("/")]
+    """The path decoded, split on `/`, each segment percent-encoded, always ending in `/`.
+
+    Decoding comes before splitting, as in Huawei's SDK signer (`unquote(path).split("/")`): an encoded
+    `%2F` inside a segment is signed as a separator, and `%2D` and `-` agree.
+    """
+    segments = [_enc(s) for s in unquote(raw_path).split("/")]
     uri = "/".join(segments)
     return uri if uri.endswith("/") else uri + "/"
 
