@@ -59,9 +59,10 @@ def help_message(
         tips += " Admins can start and stop tasks from a task's *Details*."
     blocks.append(context(tips))
     if unknown is not None:
-        text = f"I don't know '{unknown[:60]}'."
+        # Escaped here too: the fallback is mrkdwn, and typed text may hold <!channel> or <@U…> (should_escape).
+        text = f"I don't know '{escape(unknown[:60])}'."
         if suggestion:
-            text += f" Did you mean {prefix} {suggestion}?"
+            text += f" Did you mean {prefix} {escape(suggestion)}?"
         text += f" Try {prefix} help."
     else:
         text = f"dis-bot commands: {', '.join(f'{prefix} {u}' for u, _ in COMMAND_HELP)}"

@@ -17,12 +17,13 @@ import httpx
 import pytest
 
 from bot.deps import Deps
-from bot.devtools.fake_slack import Call, FakeSlack
+from bot.devtools.fake_slack import MESSAGE_METHODS, Call, FakeSlack
 from bot.dis.client import DisClient
 from bot.dis.simulator import DisSimulator
 from bot.server import Runtime, build_deps, build_runtime
 from tests.conftest import FAST_RETRY, settings_for
 from tests.slack import payloads
+from tests.slack.blockkit import validate_message
 from tests.slack_signing import signed_headers
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
@@ -119,8 +120,12 @@ MakeBot = Callable[..., Awaitable[SlackBot]]
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
+    """The fake Slack; afterwards, every message the bot sent it must have passed slack_sdk's block validation."""
     async with FakeSlack(token=BOT_TOKEN) as fake_slack:
         yield fake_slack
+    for call in fake_slack.calls:
+        if call.ok and call.method in MESSAGE_METHODS:
+            validate_message(call.payload)
 
 
 @pytest.fixture

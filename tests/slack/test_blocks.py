@@ -250,3 +250,11 @@ def test_chunk_lines_packs_whole_lines_within_the_limit():
     texts = chunk_lines([f"line {i:04d} " + "z" * 80 for i in range(500)])
     assert all(len(t) <= 3000 for t in texts)
     assert sum(t.count("\n") + 1 for t in texts) == 500
+
+
+def test_unknown_words_are_escaped_in_the_fallback_too():
+    """Typed `<!channel>` (Slack's escape of @channel) never reaches the message unescaped, blocks or fallback."""
+    message = help_message("@dis-bot", unknown="<!channel> please", suggestion=None)
+    validate_message(message)
+    assert "<!channel>" not in message.text and "&lt;!channel&gt;" in message.text
+    assert "<!channel>" not in all_text(message)

@@ -11,7 +11,7 @@ from bot.commands.base import CommandContext, UsageError
 from bot.commands.errors import error_answer
 from bot.config import Settings
 from bot.deps import Deps
-from bot.errors import AuthError, NotFound, RequestRejected, Throttled, Unavailable
+from bot.errors import AuthError, InvalidName, NotFound, RequestRejected, Throttled, Unavailable
 from bot.listeners.events.mention import command_text
 from bot.logs import request_context
 from tests.slack.blockkit import all_text, validate_message
@@ -62,6 +62,7 @@ async def test_watch_commands_never_answer_unknown(ctx):
     ("error", "says"),
     [
         (UsageError("Which stream?", "tasks STREAM"), "Usage: `/dis tasks STREAM`"),
+        (InvalidName("stream names use letters, digits, '-' and '_' (got '<b>')"), "got '&lt;b&gt;'"),
         (NotFound("x", stream="s1"), "Stream `s1` was not found"),
         (NotFound("x", stream="s1", task="t9"), "No dump task `t9` on stream `s1`"),
         (Unavailable("boom", attempts=4), "tried 4 times"),
