@@ -86,9 +86,23 @@ def format_streams(streams: Sequence[StreamInfo]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
+def _log_only_when_asked(settings: Settings) -> None:
+    """One-shot commands log (to stderr) only when LOG_LEVEL is set, so an error stays one line.
+
+    Without any handler Python would print bare WARNING records ("dis.gave_up") on stderr by itself.
+    """
+    if "log_level" in settings.model_fields_set:
+        from bot.logs import configure_logging
+
+        configure_logging(settings)
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
+
+
 async def _with_client(settings: Settings, work: Callable[[Any], Awaitable[str]]) -> str:
     from bot.dis.client import DisClient
 
+    _log_only_when_asked(settings)
     async with DisClient(settings) as client:
         return await work(client)
 

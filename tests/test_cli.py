@@ -102,6 +102,54 @@ def test_invalid_name_sends_nothing(cli_env, capsys) -> None:
     assert cli_env.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("status", "headers", "kind_words"),
+    [
+        (401, None, "DIS_AUTH_TOKEN"),  # AuthError: gateway APIG.0301
+        (403, None, "permissions"),  # AuthError: DIS.4116
+        (400, None, "refused"),  # RequestRejected: DIS.4200
+        (404, None, "DIS_ENDPOINT"),  # RequestRejected: no such API
+        (429, {"Retry-After": "0"}, "throttling"),  # Throttled, after the retries
+        (503, None, "failed"),  # Unavailable, after the retries
+    ],
+)
+def test_every_dis_error_is_one_short_line(cli_env, capsys, status, headers, kind_words) -> None:
+    """Each error class ends as one short human line on stderr (exit 1): no traceback, no class name, no token."""
+    cli_env.fail_next(10, status, headers=headers)
+    assert main(["tasks", "orders-prod"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err
+    assert err.count("\n") == 1 and err.startswith("dis-bot: ") and len(err) < 300, err
+    assert kind_words in err
+    assert SIM_TOKEN not in err and "Traceback" not in err and "Error(" not in err
+
+
+def test_cli_logs_only_when_asked(tmp_path) -> None:
+    """Retries that give up leave one stderr line; with LOG_LEVEL=DEBUG the attempts are logged, token redacted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIS_", "CLOUD_SDK_", "IAM_", "LOG_"))}
+    env.update(env_for("http://127.0.0.1:9"))
+    run = [sys.executable, "-m", "bot", "tasks", "orders-prod"]
+    quiet = subprocess.run(run, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert quiet.returncode == 1
+    assert quiet.stderr.count("\n") == 1 and "tried 4 times" in quiet.stderr, quiet.stderr
+    env["LOG_LEVEL"] = "DEBUG"
+    loud = subprocess.run(run, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert loud.returncode == 1
+    assert loud.stderr.count("dis.request") == 4 and "dis.gave_up" in loud.stderr
+    assert loud.stderr.splitlines()[-1] == quiet.stderr.strip()
+    assert SIM_TOKEN not in loud.stderr
+
+
+def test_dotenv_in_the_working_directory(thread_sim, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
+    """With no variables set, the CLI takes its settings from `.env` in the current directory."""
+    _, url = thread_sim
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env_for(url).items()), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["tasks", "orders-prod", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_number"] == 3
+
+
 def test_missing_settings_exit_2(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
     """Without settings: exit code 2 and a message naming the variables, no traceback."""
     monkeypatch.chdir(tmp_path)

@@ -87,3 +87,35 @@ def test_secret_values_are_not_in_repr() -> None:
     text = repr(s) + str(s) + str(s.model_dump())
     for secret in ("tok-very-secret", "pw-very-secret", "xoxb-secret"):
         assert secret not in text
+
+
+def test_dotenv_file_in_the_working_directory_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """`.env` in the current directory supplies settings (quotes, comments, `export`); the environment wins."""
+    (tmp_path / ".env").write_text(
+        "# dis-bot settings\n"
+        "DIS_REGION=cn-north-4\n"
+        "export DIS_PROJECT_ID=0123456789abcdef0123456789abcdef\n"
+        'CLOUD_SDK_AK="AK FROM DOTENV"\n'
+        "CLOUD_SDK_SK='sk-from-dotenv'\n"
+        "CACHE_TTL_SECONDS=3\n"
+        "UNRELATED_TOOL_SETTING=1\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    s = load_settings().require_dis()
+    assert s.auth_mode is AuthMode.AKSK
+    assert s.dis_project_id == BASE["DIS_PROJECT_ID"]
+    assert s.cloud_sdk_ak is not None and s.cloud_sdk_ak.get_secret_value() == "AK FROM DOTENV"
+    assert s.cloud_sdk_sk is not None and s.cloud_sdk_sk.get_secret_value() == "sk-from-dotenv"
+    assert s.cache_ttl_seconds == 3
+    monkeypatch.setenv("DIS_REGION", "eu-west-0")
+    assert load_settings().dis_region == "eu-west-0"
+
+
+def test_dotenv_mistakes_are_config_errors(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """A bad value in `.env` is reported like one in the environment: the variable is named."""
+    (tmp_path / ".env").write_text("DIS_TIMEOUT_SECONDS=soon\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "DIS_TIMEOUT_SECONDS" in str(info.value)
