@@ -43,7 +43,7 @@ from bot.store.base import (
     Subscription,
 )
 from bot.watcher.status import PollStatus
-from bot.watcher.transitions import Change, task_events
+from bot.watcher.transitions import Change, same_task, task_events
 
 logger = logging.getLogger("bot.watcher")
 
@@ -335,7 +335,7 @@ class AlertEngine:
                 task_name=task.task_name,
                 state=task.state,
                 task_id=task.task_id,
-                since=old.since if old is not None and old.state == task.state else now,
+                since=old.since if old is not None and old.state == task.state and old.task_id == task.task_id else now,
                 last_transfer_ms=task.last_transfer_timestamp,
             )
             current[task.task_name] = known
@@ -359,12 +359,15 @@ class AlertEngine:
             {name: ep.state for name, ep in opened.items()},
             tasks,
             {name: known.state for name, known in previous.items()},
+            {name: ep.task_id for name, ep in opened.items()},
         )
         fresh: list[Episode] = []
         touched: set[int] = set()
         for event in events:
             if event.change is Change.NEW:
                 known = previous.get(event.task_name)
+                if known is not None and event.task is not None and not same_task(known.task_id, event.task.task_id):
+                    known = None  # re-created under the same name: its history is not this task's
                 started = known.since if known is not None and known.state == event.state and known.since else now
                 before = event.previous_state if event.previous_state != event.state else None
                 ep, created = self.store.open_episode(
@@ -521,6 +524,9 @@ class AlertEngine:
         if repeat <= 0:
             return
         snoozed: set[tuple[str, str, str]] | None = None
+        # A stream the channel was warned it cannot be read: nobody knows whether its tasks still fail, so no
+        # "still failing" claims; reminders resume when it can be read again (if the problem is still there).
+        blind = {stream for stream, health in self.health.items() if health.warned}
         for alert in self.store.open_alerts(KIND_TASK):
             if alert.acked_by or alert.ts is None:
                 continue
@@ -532,7 +538,7 @@ class AlertEngine:
             still = [
                 e
                 for e in self.store.episodes_for_alert(alert.id)
-                if e.is_open and (e.channel_id, e.stream, e.task_name) not in snoozed
+                if e.is_open and e.stream not in blind and (e.channel_id, e.stream, e.task_name) not in snoozed
             ]
             if not still:
                 continue

@@ -48,10 +48,16 @@ class Event:
     task: TransferTask | None = None
 
 
+def same_task(a: str | None, b: str | None) -> bool:
+    """Whether two task ids name the same task (an unknown id is taken as the same: DIS may omit it)."""
+    return a is None or b is None or a == b
+
+
 def task_events(
     open_problems: Mapping[str, str],
     tasks: Sequence[TransferTask],
     previous: Mapping[str, str] | None = None,
+    open_ids: Mapping[str, str | None] | None = None,
 ) -> list[Event]:
     """Events for one channel from its open problems and the fresh task list.
 
@@ -59,12 +65,16 @@ def task_events(
         open_problems: task name -> state recorded on the channel's open episode.
         tasks: the stream's tasks as just listed.
         previous: task name -> state at the last poll (only to say where a problem came from).
+        open_ids: task name -> task_id recorded on the open episode. A task listed under the same name
+            with another id was deleted and re-created: its old problem ends as deleted, and the new task
+            is judged afresh (a new problem if it is bad).
 
     Steady states raise nothing: a task still in the state recorded on its episode, and a healthy task
     with no open problem, produce no event. A task between problem and health (STARTING, or a state DIS
-    may add later) keeps its problem open.
+    may add later, e.g. "FROZEN") keeps its problem open; such a state alone never opens one.
     """
     previous = previous or {}
+    open_ids = open_ids or {}
     events: list[Event] = []
     seen: set[str] = set()
     for task in tasks:
@@ -73,6 +83,9 @@ def task_events(
         state = task.state
         recorded = open_problems.get(name)
         before = previous.get(name)
+        if recorded is not None and not same_task(open_ids.get(name), task.task_id):
+            events.append(Event(Change.DELETED, name, DELETED, before, None))
+            recorded, before = None, None
         if recorded is None:
             if is_problem(state):
                 events.append(Event(Change.NEW, name, state, before, task))

@@ -49,3 +49,22 @@ def test_restart_compares_with_open_problems_not_last_poll() -> None:
     """After a restart a change made while down is found; a problem alerted before is not new again."""
     events = task_events({"a": "ERROR"}, tasks(a="ERROR", b="ERROR", c="RUNNING"), {"a": "ERROR", "b": "RUNNING"})
     assert [(e.change, e.task_name) for e in events] == [(Change.NEW, "b")]
+
+
+def test_recreated_task_ends_the_old_problem_and_is_judged_afresh() -> None:
+    """Same name, new task_id: the old problem ends as deleted, the new task is new (or nothing if healthy)."""
+    now = [TransferTask(task_name="a", task_id="new", state="ERROR"), TransferTask(task_name="b", task_id="new")]
+    events = task_events({"a": "ERROR", "b": "ERROR"}, now, {"a": "ERROR", "b": "ERROR"}, {"a": "old", "b": "old"})
+    assert [(e.change, e.task_name, e.state, e.previous_state) for e in events] == [
+        (Change.DELETED, "a", DELETED, "ERROR"),
+        (Change.NEW, "a", "ERROR", None),
+        (Change.DELETED, "b", DELETED, "ERROR"),
+    ]
+    assert task_events({"a": "ERROR"}, now[:1], None, {"a": None}) == []
+
+
+def test_unknown_state_opens_nothing_and_ends_nothing() -> None:
+    """A state DIS may add later ("FROZEN") is not a problem, nor the end of one."""
+    assert task_events({}, tasks(a="FROZEN"), {"a": "RUNNING"}) == []
+    [event] = task_events({"a": "ERROR"}, tasks(a="FROZEN"))
+    assert (event.change, event.state) == (Change.CHANGED, "FROZEN")

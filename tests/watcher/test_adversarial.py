@@ -1,0 +1,284 @@
+"""Adversarial cases: crashes and restarts at awkward moments, flapping, re-created tasks, vanished streams,
+states DIS may add later, a 120-task storm checked against Block Kit, and reads spread over the interval."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+
+from bot.dis.simulator import SimTask
+from bot.store.base import KIND_BLIND, KIND_TASK, PENDING
+from bot.store.sqlite import SqliteStore
+from tests.slack.blockkit import validate_message
+from tests.watcher.conftest import CHANNEL, ONCALL, OTHER, MakeRig, Rig
+
+#: The id DIS gives a task re-created under an old name (the simulator would derive the old one from the name).
+NEW_ID = "Nw0TaskIdAfterRedo1"
+
+
+async def failing(rig: Rig, state: str = "ERROR") -> None:
+    rig.sim.add_stream("orders", [SimTask("to-obs")])
+    await rig.watch("orders")
+    rig.sim.set_state("orders", "to-obs", state)
+
+
+# ---------------------------------------------------------------------- crashes and restarts
+
+
+async def test_crash_inside_the_poll_transaction_loses_nothing(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process fails while queueing the alert: nothing of that poll is kept, the next poll alerts once."""
+    await failing(rig)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(rig.store, "enqueue", crash)
+    await rig.cycle()
+    assert rig.store.open_episodes() == [] and rig.store.task_states().get("orders", {})["to-obs"].state == "RUNNING"
+    monkeypatch.undo()
+    await rig.cycle()
+    await rig.cycle()
+    [post] = rig.posts()
+    assert "orders/to-obs" in post.text
+
+
+async def test_crash_between_enqueue_and_delivery(make_rig: MakeRig) -> None:
+    """Alert queued and committed, process gone before any Slack call: the next process posts it exactly once."""
+    first = make_rig()
+    await failing(first)
+    await first.watcher.run_cycle()  # queued, not delivered
+    assert first.fake.calls == [] and len(first.store.outbox(state=PENDING)) == 1
+    first.store.close()
+
+    second = make_rig(db=first.db)
+    await second.watcher.start()
+    await second.fake.wait_for("chat.postMessage", timeout=5)
+    await second.cycle()
+    await second.cycle()
+    assert await second.watcher.stop(timeout=5)
+    [post] = second.posts()
+    assert "orders/to-obs" in post.text and second.fake.count("chat.postMessage") == 1
+
+
+async def test_restart_while_a_429_wait_is_pending(make_rig: MakeRig) -> None:
+    """A Retry-After is still honoured by the next process, which then posts once and does not alert again."""
+    first = make_rig()
+    await failing(first)
+    first.fake.fail_next("chat.postMessage", 1, status=429, retry_after=30)
+    await first.cycle()
+    assert first.posts() == []
+    first.store.close()
+
+    second = make_rig(db=first.db)
+    second.watcher.sync_config()
+    assert second.store.recover_sending() == 0
+    second.clock.advance(10)
+    await second.cycle()  # the restart's first poll: the problem is known, its alert waits for Retry-After
+    assert second.fake.count("chat.postMessage") == 1
+    second.clock.advance(20)
+    await second.cycle()
+    [post] = second.posts()
+    assert "orders/to-obs" in post.text
+    await second.cycle()
+    assert second.fake.count("chat.postMessage") == 2 and len(second.posts()) == 1
+
+
+async def test_restart_with_a_reminder_due_sends_one(make_rig: MakeRig) -> None:
+    """A reminder that fell due while the bot was down is sent once, not once per missed hour."""
+    first = make_rig()
+    await failing(first)
+    await first.cycle()
+    [post] = first.posts()
+    first.store.close()
+    first.clock.advance(5 * 3600)
+    second = make_rig(db=first.db)
+    await second.cycle()
+    await second.cycle()
+    [reminder] = second.replies(post.response["ts"])
+    assert "Still failing" in reminder.text and len(second.posts()) == 1
+
+
+# ---------------------------------------------------------------------- what DIS does between polls
+
+
+async def test_flap_within_one_interval_stays_one_problem(rig: Rig) -> None:
+    """ERROR -> RUNNING -> ERROR between two polls is invisible to polling: the open problem simply continues."""
+    await failing(rig)
+    await rig.cycle()
+    [post] = rig.posts()
+    rig.sim.set_state("orders", "to-obs", "RUNNING")
+    rig.sim.set_state("orders", "to-obs", "ERROR")
+    await rig.cycle()
+    assert len(rig.posts()) == 1 and rig.updates() == [] and rig.replies() == []
+    [episode] = rig.store.open_episodes()
+    assert episode.alert_id is not None and rig.store.alert(episode.alert_id).ts == post.response["ts"]
+
+
+async def test_flap_seen_by_polls_is_two_problems(rig: Rig) -> None:
+    """ERROR, RUNNING, ERROR on three polls: the first alert resolves, the relapse gets its own alert."""
+    await failing(rig)
+    await rig.cycle()
+    rig.sim.set_state("orders", "to-obs", "RUNNING")
+    await rig.cycle()
+    rig.sim.set_state("orders", "to-obs", "ERROR")
+    await rig.cycle()
+    first, relapse = rig.posts()
+    assert rig.message(first)["blocks"][0]["text"]["text"].startswith("✅ Resolved")
+    assert "orders/to-obs" in relapse.text and rig.updates(relapse.response["ts"]) == []
+
+
+async def test_recreated_task_in_error_is_a_new_problem(rig: Rig) -> None:
+    """Deleted and re-created under the same name (new task_id) and failing: the old alert ends as deleted,
+    the new task gets its own alert."""
+    await failing(rig)
+    await rig.cycle()
+    [old] = rig.posts()
+    old_id = rig.sim.task("orders", "to-obs").task_id
+    rig.sim.remove_task("orders", "to-obs")
+    rig.sim.add_task("orders", SimTask("to-obs", state="ERROR", task_id=NEW_ID))  # DIS gives a new id
+    assert old_id != NEW_ID
+    await rig.cycle()
+    _, new = rig.posts()
+    assert "orders/to-obs" in new.text and "was RUNNING" not in json.dumps(new.blocks)
+    assert "deleted" in json.dumps(rig.message(old)["blocks"])
+    [reply] = rig.replies(old.response["ts"])
+    assert "was deleted" in reply.text
+    [episode] = rig.store.open_episodes()
+    assert episode.task_id == rig.sim.task("orders", "to-obs").task_id
+
+
+async def test_recreated_task_running_ends_the_old_problem_as_deleted(rig: Rig) -> None:
+    """Re-created healthy under the same name: the old problem ended because its task was deleted."""
+    await failing(rig)
+    await rig.cycle()
+    [old] = rig.posts()
+    rig.sim.remove_task("orders", "to-obs")
+    rig.sim.add_task("orders", SimTask("to-obs", task_id=NEW_ID))
+    await rig.cycle()
+    [reply] = rig.replies(old.response["ts"])
+    assert "was deleted" in reply.text and "RUNNING again" not in reply.text
+    assert len(rig.posts()) == 1 and rig.store.open_episodes() == []
+
+
+async def test_stream_deleted_while_watched(rig: Rig) -> None:
+    """An explicitly watched stream vanishes with a task failing: one "not found" warning, the task's alert
+    stays open (no false recovery, no reminder about a state nobody can see); the stream comes back healthy:
+    the warning and the alert both resolve."""
+    await failing(rig)
+    await rig.cycle()
+    [alert] = rig.posts()
+    rig.sim.remove_stream("orders")
+    for _ in range(3):
+        await rig.cycle()
+    _, warning = rig.posts()
+    assert "not found" in json.dumps(warning.blocks)
+    rig.clock.advance(2 * 3600)
+    await rig.cycle()
+    assert rig.replies(alert.response["ts"]) == []
+    assert [e.kind for e in rig.store.open_episodes()] == [KIND_TASK, KIND_BLIND]
+    rig.sim.add_stream("orders", [SimTask("to-obs", task_id=NEW_ID)])
+    await rig.cycle()
+    assert len(rig.posts()) == 2
+    assert rig.message(alert)["blocks"][0]["text"]["text"].startswith("✅ Resolved")
+    assert rig.message(warning)["blocks"][0]["text"]["text"].startswith("✅ I can read orders again")
+    assert rig.store.open_episodes() == []
+
+
+async def test_unknown_state_is_neither_a_problem_nor_a_recovery(rig: Rig) -> None:
+    """A state DIS may add later ("FROZEN"): entering it from health raises nothing; entering it from ERROR
+    keeps the problem open (edited to show the state); RUNNING after it resolves as usual."""
+    rig.sim.add_stream("orders", [SimTask("to-obs"), SimTask("cold", state="FROZEN")])
+    await rig.watch("orders")
+    rig.sim.set_state("orders", "to-obs", "FROZEN")
+    await rig.cycle()
+    assert rig.fake.calls == []
+    assert rig.service.last_poll("orders").counts == {"FROZEN": 2}
+    rig.sim.set_state("orders", "to-obs", "ERROR")
+    await rig.cycle()
+    [post] = rig.posts()
+    rig.sim.set_state("orders", "to-obs", "FROZEN")
+    await rig.cycle()
+    assert "FROZEN* (was ERROR)" in json.dumps(rig.message(post)["blocks"]) and rig.replies() == []
+    assert [e.state for e in rig.store.open_episodes()] == ["FROZEN"]
+    rig.sim.set_state("orders", "to-obs", "RUNNING")
+    await rig.cycle()
+    assert rig.message(post)["blocks"][0]["text"]["text"].startswith("✅ Resolved")
+    assert len(rig.posts()) == 1
+
+
+# ---------------------------------------------------------------------- storm
+
+
+async def test_storm_posts_per_channel_within_block_kit(rig: Rig) -> None:
+    """120 tasks in 40 streams fail together, watched explicitly in one channel and through `*` in another:
+    exactly two chat.postMessage per channel (the first stream at once, one roll-up), every message (posts,
+    updates on recovery, replies, reminders) valid for slack_sdk's Block Kit models."""
+    streams = [f"stream-{i:02d}" for i in range(40)]
+    for name in streams:
+        rig.sim.add_stream(name, [SimTask(f"{name}-dump-to-obs-{j}") for j in range(3)])
+        await rig.watch(name, mention=ONCALL)
+    await rig.watch("*", channel=OTHER)
+    await rig.cycle()
+    assert rig.fake.calls == []
+    for name in streams:
+        for j in range(3):
+            rig.sim.set_state(name, f"{name}-dump-to-obs-{j}", "ERROR")
+    await rig.cycle()
+    for channel in (CHANNEL, OTHER):
+        posts = [c for c in rig.fake.calls_to("chat.postMessage") if c.payload["channel"] == channel]
+        assert len(posts) == 2, channel
+        for post in posts:
+            validate_message(post.payload)
+        assert "3 dump tasks failing" in posts[0].blocks[0]["text"]["text"]
+        assert "117 dump tasks failing in 39 streams" in posts[1].blocks[0]["text"]["text"]
+    rig.clock.advance(3600)
+    await rig.cycle()
+    for name in streams:
+        for j in range(3):
+            rig.sim.set_state(name, f"{name}-dump-to-obs-{j}", "RUNNING")
+    await rig.cycle()
+    assert len(rig.posts()) == 4
+    assert len(rig.updates()) == 4 and len(rig.replies()) == 8  # per alert: one reminder, one recovery reply
+    for call in rig.updates() + rig.replies():
+        validate_message(call.payload)
+
+
+# ---------------------------------------------------------------------- timing of polls
+
+
+async def test_poll_starts_are_spread_over_the_interval(make_rig: MakeRig) -> None:
+    """With spread 0.5, ten reads of a 1 s cycle start ~50 ms apart over the first half second, not at once."""
+    rig = make_rig(WATCH_INTERVAL_SECONDS=1, rig_clock=time.time, options={"spread": 0.5})  # type: ignore[arg-type]
+    for i in range(10):
+        rig.sim.add_stream(f"s{i}", [SimTask("t")])
+        await rig.watch(f"s{i}")
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+    read = rig.watcher.tasks.tasks
+
+    async def timed(stream: str, **kwargs: Any) -> Any:
+        starts.append(loop.time())
+        return await read(stream, **kwargs)
+
+    rig.watcher.tasks.tasks = timed  # type: ignore[method-assign]
+    before = loop.time()
+    await rig.watcher.run_cycle()
+    assert len(starts) == 10
+    # Read i starts no sooner than i x 50 ms into the cycle (sleeps never end early), and all within the interval.
+    assert all(at - before >= 0.05 * i - 0.001 for i, at in enumerate(starts)), [round(t - before, 3) for t in starts]
+    assert starts[-1] - before < 1.0
+
+
+async def test_no_watches_is_quiet(rig: Rig) -> None:
+    """A bot nobody asked to watch anything reads nothing from DIS and posts nothing, cycle after cycle."""
+    rig.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
+    rig.sim.reset_counts()
+    for _ in range(3):
+        report = await rig.cycle()
+        assert report.streams == 0
+    assert rig.sim.count() == 0 and rig.fake.calls == []
+    assert isinstance(rig.store, SqliteStore) and rig.store.outbox() == []
