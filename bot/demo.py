@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import logging
 import random
 import secrets
@@ -60,7 +61,9 @@ def banner(real_slack: bool) -> str:
     lines = [
         "DEMO on simulated data",
         "dis-bot is running against a local DIS simulator with sample streams; nothing here talks to",
-        "Huawei Cloud. Dump tasks fail and recover on their own every few seconds.",
+        "Huawei Cloud. Dump tasks fail and recover on their own every few seconds, and now and then",
+        ("DIS fails a request" if real_slack else "DIS fails a request or Slack refuses a message")
+        + ", to show the bot retrying (see /metrics).",
         slack,
     ]
     width = max(len(line) for line in lines)
@@ -169,6 +172,7 @@ async def run_demo(
     ops_port: int | None = None,
     churn_interval: float | None = None,
     command_every: float = 30.0,
+    hiccup_every: float | None = 10.0,
     seed: int | None = None,
 ) -> None:
     """Run the demo until Ctrl-C (or until `stop` is set).
@@ -183,6 +187,7 @@ async def run_demo(
             when None.
         churn_interval: mean seconds between two simulated failures or recoveries (default 2 x interval).
         command_every: seconds between two `/dis status` questions (offline mode).
+        hiccup_every: seconds between two simulated failures of one call (`_hiccups`); None: none.
         seed: makes the churn reproducible.
     """
     from bot.devtools.fake_slack import FakeSlack
@@ -274,7 +279,14 @@ async def run_demo(
                         " set DIS_WATCH=*=C0123ABC to watch every stream from the start."
                     )
             out("Ctrl-C stops the demo.\n")
-            await _converse(stop, fake, ops, signing_secret, command_every, out)
+            hiccups = asyncio.create_task(_hiccups(sim, fake, hiccup_every)) if hiccup_every else None
+            try:
+                await _converse(stop, fake, ops, signing_secret, command_every, out)
+            finally:
+                if hiccups is not None:
+                    hiccups.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await hiccups
         finally:
             if runtime is not None:
                 await runtime.server.stop()
@@ -288,6 +300,20 @@ async def run_demo(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
     out("Demo stopped.")
+
+
+async def _hiccups(sim: Any, fake: Any, every: float) -> None:
+    """Now and then make one call fail, as real services do: Slack answers one message with a 503 (offline
+    mode), DIS throttles one request (429) or fails it (503). The bot retries; nothing is lost, and /metrics
+    shows it (`disbot_outbox_delivery_failures_total`, `disbot_dis_retries_total`)."""
+    faults: list[Callable[[], None]] = []
+    if fake is not None:
+        faults.append(lambda: fake.fail_next("chat.postMessage", status=503))
+    faults += [lambda: sim.fail_next(1, status=429), lambda: sim.fail_next(1, status=503)]
+    await asyncio.sleep(every / 2)
+    for i in itertools.count():
+        faults[i % len(faults)]()
+        await asyncio.sleep(every)
 
 
 async def _converse(

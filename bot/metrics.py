@@ -87,6 +87,41 @@ TASKS_BY_STATE = Gauge(
 )
 
 
+#: Label values known in advance, exported at 0 from the start: a family with samples can be graphed and
+#: alerted on with `rate()` before its first event (a counter that appears only on its first increment hides
+#: that increment from `rate()` and `increase()`).
+DIS_ENDPOINTS = (
+    "list_streams",
+    "list_transfer_tasks",
+    "show_transfer_task",
+    "start_transfer_tasks",
+    "stop_transfer_tasks",
+)
+RETRY_REASONS = ("throttled", "unavailable", "auth_renewed")
+CACHE_EVENT_NAMES = ("hit", "miss", "coalesced")
+ALERT_EVENTS = ("raised", "resolved", "reminded")
+OUTBOX_ERRORS = ("ratelimited", "server_error", "network")
+ACK_KINDS = ("command", "action", "event")
+
+
+def _initialise() -> None:
+    for endpoint in DIS_ENDPOINTS:
+        DIS_LATENCY.labels(endpoint=endpoint)
+        for reason in RETRY_REASONS:
+            DIS_RETRIES.labels(endpoint=endpoint, reason=reason)
+    for event in CACHE_EVENT_NAMES:
+        CACHE_EVENTS.labels(event=event)
+    for event in ALERT_EVENTS:
+        ALERTS.labels(event=event)
+    for error in OUTBOX_ERRORS:
+        OUTBOX_FAILURES.labels(error=error)
+    for kind in ACK_KINDS:
+        ACK_LATENCY.labels(kind=kind)
+
+
+_initialise()
+
+
 def on_cache_event(event: str) -> None:
     """Callback for `SingleFlightCache(on_event=...)`."""
     CACHE_EVENTS.labels(event=event).inc()

@@ -13,11 +13,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.config import Settings
 from bot.demo import run_demo
 from bot.devtools.fake_slack import FakeSlack
+from bot.metrics import REGISTRY
 from tests.ops.conftest import SLACK_APP_TOKEN, SLACK_BOT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +53,28 @@ class Output:
                 pass
 
 
+#: Every metric the README's table lists (the issue's list).
+METRIC_FAMILIES = (
+    "disbot_commands_total",
+    "disbot_ack_latency_seconds",
+    "disbot_dis_requests_total",
+    "disbot_dis_request_seconds",
+    "disbot_dis_retries_total",
+    "disbot_cache_events_total",
+    "disbot_watch_cycle_seconds",
+    "disbot_watch_lag_seconds",
+    "disbot_alerts_total",
+    "disbot_outbox_depth",
+    "disbot_outbox_delivery_failures_total",
+    "disbot_watched_tasks",
+)
+
+
+def total(sample: str) -> float:
+    """A counter summed over its labels, from the process's registry (the in-process demo shares it)."""
+    return sum(s.value for m in REGISTRY.collect() for s in m.samples if s.name == sample)
+
+
 def rendered_alert(text: str) -> bool:
     """A framed message posted to the demo channel about a task in a bad state."""
     return bool(re.search(r"╭─ [^\n]*#dis-demo · new message[^\n]*\n(│[^\n]*\n)*?│[^\n]*(ERROR|ABNORMAL)", text))
@@ -74,9 +98,11 @@ async def test_offline_demo_prints_alerts_and_answers_and_serves_the_cli(monkeyp
             ops_port=0,
             churn_interval=0.5,
             command_every=60,
+            hiccup_every=0.3,
             seed=1,
         )
     )
+    retries, failures = total("disbot_dis_retries_total"), total("disbot_outbox_delivery_failures_total")
     try:
         await out.wait_for(lambda t: rendered_alert(t) and rendered_answer(t))
         assert out.chunks[0].splitlines()[1] == "DEMO on simulated data"
@@ -93,6 +119,19 @@ async def test_offline_demo_prints_alerts_and_answers_and_serves_the_cli(monkeyp
         code, printed = await asyncio.to_thread(_run_cli, main, ["tasks", "orders-prod"])
         assert code == 0
         assert "orders-prod:" in printed and "orders-to-obs" in printed
+        # The simulated hiccups happened and were retried: the retry and delivery-failure counters moved.
+        async with asyncio.timeout(20):
+            # Counters in the registry have no change event to wait on: poll them.
+            while total("disbot_dis_retries_total") <= retries or (  # noqa: ASYNC110
+                total("disbot_outbox_delivery_failures_total") <= failures
+            ):
+                await asyncio.sleep(0.05)
+        # Every metric family the README lists is on the demo's /metrics with samples.
+        [ops] = re.findall(r"Metrics: (http://\S+/metrics)", text)
+        async with httpx.AsyncClient() as http:
+            exposition = (await http.get(ops)).text
+        for family in METRIC_FAMILIES:
+            assert re.search(rf"^{family}(_count|_total)?(\{{| )", exposition, re.M), family
     finally:
         stop.set()
         await asyncio.wait_for(demo, 15)

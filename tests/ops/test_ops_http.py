@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -138,6 +139,22 @@ async def test_metrics_exposition_moves_with_dis_traffic(ops) -> None:
         "disbot_watched_tasks",
     ):
         assert f"# TYPE {name}" in text, name
+
+
+async def test_known_label_values_are_exported_before_their_first_event(ops) -> None:
+    """Retries, cache events, alerts, outbox failures and ack kinds have samples at 0 before anything happens,
+    so `rate()` sees their first increment and dashboards show a 0 rather than "no data"."""
+    text = (await ops["http"].get("/metrics")).text
+    for line in (
+        'disbot_dis_retries_total{endpoint="show_transfer_task",reason="auth_renewed"}',
+        'disbot_dis_retries_total{endpoint="list_transfer_tasks",reason="throttled"}',
+        'disbot_cache_events_total{event="coalesced"}',
+        'disbot_alerts_total{event="reminded"}',
+        'disbot_outbox_delivery_failures_total{error="network"}',
+        'disbot_ack_latency_seconds_count{kind="action"}',
+        'disbot_dis_request_seconds_count{endpoint="stop_transfer_tasks"}',
+    ):
+        assert re.search(rf"^{re.escape(line)} \d", text, re.M), line
 
 
 async def test_routes_join_an_existing_app(sim, make_client) -> None:
