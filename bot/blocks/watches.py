@@ -155,8 +155,8 @@ def watching_message(
         blocks.append(
             section(
                 f":warning: *I cannot post alerts here*: Slack says `{escape(', '.join(sorted(errors)))}`{since}. "
-                "Invite me with `/invite @dis-bot` (or unarchive the channel); the watches stay and waiting alerts "
-                "are delivered once I can post."
+                "Invite me with `/invite @dis-bot` (or unarchive the channel, or let apps post here); the watches "
+                "stay, and waiting alerts are delivered once I can post (run `/dis watch STREAM` to retry now)."
             )
         )
     for status in statuses[:_MAX_WATCHES]:

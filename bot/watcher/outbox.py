@@ -37,8 +37,20 @@ from bot.watcher.ids import ALERT_METADATA_EVENT
 
 logger = logging.getLogger("bot.outbox")
 
-#: Slack refuses the channel itself: retrying soon will not help, inviting the bot will.
-PERMANENT_CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+#: Slack refuses the channel itself: retrying soon will not help, a person can (invite the bot, unarchive the
+#: channel, let the bot post there).
+PERMANENT_CHANNEL_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "no_permission",
+        "ekm_access_denied",
+    }
+)
 #: The message to update or reply to is gone: drop the row (logged).
 GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"})
 #: Our payload is refused: send plain text instead.
@@ -57,6 +69,8 @@ RETRY_ERRORS = frozenset(
         "account_inactive",
         "missing_scope",
         "team_access_not_granted",
+        "team_added_to_org",
+        "org_login_required",
     }
 )
 
@@ -292,7 +306,7 @@ class OutboxSender:
 
     def _classify(self, exc: SlackApiError, attempt: int) -> _Outcome:
         status, error, retry_after = _slack_error(exc)
-        if status == 429 or error == "ratelimited":
+        if status == 429 or error in ("ratelimited", "rate_limited"):
             wait = min(retry_after if retry_after is not None else 1.0, self.backoff.max_retry_after)
             return _Outcome("retry", "ratelimited", wait)
         if status >= 500:

@@ -100,7 +100,9 @@ async def test_network_errors_keep_the_row(rig: Rig) -> None:
     assert rig.fake.calls_to("chat.postMessage")[0].text == "hello"
 
 
-@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "is_archived"])
+@pytest.mark.parametrize(
+    "error", ["channel_not_found", "not_in_channel", "is_archived", "restricted_action", "no_permission"]
+)
 async def test_permanent_errors_are_shown_and_the_watch_stays(rig: Rig, error: str) -> None:
     """A channel Slack refuses: shown on the watch, rows parked, other channels unaffected; re-watch delivers."""
     await failing(rig)
@@ -120,6 +122,18 @@ async def test_permanent_errors_are_shown_and_the_watch_stays(rig: Rig, error: s
     assert "orders/to-obs" in post.text
     [status] = rig.service.watching(CHANNEL)
     assert status.subscription.delivery_error is None
+
+
+async def test_rate_limited_error_body_waits_too(rig: Rig) -> None:
+    """`rate_limited` in an HTTP 200 body (no Retry-After) is a rate limit too: retried, not dropped."""
+    await failing(rig)
+    rig.fake.fail_next("chat.postMessage", 1, error="rate_limited")
+    await rig.cycle()
+    [row] = rig.store.outbox(state=PENDING)
+    assert row.last_error == "ratelimited"
+    rig.clock.advance(1)
+    await rig.watcher.flush()
+    assert len(rig.posts()) == 1 and rig.store.outbox(state=DEAD) == []
 
 
 async def test_parked_rows_are_tried_again_later(rig: Rig) -> None:
