@@ -15,8 +15,10 @@ wait for calls with a timeout instead of sleeping, and failures can be scripted:
 
 Methods answered like Slack: auth.test, chat.postMessage / update / postEphemeral / delete / getPermalink,
 views.publish / open / update, conversations.info / join / list / members / open, users.info, and
-`POST /response-url/<id>` for response_url webhooks (recorded with method "response_url"). Any other method
-answers `ok: true` so new calls are visible in `calls` rather than failing obscurely.
+`POST /response-url/<id>` for response_url webhooks (recorded with method "response_url"). Like Slack, a
+response_url takes at most 5 posts within 30 minutes; beyond that it answers 404 `used_url` / `expired_url`
+(`expire_response_url(id)` ages one at once). Any other method answers `ok: true` so new calls are visible in
+`calls` rather than failing obscurely.
 
 Socket Mode too: `apps.connections.open` (app-level `xapp-` token) hands out a websocket URL on this server;
 the connection is recorded as "socket_mode.connect", `await fake.socket_send("slash_commands", payload)` delivers
@@ -41,6 +43,10 @@ from aiohttp import web
 MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "response_url"})
 
 RESPONSE_URL = "response_url"
+
+#: Slack's limits on one response_url: 5 posts within 30 minutes of the interaction that brought it.
+RESPONSE_URL_MAX_USES = 5
+RESPONSE_URL_TTL_SECONDS = 30 * 60
 
 
 @dataclass
@@ -126,6 +132,8 @@ class FakeSlack:
         #: Current messages by (channel, ts), updated by chat.update / chat.delete.
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        #: response_url hook id -> (issued at, monotonic; posts accepted so far).
+        self._hooks: dict[str, tuple[float, int]] = {}
         self._changed: asyncio.Condition | None = None
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -174,8 +182,15 @@ class FakeSlack:
         return f"{self.base}/api/"
 
     def response_url(self, hook_id: str | None = None) -> str:
-        """A response_url that records what is posted to it."""
-        return f"{self.base}/response-url/{hook_id or uuid.uuid4().hex[:12]}"
+        """A response_url that records what is posted to it (5 posts within 30 minutes, like Slack's)."""
+        hook_id = hook_id or uuid.uuid4().hex[:12]
+        self._hooks.setdefault(hook_id, (time.monotonic(), 0))
+        return f"{self.base}/response-url/{hook_id}"
+
+    def expire_response_url(self, hook_id: str) -> None:
+        """Age a response_url past Slack's 30 minutes: further posts get 404 `expired_url`."""
+        _, uses = self._hooks.get(hook_id, (0.0, 0))
+        self._hooks[hook_id] = (time.monotonic() - RESPONSE_URL_TTL_SECONDS - 1, uses)
 
     # --- scripting ---
 
@@ -263,6 +278,7 @@ class FakeSlack:
         self.calls.clear()
         self.messages.clear()
         self._failures.clear()
+        self._hooks.clear()
 
     # --- handlers ---
 
@@ -353,11 +369,17 @@ class FakeSlack:
         except ValueError:
             payload = {"raw": await request.text()}
         call = Call(RESPONSE_URL, payload, time.monotonic(), time.time(), hook_id=hook_id)
+        issued, uses = self._hooks.setdefault(hook_id, (call.at, 0))
         failure = self._next_failure(RESPONSE_URL)
+        if failure is None and call.at - issued > RESPONSE_URL_TTL_SECONDS:
+            failure = _Failure(404, "expired_url", None)
+        elif failure is None and uses >= RESPONSE_URL_MAX_USES:
+            failure = _Failure(404, "used_url", None)
         if failure is not None:
             call.ok, call.error = False, failure.error
             await self._record(call)
             return self._failure_response(failure)
+        self._hooks[hook_id] = (issued, uses + 1)
         await self._record(call)
         return web.Response(text="ok")
 

@@ -1,8 +1,14 @@
-"""Small helpers every listener shares: the deps from Bolt's context, and delivering a `Message`."""
+"""Small helpers every listener shares: the deps from Bolt's context, and delivering a `Message`.
+
+Answers to commands and buttons go to Slack's `response_url`, which takes at most 5 posts within 30 minutes of
+the interaction (every click brings a fresh one; our flows use at most 2). When it refuses (used up, expired,
+Slack down) or there is none, `respond_or_post` falls back to the Web API so the user is never left silent.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -53,5 +59,68 @@ async def post_message(client: AsyncWebClient, channel: str, message: Message, *
         return False
     except Exception as exc:
         logger.warning("slack.post_failed", extra={"channel": channel, "error": type(exc).__name__})
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where an answer belongs, for the Web API fallback when response_url cannot take it.
+
+    Attributes:
+        channel: the conversation of the command or of the clicked message.
+        user: who asked or clicked (an ephemeral fallback is shown to them only).
+        thread_ts: the thread the clicked message is in, if any.
+        message_ts: the clicked message (what chat.update replaces), if any.
+        ephemeral: whether the clicked message is ephemeral (those cannot be updated through the Web API).
+    """
+
+    channel: str
+    user: str
+    thread_ts: str | None = None
+    message_ts: str | None = None
+    ephemeral: bool = True
+
+
+async def respond_or_post(
+    respond: AsyncRespond | None, client: AsyncWebClient, message: Message, where: Where, **options: Any
+) -> bool:
+    """Send through response_url; if that fails, use the Web API instead. Returns success; never raises.
+
+    Fallbacks: replacing a channel message -> chat.update; an `in_channel` answer -> chat.postMessage; anything
+    else (ephemeral answers, replacing an ephemeral) -> a fresh chat.postEphemeral to the user.
+    """
+    if respond is not None and respond.response_url:
+        if await respond_with(respond, message, **options):
+            return True
+    logger.info("slack.response_url_fallback", extra={"channel": where.channel, "has_url": respond is not None})
+    if not where.channel:
+        return False
+    if options.get("replace_original") and not where.ephemeral and where.message_ts:
+        return await _web_call(
+            client, "chat_update", channel=where.channel, ts=where.message_ts, text=message.text, blocks=message.blocks
+        )
+    if options.get("response_type") == "in_channel":
+        return await post_message(client, where.channel, message, thread_ts=where.thread_ts)
+    return await _web_call(
+        client,
+        "chat_postEphemeral",
+        channel=where.channel,
+        user=where.user,
+        thread_ts=where.thread_ts,
+        text=message.text,
+        blocks=message.blocks,
+    )
+
+
+async def _web_call(client: AsyncWebClient, method: str, **kwargs: Any) -> bool:
+    """One Web API call whose refusal is logged, never raised (e.g. chat.postEphemeral where the bot is not)."""
+    try:
+        await getattr(client, method)(**kwargs)
+    except SlackApiError as exc:
+        logger.warning("slack.call_failed", extra={"method": method, "error": exc.response.get("error")})
+        return False
+    except Exception as exc:
+        logger.warning("slack.call_failed", extra={"method": method, "error": type(exc).__name__})
         return False
     return True

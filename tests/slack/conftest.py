@@ -72,9 +72,11 @@ class SlackBot:
         response = await self.http.post(self.url, content=body.encode(), headers=sent_headers)
         return response, time.perf_counter() - started
 
-    async def command(self, text: str, *, user: str = ALICE, channel: str = CHANNEL, **kw: Any) -> Sent:
-        """`/dis text` as `user` in `channel`."""
-        hook = self.fake.response_url()
+    async def command(
+        self, text: str, *, user: str = ALICE, channel: str = CHANNEL, response_url: str | None = None, **kw: Any
+    ) -> Sent:
+        """`/dis text` as `user` in `channel` (with a fresh response_url unless one is given)."""
+        hook = response_url or self.fake.response_url()
         body = payloads.slash_command(text, user=user, channel=channel, response_url=hook)
         response, elapsed = await self.post(body, **kw)
         return Sent(response, elapsed, hook.rsplit("/", 1)[1])
@@ -100,9 +102,11 @@ class SlackBot:
             event["thread_ts"] = thread_ts
         return await self.event(event, **kw)
 
-    async def click(self, action_id: str, value: str, *, user: str = ALICE, **kw: Any) -> Sent:
-        """Press a button whose action_id and value came from a message the bot sent."""
-        hook = self.fake.response_url()
+    async def click(
+        self, action_id: str, value: str, *, user: str = ALICE, response_url: str | None = None, **kw: Any
+    ) -> Sent:
+        """Press a button whose action_id and value came from a message the bot sent (a fresh response_url)."""
+        hook = response_url or self.fake.response_url()
         body = payloads.block_actions(action_id, value, user=user, channel=CHANNEL, response_url=hook, **kw)
         response, elapsed = await self.post(body)
         return Sent(response, elapsed, hook.rsplit("/", 1)[1])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
 from bot.dis.simulator import SimTask
 from bot.ids import TaskRef
 from tests.slack.blockkit import all_text, buttons, validate_message
-from tests.slack.conftest import ADMIN, ALICE
+from tests.slack.conftest import ADMIN, ALICE, CHANNEL
 
 ADMIN_SETTINGS = {"DIS_ACTIONS_ENABLED": "true", "DIS_ADMIN_USER_IDS": f"{ADMIN}, U0OTHER"}
 
@@ -55,6 +57,55 @@ async def test_share_posts_for_everyone_and_removes_the_ephemeral(bot):
     assert "dis.share" not in buttons(shared.payload)
     deleted = await bot.answer(click, count=2)
     assert deleted.payload.get("delete_original") is True
+    await bot.fake.wait_quiet(0.2)
+    assert len([c for c in bot.fake.calls if c.hook_id == click.hook_id]) == 2  # of the 5 Slack allows
+    assert bot.fake.count("chat.delete") == 0  # chat.delete cannot remove an ephemeral message
+
+
+def _expired(bot) -> str:
+    """A response_url that Slack no longer accepts (more than 30 minutes old)."""
+    url = bot.fake.response_url()
+    bot.fake.expire_response_url(url.rsplit("/", 1)[1])
+    return url
+
+
+async def test_refresh_of_a_channel_message_falls_back_to_chat_update(bot):
+    """When the click's response_url is refused, Refresh on a message everyone sees updates it via chat.update."""
+    bot.sim.add_stream("orders", [SimTask("t1")])
+    await bot.mention("tasks orders")
+    [post] = await bot.fake.wait_for("chat.postMessage")
+    bot.sim.set_state("orders", "t1", "ERROR")
+    value = buttons(post.payload)["dis.refresh"]["value"]
+    ts = post.response["ts"]
+    await bot.click("dis.refresh", value, response_url=_expired(bot), ephemeral=False, message_ts=ts)
+    [update] = await bot.fake.wait_for("chat.update")
+    assert (update.payload["channel"], update.payload["ts"]) == (CHANNEL, ts)
+    assert "ERROR" in all_text(update.payload)
+    assert "ERROR" in bot.fake.messages[(CHANNEL, ts)]["blocks"][1]["text"]["text"]
+
+
+async def test_refresh_of_an_ephemeral_with_a_used_up_response_url_posts_a_fresh_ephemeral(bot):
+    """An ephemeral cannot be updated through the Web API: a new ephemeral goes to the clicker, Share kept."""
+    bot.sim.add_stream("orders", [SimTask("t1")])
+    first = await _tasks_answer(bot)
+    url = bot.fake.response_url()
+    for i in range(5):  # Slack's limit: five posts per response_url
+        await AsyncWebhookClient(url).send_dict({"text": f"earlier answer {i}"})
+    await bot.click("dis.refresh", buttons(first)["dis.refresh"]["value"], response_url=url)
+    [ephemeral] = await bot.fake.wait_for("chat.postEphemeral")
+    assert (ephemeral.payload["channel"], ephemeral.payload["user"]) == (CHANNEL, ALICE)
+    assert {"dis.refresh", "dis.share"} <= set(buttons(ephemeral.payload))
+    assert bot.fake.calls_to("response_url")[-1].error == "used_url"
+
+
+async def test_share_with_an_expired_response_url_posts_with_chat_post_message(bot):
+    """Share still reaches everyone when the response_url is refused: chat.postMessage in the channel."""
+    bot.sim.add_stream("orders", [SimTask("t1", state="ERROR")])
+    first = await _tasks_answer(bot)
+    await bot.click("dis.share", buttons(first)["dis.share"]["value"], response_url=_expired(bot))
+    [post] = await bot.fake.wait_for("chat.postMessage")
+    assert post.payload["channel"] == CHANNEL
+    assert f"Shared by <@{ALICE}>" in all_text(post.payload) and "dis.share" not in buttons(post.payload)
 
 
 async def test_next_page_button_shows_the_next_tasks(bot):

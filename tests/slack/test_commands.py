@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.dis.simulator import SimTask
 from tests.slack.blockkit import all_text, buttons, validate_message
+from tests.slack.conftest import ALICE, CHANNEL
 
 
 async def test_tasks_command_acks_then_answers_ephemerally(bot):
@@ -32,6 +33,17 @@ async def test_ack_does_not_wait_for_a_slow_dis(bot):
     answer = await bot.answer(sent, timeout=15)
     assert "to-obs" in all_text(answer.payload)
     assert answer.at - acked_at >= 4.5  # the answer waited for DIS, the ack did not
+
+
+async def test_answer_comes_as_an_ephemeral_message_when_the_response_url_is_refused(bot):
+    """If Slack refuses the command's response_url, the answer is posted with chat.postEphemeral to the user."""
+    bot.sim.add_stream("orders", [SimTask("to-obs")])
+    url = bot.fake.response_url()
+    bot.fake.expire_response_url(url.rsplit("/", 1)[1])
+    await bot.command("tasks orders", response_url=url)
+    [post] = await bot.fake.wait_for("chat.postEphemeral")
+    assert (post.payload["channel"], post.payload["user"]) == (CHANNEL, ALICE)
+    assert "to-obs" in all_text(post.payload) and "dis.share" in buttons(post.payload)
 
 
 async def test_task_command_shows_partitions_and_destination(bot):

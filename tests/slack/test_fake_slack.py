@@ -83,3 +83,14 @@ async def test_wait_for_times_out_with_what_was_seen(fake, client):
     await client.auth_test()
     with pytest.raises(AssertionError, match=r"auth\.test"):
         await fake.wait_for("chat.postMessage", timeout=0.1)
+
+
+async def test_response_url_takes_five_posts_then_refuses_like_slack(fake):
+    """A response_url accepts 5 posts; the 6th gets 404 used_url; an expired one gets 404 expired_url."""
+    hook = AsyncWebhookClient(fake.response_url("five"))
+    statuses = [(await hook.send_dict({"text": f"#{i}"})).status_code for i in range(6)]
+    assert statuses == [200] * 5 + [404]
+    assert fake.calls_to("response_url")[-1].error == "used_url"
+    fake.expire_response_url("old")
+    resp = await AsyncWebhookClient(fake.response_url("old")).send_dict({"text": "late"})
+    assert (resp.status_code, resp.body) == (404, "expired_url")

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import ids
 from bot.blocks.errors import error_message
-from bot.blocks.limits import escape, plain_time, slack_date
+from bot.blocks.limits import Message, escape, plain_time, slack_date
 from bot.blocks.task_detail import task_detail
 from bot.commands.base import CommandContext
 from bot.commands.errors import error_answer, short_error
 from bot.commands.task import can_act
 from bot.errors import DisError
 from bot.ids import TaskRef, View
-from bot.listeners.actions.views import action_context
-from bot.listeners.common import respond_with
+from bot.listeners.actions.views import action_context, where_of
+from bot.listeners.common import respond_or_post, web_client
 
 audit = logging.getLogger("bot.audit")
 logger = logging.getLogger("bot.slack")
@@ -40,19 +42,35 @@ def refusal(ctx: CommandContext) -> str | None:
     return None
 
 
-async def start_task(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
+async def start_task(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient
+) -> None:
     """Start button (behind a confirm dialog)."""
-    await _act("start", ack, body, respond, context)
+    await _act("start", ack, body, respond, context, client)
 
 
-async def stop_task(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
+async def stop_task(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient
+) -> None:
     """Stop button (behind a confirm dialog)."""
-    await _act("stop", ack, body, respond, context)
+    await _act("stop", ack, body, respond, context, client)
 
 
-async def _act(verb: str, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
+async def _act(
+    verb: str,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    context: dict[str, Any],
+    client: AsyncWebClient,
+) -> None:
     await ack()
     ctx = action_context(body, context)
+    web, where = web_client(context, client), where_of(body)
+
+    async def reply(message: Message, **options: Any) -> None:
+        await respond_or_post(respond, web, message, where, **options)
+
     event = f"action.{verb}"
     try:
         ref = TaskRef.decode(str((body.get("actions") or [{}])[0].get("value", "")))
@@ -64,12 +82,7 @@ async def _act(verb: str, ack: AsyncAck, body: dict[str, Any], respond: AsyncRes
     reason = refusal(ctx)
     if reason is not None:
         audit.warning(event, extra={**fields, "outcome": "refused"})
-        await respond_with(
-            respond,
-            error_message(reason, emoji=":no_entry:"),
-            response_type="ephemeral",
-            replace_original=False,
-        )
+        await reply(error_message(reason, emoji=":no_entry:"), response_type="ephemeral", replace_original=False)
         return
 
     tasks = ctx.deps.tasks
@@ -88,9 +101,9 @@ async def _act(verb: str, ack: AsyncAck, body: dict[str, Any], respond: AsyncRes
         answer = error_answer(exc, ctx, f"task.{verb}")
         if isinstance(exc, DisError):
             text = f":x: *{verb.capitalize()} failed*: {escape(short_error(exc))}. Nothing was changed by the bot."
-            await _show_result(ctx, ref, respond, text, fallback=answer.text)
+            await _show_result(ctx, ref, reply, text, fallback=answer.text)
         else:
-            await respond_with(respond, answer, response_type="ephemeral", replace_original=False)
+            await reply(answer, response_type="ephemeral", replace_original=False)
         return
 
     audit.info(event, extra={**fields, "outcome": "ok"})
@@ -100,17 +113,19 @@ async def _act(verb: str, ack: AsyncAck, body: dict[str, Any], respond: AsyncRes
         f":white_check_mark: *{done} requested* by <@{ctx.user_id}> at {slack_date(now_ms, '{time_secs}')}: "
         f"DIS accepted it. The state below is what DIS reports now."
     )
-    await _show_result(ctx, ref, respond, text, fallback=f"{done} requested at {plain_time(now_ms)}; DIS accepted it.")
+    await _show_result(ctx, ref, reply, text, fallback=f"{done} requested at {plain_time(now_ms)}; DIS accepted it.")
 
 
-async def _show_result(ctx: CommandContext, ref: TaskRef, respond: AsyncRespond, text: str, *, fallback: str) -> None:
+async def _show_result(
+    ctx: CommandContext, ref: TaskRef, reply: Callable[..., Awaitable[None]], text: str, *, fallback: str
+) -> None:
     """Replace the details message with the task as it is now and the result where the buttons were."""
     try:
         detail = await ctx.deps.tasks.task(ref.stream, ref.task, fresh=True)
     except DisError:
         message = error_message(text.replace("*", ""), fallback)
-        await respond_with(respond, message, replace_original=True)
+        await reply(message, replace_original=True)
         return
     message = task_detail(detail, stream=ref.stream, view=View("task", (ref.stream, ref.task)), result=text)
-    await respond_with(respond, message, replace_original=True)
+    await reply(message, replace_original=True)
     logger.debug("action.result_shown", extra={"block": ids.ACTION_RESULT})

@@ -19,7 +19,7 @@ from bot.blocks.limits import context as context_line
 from bot.commands.base import CommandContext
 from bot.commands.router import run_view
 from bot.ids import TaskRef, View
-from bot.listeners.common import deps_of, respond_with, web_client
+from bot.listeners.common import Where, deps_of, respond_or_post, respond_with, web_client
 
 logger = logging.getLogger("bot.slack")
 
@@ -48,21 +48,25 @@ def _value(body: dict[str, Any]) -> str:
     return str(actions[0].get("value", ""))
 
 
+def where_of(body: dict[str, Any]) -> Where:
+    """Where the clicked message is, for the Web API fallback when response_url cannot take the answer."""
+    container = body.get("container") or {}
+    return Where(
+        channel=(body.get("channel") or {}).get("id") or container.get("channel_id", ""),
+        user=(body.get("user") or {}).get("id", ""),
+        thread_ts=container.get("thread_ts"),
+        message_ts=container.get("message_ts"),
+        ephemeral=is_ephemeral(body),
+    )
+
+
 async def replace_message(
-    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, message: Message
+    body: dict[str, Any], respond: AsyncRespond | None, client: AsyncWebClient, message: Message
 ) -> bool:
-    """Replace the message the button was on: through response_url, or chat.update when there is none."""
+    """Replace the message the button was on: through response_url, else chat.update (or a fresh ephemeral)."""
     if is_ephemeral(body):
         message = add_share(message)
-    if body.get("response_url"):
-        return await respond_with(respond, message, replace_original=True)
-    container = body.get("container") or {}
-    channel, ts = container.get("channel_id"), container.get("message_ts")
-    if not channel or not ts:
-        logger.warning("slack.nothing_to_replace", extra={"container": container.get("type")})
-        return False
-    await client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
-    return True
+    return await respond_or_post(respond, client, message, where_of(body), replace_original=True)
 
 
 async def _rerun(
@@ -92,8 +96,14 @@ async def navigate(
     await _rerun(ack, body, respond, context, client, fresh=False)
 
 
-async def share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
-    """Post the ephemeral answer for everyone in the channel, then remove the ephemeral copy."""
+async def share(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """Post the ephemeral answer for everyone in the channel, then remove the ephemeral copy.
+
+    Two posts to the click's response_url (Slack allows 5). Only response_url can delete an ephemeral message
+    (chat.delete cannot), so if it refuses, the answer is posted with chat.postMessage and the copy stays.
+    """
     await ack()
     try:
         view = View.decode(_value(body))
@@ -103,12 +113,17 @@ async def share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, cont
     ctx = action_context(body, context)
     message = without_share(await run_view(ctx, view))
     message = append_blocks(message, context_line(f"Shared by <@{ctx.user_id}>"))
-    if await respond_with(respond, message, response_type="in_channel", replace_original=False):
+    where = where_of(body)
+    if await respond_or_post(
+        respond, web_client(context, client), message, where, response_type="in_channel", replace_original=False
+    ):
         logger.info("command.shared", extra={"user": ctx.user_id, "subcommand": view.command})
         await respond_with(respond, Message("Shared."), delete_original=True)
 
 
-async def details(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
+async def details(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient
+) -> None:
     """A task's details, shown only to the person who clicked (Start/Stop depend on who that is)."""
     await ack()
     try:
@@ -121,4 +136,4 @@ async def details(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, co
     options: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
     if ctx.thread_ts:
         options["thread_ts"] = ctx.thread_ts
-    await respond_with(respond, add_share(message), **options)
+    await respond_or_post(respond, web_client(context, client), add_share(message), where_of(body), **options)

@@ -1,6 +1,7 @@
 """`/dis ...`: ack at once with nothing, then answer ephemerally through response_url with a Share button.
 
 The ack never waits on DIS: Slack gives up after 3 s ("operation_timeout") while a slow DIS may take 10 s.
+If the response_url refuses the answer, it comes as an ephemeral message through the Web API instead.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.controls import add_share
 from bot.commands.base import CommandContext
 from bot.commands.router import run_command
-from bot.listeners.common import deps_of, respond_with
+from bot.listeners.common import Where, deps_of, respond_or_post, web_client
 
 
-async def dis_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
+async def dis_command(
+    ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient
+) -> None:
     await ack()
     ctx = CommandContext(
         user_id=command.get("user_id", ""),
@@ -27,4 +31,5 @@ async def dis_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncResp
         deps=deps_of(context),
     )
     message = await run_command(ctx, command.get("text", ""))
-    await respond_with(respond, add_share(message), response_type="ephemeral")
+    where = Where(channel=ctx.channel_id, user=ctx.user_id)
+    await respond_or_post(respond, web_client(context, client), add_share(message), where, response_type="ephemeral")
