@@ -244,18 +244,21 @@ class Watcher:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
+        next_at = due = loop.time()
         while True:
             if self._cycle is None or self._cycle.done():
                 if self._stopping:
                     return
-                metrics.WATCH_LAG.set(max(0.0, loop.time() - next_at))
+                # Behind schedule: how long after its due time this cycle starts (a cycle that overran the
+                # interval makes the next one late by the overrun, even though it then starts at once).
+                metrics.WATCH_LAG.set(max(0.0, loop.time() - due))
                 self._cycle = asyncio.create_task(self._safe_cycle(), name="watch-cycle")
             # `wait`, not `await`: cancelling the loop must not cancel the cycle (stop() lets it finish).
             await asyncio.wait({self._cycle})
             if self._stopping:
                 return
             next_at += self.interval
+            due = next_at
             if next_at < loop.time():
                 next_at = loop.time()  # overran: start the next cycle now, and keep the rhythm from here
             if self._stop_event is not None:

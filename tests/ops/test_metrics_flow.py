@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from bot.metrics import REGISTRY
+from bot.store.sqlite import SqliteStore
+from bot.watcher.watcher import Watcher
 from tests.conftest import FAST_RETRY
 from tests.ops.conftest import Bot
 
@@ -55,3 +60,41 @@ async def test_cache_hits_and_misses_are_counted(make_bot) -> None:
     await bot.command("tasks orders-prod")
     assert value("disbot_cache_events_total", event="miss") == misses + 1
     assert value("disbot_cache_events_total", event="hit") == hits + 1
+
+
+async def test_identical_reads_in_flight_are_counted_as_coalesced(make_bot) -> None:
+    """Two people asking for the same stream at the same moment: one miss reads DIS, the other waits for it."""
+    bot: Bot = await make_bot()
+    coalesced, misses = (
+        value("disbot_cache_events_total", event="coalesced"),
+        value("disbot_cache_events_total", event="miss"),
+    )
+    reads = bot.sim.count("/transfer-tasks")
+    bot.sim.latency = 0.3  # the first read is still in flight when the second question arrives
+    await asyncio.gather(bot.command("tasks orders-prod", user="U0ONE"), bot.command("tasks orders-prod", user="U0TWO"))
+    assert bot.sim.count("/transfer-tasks") == reads + 1
+    assert value("disbot_cache_events_total", event="miss") == misses + 1
+    assert value("disbot_cache_events_total", event="coalesced") == coalesced + 1
+
+
+async def test_watch_lag_shows_cycles_that_start_behind_schedule(make_bot) -> None:
+    """A poll cycle longer than the interval makes the next one start late: the lag gauge says by how much."""
+    bot: Bot = await make_bot(WATCH_INTERVAL_SECONDS=0.1)
+    store = SqliteStore(":memory:")
+    store.upsert_subscription("C0ALERTS", "orders-prod", now=time.time())
+    watcher = Watcher.from_deps(bot.deps, store=store, spread=0, channel_interval=0)
+    bot.sim.latency = 0.4  # each cycle takes at least 0.4 s against an interval of 0.1 s
+    await watcher.start()
+    try:
+        async with asyncio.timeout(10):
+            # The watcher runs on its own timer; there is no event for "a cycle began": poll its counter.
+            while watcher.cycles < 2:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        assert value("disbot_watch_lag_seconds") >= 0.25
+        bot.sim.latency = 0.0
+        async with asyncio.timeout(10):
+            while value("disbot_watch_lag_seconds") > 0.05:  # noqa: ASYNC110 - on schedule again: lag back to ~0
+                await asyncio.sleep(0.02)
+    finally:
+        await watcher.stop()
+        store.close()
