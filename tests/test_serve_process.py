@@ -1,4 +1,5 @@
-"""`dis-bot serve` as a real process: HTTP on $PORT with the watcher inside, SIGTERM ends it with exit code 0."""
+"""`dis-bot serve` as a real process: HTTP on $PORT with the watcher inside, SIGTERM ends it with exit code 0
+(after flushing what the outbox holds), and a bot with no watches stays quiet."""
 
 from __future__ import annotations
 
@@ -36,36 +37,67 @@ async def wait_for_line(stream: asyncio.StreamReader, needle: str, seen: list[st
     await asyncio.wait_for(scan(), timeout)
 
 
+def serve_env(sim, fake: FakeSlack, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a served bot against the simulator and the fake Slack (no DIS_/SLACK_ from outside)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DIS_", "CLOUD_SDK_", "IAM_", "SLACK_", "WATCH_", "DATABASE_URL"))
+    }
+    env.update(
+        DIS_REGION=SIM_REGION,
+        DIS_PROJECT_ID=SIM_PROJECT,
+        DIS_ENDPOINT=sim.url,
+        DIS_AUTH_TOKEN=SIM_TOKEN,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET="signing-secret-for-test",
+        SLACK_API_URL=fake.url,
+        PORT=str(port),
+        WATCH_INTERVAL_SECONDS="0.5",
+        LOG_FORMAT="json",
+    )
+    env.update(extra)
+    return env
+
+
+async def start_bot(env: dict[str, str], cwd) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def stop_bot(proc: asyncio.subprocess.Process, seen: list[str]) -> tuple[int, float]:
+    """SIGTERM, then wait for the exit; (exit code, seconds it took)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    proc.send_signal(signal.SIGTERM)
+    code = await asyncio.wait_for(proc.wait(), 20)
+    assert proc.stdout is not None
+    seen.append((await proc.stdout.read()).decode(errors="replace"))
+    return code, loop.time() - started
+
+
+async def metric(port: int, name: str) -> float:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    return values[0] if values else 0.0
+
+
 async def test_serve_alerts_and_exits_0_on_sigterm(sim, tmp_path) -> None:
     """The served bot posts an alert for a failing watched task, and SIGTERM stops it cleanly (exit 0)."""
     sim.add_stream("orders-prod", [SimTask("to-obs", state="RUNNING")])
     port = free_port()
     async with FakeSlack(token=BOT_TOKEN) as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DIS_", "CLOUD_SDK_", "IAM_", "SLACK_"))}
-        env.update(
-            DIS_REGION=SIM_REGION,
-            DIS_PROJECT_ID=SIM_PROJECT,
-            DIS_ENDPOINT=sim.url,
-            DIS_AUTH_TOKEN=SIM_TOKEN,
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET="signing-secret-for-test",
-            SLACK_API_URL=fake.url,
-            PORT=str(port),
-            DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
-            DIS_WATCH="orders-prod=C0ALERTS",
-            WATCH_INTERVAL_SECONDS="0.5",
-            LOG_FORMAT="json",
-        )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        env = serve_env(sim, fake, port, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", DIS_WATCH="orders-prod=C0ALERTS")
+        proc = await start_bot(env, tmp_path)
         seen: list[str] = []
         try:
             assert proc.stdout is not None
@@ -76,9 +108,7 @@ async def test_serve_alerts_and_exits_0_on_sigterm(sim, tmp_path) -> None:
             [alert] = await fake.wait_for("chat.postMessage", count=1, timeout=20)
             assert alert.payload["channel"] == "C0ALERTS"
             assert "to-obs" in alert.payload["text"]
-            proc.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(proc.wait(), 20)
-            seen.append((await proc.stdout.read()).decode(errors="replace"))
+            code, _ = await stop_bot(proc, seen)
         finally:
             if proc.returncode is None:
                 proc.kill()
@@ -89,3 +119,63 @@ async def test_serve_alerts_and_exits_0_on_sigterm(sim, tmp_path) -> None:
         assert "Traceback" not in output
         for secret in (SIM_TOKEN, BOT_TOKEN, "signing-secret-for-test"):
             assert secret not in output
+
+
+async def test_sigterm_flushes_a_pending_outbox_then_exits_0(sim, tmp_path) -> None:
+    """SIGTERM while the alert waits out a 2 s Retry-After: it is delivered before the exit, within 10 s, code 0."""
+    sim.add_stream("orders-prod", [SimTask("to-obs", state="RUNNING")])
+    port = free_port()
+    async with FakeSlack(token=BOT_TOKEN) as fake:
+        env = serve_env(sim, fake, port, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", DIS_WATCH="orders-prod=C0ALERTS")
+        fake.fail_next("chat.postMessage", 1, status=429, retry_after=2)
+        proc = await start_bot(env, tmp_path)
+        seen: list[str] = []
+        try:
+            assert proc.stdout is not None
+            await wait_for_line(proc.stdout, "server.started", seen)
+            sim.set_state("orders-prod", "to-obs", "ERROR")
+            await fake.wait_for("chat.postMessage", ok=False, timeout=20)
+            assert fake.calls_to("chat.postMessage", ok=True) == []
+            code, seconds = await stop_bot(proc, seen)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        output = "".join(seen)
+        assert code == 0, output
+        assert seconds < 10.5, output
+        [alert] = fake.calls_to("chat.postMessage", ok=True)
+        assert "to-obs" in alert.payload["text"]
+        assert '"flushed": true' in output
+
+
+async def test_serve_without_watches_is_quiet_with_the_default_database(sim, tmp_path) -> None:
+    """No DIS_WATCH, no DATABASE_URL: the watcher runs its cycles but reads no task list and posts nothing;
+    its state goes to ./dis-bot.db (the working directory)."""
+    sim.add_stream("orders-prod", [SimTask("to-obs", state="ERROR")])
+    port = free_port()
+    async with FakeSlack(token=BOT_TOKEN) as fake:
+        proc = await start_bot(serve_env(sim, fake, port), tmp_path)
+        seen: list[str] = []
+        try:
+            assert proc.stdout is not None
+            await wait_for_line(proc.stdout, "server.started", seen)
+            sim.reset_counts()
+
+            async def cycles(n: int) -> None:
+                # Another process: its /metrics is the only thing to watch (polled until the count is reached).
+                while await metric(port, "disbot_watch_cycle_seconds_count") < n:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(cycles(3), 20)
+            code, _ = await stop_bot(proc, seen)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        output = "".join(seen)
+        assert code == 0, output
+        assert sim.count(path="/transfer-tasks") == 0  # (a readiness probe may list the streams now and then)
+        assert fake.calls_to("chat.postMessage") == [] and fake.calls_to("chat.update") == []
+        assert (tmp_path / "dis-bot.db").exists()
+        assert "Traceback" not in output
