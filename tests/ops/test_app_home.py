@@ -8,11 +8,14 @@ import time
 import pytest
 from slack_sdk.models.views import View
 
+from bot.blocks.limits import MAX_HOME_BLOCKS
 from bot.devtools.render import render_blocks
+from bot.dis.simulator import SimTask
 from bot.metrics import REGISTRY
 from bot.store.sqlite import SqliteStore
 from bot.watcher.watcher import Watcher
 from tests.ops.conftest import Bot
+from tests.slack.blockkit import validate_blocks
 
 
 def value(name: str, **labels: str) -> float:
@@ -40,7 +43,8 @@ async def publish_home(bot: Bot) -> dict:
     await bot.home_opened()
     calls = await bot.fake.wait_for("views.publish", count=before + 1)
     view = calls[-1].payload["view"]
-    View(**view).validate_json()
+    View(**view).to_dict()  # validates the view and every block in it (validate_json alone skips the blocks)
+    validate_blocks(view["blocks"], max_blocks=MAX_HOME_BLOCKS)
     return view
 
 
@@ -114,3 +118,29 @@ async def test_alert_and_state_metrics_move_with_the_watcher(watched) -> None:
     assert value("disbot_watched_tasks", stream="orders-prod", state="ERROR") == 0
     assert value("disbot_watched_tasks", stream="orders-prod", state="RUNNING") == 2
     assert value("disbot_watch_cycle_seconds_count") == cycles + 2
+
+
+@pytest.mark.parametrize("streams", [0, 1, 300])
+async def test_home_in_a_running_bot_with_0_1_and_300_watched_streams(make_bot, streams) -> None:
+    """After real polls of 0, 1 or 300 watched streams (a third failing), the published tab is valid, within
+    100 blocks, and names every stream."""
+    bot: Bot = await make_bot()
+    store = SqliteStore(":memory:")
+    try:
+        watcher = Watcher.from_deps(bot.deps, store=store, spread=0, channel_interval=0)
+        names = [f"s-{i:03d}" for i in range(streams)]
+        for i, name in enumerate(names):
+            bot.sim.add_stream(name, [SimTask("to-obs", state="ERROR" if i % 3 == 0 else "RUNNING")])
+            store.upsert_subscription(f"C{i % 7}", name, now=time.time())
+        await watcher.run_cycle()
+        view = await publish_home(bot)
+        shown = json.dumps(view["blocks"])
+        if streams:
+            assert f"Watched streams ({streams})" in shown
+            assert all(f"*{name}*" in shown for name in names)
+            alerts = len(store.open_alerts())  # problems of one channel and cycle share one alert
+            assert alerts >= 1 and f"Open alerts ({alerts})" in shown
+        else:
+            assert "Nothing is watched yet" in shown
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ from bot.devtools.render import render_blocks
 from bot.services.home import HomeOverview, StreamRow, collect_overview
 from bot.store.base import KIND_BLIND, KIND_TASK, KnownTask
 from bot.store.sqlite import SqliteStore
+from tests.slack.blockkit import validate_blocks
 
 NOW = 1_782_000_000.0
 WORKSPACE = "https://acme.slack.com/"
@@ -28,8 +29,8 @@ def store():
 
 def valid_home(view: dict[str, Any]) -> list[dict[str, Any]]:
     """Check the view with slack_sdk's models (limits included) and return its blocks."""
-    View(**view).validate_json()
-    assert len(view["blocks"]) <= MAX_HOME_BLOCKS
+    View(**view).to_dict()  # validates the view and every block in it (validate_json alone skips the blocks)
+    validate_blocks(view["blocks"], max_blocks=MAX_HOME_BLOCKS)
     assert view["type"] == "home"
     return view["blocks"]
 
