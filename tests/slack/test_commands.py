@@ -22,17 +22,31 @@ async def test_tasks_command_acks_then_answers_ephemerally(bot):
     assert {"dis.refresh", "dis.share", "dis.details"} <= set(buttons(answer.payload))
 
 
-async def test_ack_does_not_wait_for_a_slow_dis(bot):
-    """With DIS taking 5 s, Slack's 200 comes back well inside 3 s and the answer arrives afterwards."""
+async def test_ack_does_not_wait_for_a_slow_dis(make_bot):
+    """With DIS taking 10 s, a command, a Refresh click and a mention get Slack's 200 well inside 3 s."""
+    import asyncio
+    import time
+
+    from bot.ids import View
+
+    bot = await make_bot(DIS_TIMEOUT_SECONDS="20")
     bot.sim.add_stream("slow", [SimTask("to-obs")])
-    bot.sim.latency = 5.0
-    sent = await bot.command("tasks slow")
-    assert sent.response.status_code == 200
-    assert sent.elapsed < 2.0, f"ack took {sent.elapsed:.2f} s"
-    acked_at = bot.fake.calls[-1].at if bot.fake.calls else 0.0
-    answer = await bot.answer(sent, timeout=15)
-    assert "to-obs" in all_text(answer.payload)
-    assert answer.at - acked_at >= 4.5  # the answer waited for DIS, the ack did not
+    bot.sim.latency = 10.0
+    command, click, mention = await asyncio.gather(
+        bot.command("tasks slow"),
+        bot.click("dis.refresh", View("tasks", ("slow",)).encode()),
+        bot.mention("tasks slow"),
+    )
+    acked_at = time.monotonic()
+    for sent in (command, click, mention):
+        assert sent.response.status_code == 200 and sent.response.text == ""
+        assert sent.elapsed < 2.0, f"ack took {sent.elapsed:.2f} s"
+    for sent in (command, click):
+        answer = await bot.answer(sent, timeout=20)
+        assert "to-obs" in all_text(answer.payload)
+        assert answer.at - acked_at >= 9.0  # the answer waited for DIS, the ack did not
+    [post] = await bot.fake.wait_for("chat.postMessage", timeout=20)
+    assert "to-obs" in all_text(post.payload)
 
 
 async def test_answer_comes_as_an_ephemeral_message_when_the_response_url_is_refused(bot):
