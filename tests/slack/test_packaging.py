@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,60 @@ def test_procfile_runs_the_web_process_on_port():
     """`web: dis-bot serve`; serve binds $PORT (Settings.port reads PORT)."""
     lines = (ROOT / "Procfile").read_text().strip().splitlines()
     assert lines == ["web: dis-bot serve"]
+
+
+#: Bot scopes each Web API method the bot calls needs (None: no scope beyond a bot token). A new method in the
+#: code fails `test_manifest_grants_every_web_api_method_the_code_calls` until it is listed here.
+METHOD_SCOPES: dict[str, str | None] = {
+    "auth_test": None,
+    "chat_postMessage": "chat:write",  # + chat:write.public for public channels the bot has not joined
+    "chat_update": "chat:write",
+    "chat_postEphemeral": "chat:write",
+    "views_publish": None,
+}
+#: Scope each subscribed bot event needs.
+EVENT_SCOPES: dict[str, str | None] = {
+    "app_mention": "app_mentions:read",
+    "message.im": "im:history",
+    "app_home_opened": None,
+}
+_WEB_API_CALL = re.compile(
+    r"""[."](auth_test|(?:chat|views|conversations|users|usergroups|reactions|files)_[A-Za-z]+)[("]"""
+)
+
+
+def test_manifest_fields_within_slacks_schema(manifest):
+    """Lengths and formats from Slack's manifest schema (name 35, description 140, command 32, hint 1000)."""
+    info = manifest["display_information"]
+    assert len(info["name"]) <= 35 and len(info["description"]) <= 140
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}", info["background_color"])
+    assert re.fullmatch(r"[a-z0-9._-]{1,80}", manifest["features"]["bot_user"]["display_name"])
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"].startswith("/") and len(command["command"]) <= 32
+    assert len(command["description"]) <= 2000
+    assert command["should_escape"] is True  # `watch STREAM mention @group` needs the group's ID
+    assert set(manifest) <= {"_metadata", "display_information", "features", "oauth_config", "settings"}
+
+
+def test_socket_mode_manifest_has_no_request_urls(manifest):
+    """With Socket Mode on, Slack needs no URL anywhere: the manifest pastes as is."""
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert "url" not in manifest["features"]["slash_commands"][0]
+    assert "request_url" not in manifest["settings"]["event_subscriptions"]
+    assert "request_url" not in manifest["settings"]["interactivity"]
+
+
+def test_manifest_grants_every_web_api_method_the_code_calls(manifest):
+    """Every Web API method called anywhere in bot/ is known, and its scope (and each event's) is requested."""
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    called = set()
+    for path in (ROOT / "bot").rglob("*.py"):
+        if "devtools" not in path.parts:
+            called.update(_WEB_API_CALL.findall(path.read_text()))
+    assert {"chat_postMessage", "chat_update", "views_publish"} <= called  # the scan sees the calls
+    unknown = called - set(METHOD_SCOPES)
+    assert not unknown, f"add these methods (and their scopes) to METHOD_SCOPES and manifest.yml: {unknown}"
+    needed = {METHOD_SCOPES[m] for m in called} | {
+        EVENT_SCOPES[e] for e in manifest["settings"]["event_subscriptions"]["bot_events"]
+    }
+    assert needed - {None} <= scopes
