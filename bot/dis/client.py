@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -74,7 +75,7 @@ class _Call:
 
     endpoint: str
     method: str
-    url: str
+    url: httpx.URL
     body: bytes
     idempotent: bool
     stream: str | None = None
@@ -217,7 +218,7 @@ class DisClient:
         return _Call(
             endpoint=endpoint,
             method=method,
-            url=self.url(segments, query),
+            url=_parsed_url(self.url(segments, query)),
             # Serialised once: these exact bytes are hashed for the signature and sent.
             body=b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode(),
             idempotent=method == "GET",
@@ -430,6 +431,12 @@ class DisClient:
 
 
 # --- helpers ---
+
+
+@lru_cache(maxsize=4096)
+def _parsed_url(url: str) -> httpx.URL:
+    """httpx parses a URL string char by char on every request; a poller asks for the same few URLs again."""
+    return httpx.URL(url)
 
 
 def _finish(error: DisError, attempts: int) -> DisError:

@@ -14,7 +14,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 
 class TaskState(StrEnum):
@@ -135,6 +135,9 @@ class TaskDetail(TransferTask):
         return data
 
 
+_TASKS: TypeAdapter[list[TransferTask]] = TypeAdapter(list[TransferTask])
+
+
 class TaskList(_Model):
     """The normalized answer for one stream: what `dis-bot tasks --json` prints."""
 
@@ -151,7 +154,7 @@ class TaskList(_Model):
         raw = body.get("tasks")
         if raw is None:
             raw = body.get("details") or []
-        tasks = [TransferTask.model_validate(t) for t in raw if isinstance(t, dict)]
+        tasks = _TASKS.validate_python([t for t in raw if isinstance(t, dict)])  # one call for the whole list
         total = body.get("total_number")
         return cls(
             stream=stream,
