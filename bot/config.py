@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
+        # `DIS_AUTH_TOKEN=` left blank in a .env template means "not set", not a second auth mode.
+        env_ignore_empty=True,
         extra="ignore",
         populate_by_name=False,
         case_sensitive=True,

@@ -119,3 +119,15 @@ def test_dotenv_mistakes_are_config_errors(monkeypatch: pytest.MonkeyPatch, tmp_
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "DIS_TIMEOUT_SECONDS" in str(info.value)
+
+
+def test_blank_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """`DIS_AUTH_TOKEN=` left blank (environment or `.env`) is not a second auth mode, and blanks take defaults."""
+    (tmp_path / ".env").write_text("IAM_USERNAME=\nDIS_TIMEOUT_SECONDS=\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for k, v in {**BASE, "DIS_AUTH_TOKEN": "", "CLOUD_SDK_AK": "ak", "CLOUD_SDK_SK": "sk", "DIS_ENDPOINT": ""}.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings().require_dis()
+    assert s.auth_mode is AuthMode.AKSK
+    assert s.endpoint == "https://dis.cn-north-4.myhuaweicloud.com"
+    assert s.dis_timeout_seconds == 10
