@@ -343,7 +343,7 @@ class DisClient:
             )
         if status == 429 or code in ("APIG.0308", "DIS.4305"):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            wait = f" Retry after {retry_after:g}s." if retry_after is not None else ""
+            wait = f" Retry after {retry_after:g}s." if retry_after else ""  # "after 0s" tells nobody anything
             return Throttled(f"DIS is throttling requests ({detail}).{wait}", retry_after=retry_after, **common)
         if status >= 500 or code.startswith("DIS.5"):
             return Unavailable(f"DIS at {self.endpoint_url} failed: HTTP {status} ({detail}).", **common)
