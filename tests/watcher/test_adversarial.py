@@ -13,6 +13,7 @@ import pytest
 from bot.dis.simulator import SimTask
 from bot.store.base import KIND_BLIND, KIND_TASK, PENDING
 from bot.store.sqlite import SqliteStore
+from bot.watcher.engine import Cycle
 from tests.slack.blockkit import validate_message
 from tests.watcher.conftest import CHANNEL, ONCALL, OTHER, MakeRig, Rig
 
@@ -62,6 +63,23 @@ async def test_crash_between_enqueue_and_delivery(make_rig: MakeRig) -> None:
     assert await second.watcher.stop(timeout=5)
     [post] = second.posts()
     assert "orders/to-obs" in post.text and second.fake.count("chat.postMessage") == 1
+
+
+async def test_crash_before_the_roll_up(make_rig: MakeRig) -> None:
+    """A problem recorded for the cycle's roll-up, process gone before the roll-up: the next start posts it once."""
+    first = make_rig()
+    await failing(first)
+    result = await first.watcher.tasks.tasks("orders", fresh=True)
+    cycle = Cycle(started_at=first.clock.now, first_sent={CHANNEL})  # the cycle's first alert went out already
+    first.watcher.engine.record_poll("orders", result, first.watcher.engine.subscribers("orders"), cycle)
+    assert [e.alert_id for e in first.store.open_episodes()] == [None]
+    first.store.close()  # no finish_cycle(): the process died mid-cycle
+
+    second = make_rig(db=first.db)
+    await second.cycle()
+    await second.cycle()
+    [post] = second.posts()
+    assert "orders/to-obs" in post.text
 
 
 async def test_restart_while_a_429_wait_is_pending(make_rig: MakeRig) -> None:
@@ -282,3 +300,25 @@ async def test_no_watches_is_quiet(rig: Rig) -> None:
         assert report.streams == 0
     assert rig.sim.count() == 0 and rig.fake.calls == []
     assert isinstance(rig.store, SqliteStore) and rig.store.outbox() == []
+
+
+async def test_stop_with_a_poll_stuck_in_dis(make_rig: MakeRig) -> None:
+    """A read hanging past the shutdown budget: stop() gives up on it in time, applies none of it, and the next
+    start alerts the problem once."""
+    first = make_rig(WATCH_INTERVAL_SECONDS=3600, rig_clock=time.time)  # type: ignore[arg-type]
+    await failing(first)
+    first.sim.latency = 2.0
+    await first.watcher.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await first.watcher.stop(timeout=0.5)
+    assert loop.time() - started < 1.5  # the read alone takes 2 s
+    assert first.watcher.cycles == 0 and first.store.open_episodes() == [] and first.fake.calls == []
+    first.store.close()
+
+    first.sim.latency = 0.0
+    second = make_rig(db=first.db)
+    await second.cycle()
+    await second.cycle()
+    [post] = second.posts()
+    assert "orders/to-obs" in post.text
