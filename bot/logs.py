@@ -144,7 +144,12 @@ def configure_logging(settings: Settings, stream: object = None) -> RedactSecret
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    level = logging.getLevelName(settings.log_level)
+    # httpx logs every request's URL at INFO: one line per DIS read on top of our own `dis.request` (DEBUG), a
+    # thousand lines per poll cycle with a thousand watched streams. Only its warnings are worth having.
+    for quiet in ("httpx", "httpcore"):
+        logging.getLogger(quiet).setLevel(max(logging.WARNING, level))
     # Libraries that would otherwise log request headers or chatty internals at DEBUG.
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "slack_sdk", "slack_bolt"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
+    for noisy in ("aiohttp.access", "slack_sdk", "slack_bolt"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, level))
     return redact

@@ -39,3 +39,12 @@ async def test_text_logs_are_one_line_per_event_with_the_request_id(make_bot, ca
     lines = [line for line in buffer.getvalue().splitlines() if " command.received " in line]
     assert len(lines) == 1
     assert " request_id=" in lines[0] and "subcommand=tasks" in lines[0]
+
+
+async def test_info_logs_one_line_per_command_not_per_http_request(make_bot, capture_logs) -> None:
+    """At INFO a command is one line: no library line per DIS request (httpx logs each URL at INFO)."""
+    bot: Bot = await make_bot(LOG_FORMAT="json", LOG_LEVEL="INFO")
+    buffer = capture_logs(bot.settings)
+    await bot.command("tasks orders-prod")
+    records = parse_lines(buffer.getvalue())
+    assert [r["event"] for r in records] == ["command.received"], records
