@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from bot.config import Settings
 
-#: The id of the Slack request (or poll cycle) being handled; set with `request_context()`.
+#: The id of the Slack request being handled (`DisBotApp.async_dispatch` sets it with `request_context()`).
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else came from `extra`.
