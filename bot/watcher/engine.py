@@ -330,12 +330,13 @@ class AlertEngine:
             if old is not None and old.state == task.state and old.task_id == task.task_id:
                 current[task.task_name] = replace(old, last_transfer_ms=task.last_transfer_timestamp)
                 continue
+            same = old is not None and old.state == task.state and same_task(old.task_id, task.task_id)
             known = KnownTask(
                 stream=stream,
                 task_name=task.task_name,
                 state=task.state,
                 task_id=task.task_id,
-                since=old.since if old is not None and old.state == task.state and old.task_id == task.task_id else now,
+                since=old.since if old is not None and same else now,
                 last_transfer_ms=task.last_transfer_timestamp,
             )
             current[task.task_name] = known
