@@ -95,6 +95,44 @@ async def test_errors_are_not_cached(sim, make_client) -> None:
     assert ok.tasks[0].task_name == "t"
 
 
+async def until(check) -> None:
+    """Wait (at most 5 s) until `check()` holds; the simulator has no event for "request arrived"."""
+    async with asyncio.timeout(5):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+
+async def test_cancelled_loader_does_not_cancel_the_waiters(sim, make_client) -> None:
+    """When the caller doing the load is cancelled, a caller waiting on it still gets an answer."""
+    sim.add_stream("a", [SimTask("t")])
+    sim.latency = 0.2
+    svc = service(make_client(sim))
+    leader = asyncio.create_task(svc.tasks("a"))
+    await until(lambda: sim.count(LIST_PATH) == 1)
+    follower = asyncio.create_task(svc.tasks("a"))
+    await until(lambda: svc.cache.stats.coalesced == 1)
+    leader.cancel()
+    result = await follower
+    assert result.tasks[0].task_name == "t"
+    assert leader.cancelled()
+    assert svc.cache.stats.misses == 2 and sim.count(LIST_PATH) == 2
+
+
+async def test_cancelled_waiter_leaves_the_load_alone(sim, make_client) -> None:
+    """Cancelling a waiting caller cancels only that caller: the load goes on for the others."""
+    sim.add_stream("a", [SimTask("t")])
+    sim.latency = 0.2
+    svc = service(make_client(sim))
+    leader = asyncio.create_task(svc.tasks("a"))
+    await until(lambda: sim.count(LIST_PATH) == 1)
+    follower = asyncio.create_task(svc.tasks("a"))
+    await until(lambda: svc.cache.stats.coalesced == 1)
+    follower.cancel()
+    assert (await leader).tasks[0].task_name == "t"
+    assert follower.cancelled()
+    assert sim.count(LIST_PATH) == 1
+
+
 async def test_feed_answers_next_read(sim, make_client) -> None:
     """A snapshot fed by the watcher answers the next command without a request."""
     sim.add_stream("a", [SimTask("t")])

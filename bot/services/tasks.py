@@ -100,15 +100,23 @@ class SingleFlightCache(Generic[T]):
             if cached is not None:
                 self._count("hit")
                 return cached
-        pending = self._inflight.get(key)
-        if pending is not None:
+        while (pending := self._inflight.get(key)) is not None:
             self._count("coalesced")
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not pending.cancelled() or (current is not None and current.cancelling()):
+                    raise
+                # The caller doing the load was cancelled, not this one: load (or join the next load) instead.
         self._count("miss")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             value = await loader()
+        except asyncio.CancelledError:
+            future.cancel()  # waiters see a cancelled load and try again themselves
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             # Mark the exception retrieved so a load nobody else awaited does not warn at exit.
