@@ -6,13 +6,17 @@ The variable names are a contract (README "Settings"); each field's alias is its
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+
+_REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
 
 class AuthMode(StrEnum):
@@ -82,6 +86,32 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("dis_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        # It becomes a host name (dis.{region}.myhuaweicloud.com): refuse what could only fail later as DNS noise.
+        if value is not None and not _REGION.fullmatch(value.strip()):
+            raise ValueError("must be a region ID such as cn-north-4 (lower-case letters, digits and '-')")
+        return value.strip() if value is not None else None
+
+    @field_validator("dis_endpoint", "iam_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            scheme, host = parts.scheme, parts.hostname
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            scheme, host = "", None
+        if scheme not in ("http", "https") or not host or any(c.isspace() for c in value):
+            service = "iam" if info.field_name == "iam_endpoint" else "dis"
+            raise ValueError(
+                f"must be an http:// or https:// URL with a host, e.g. https://{service}.cn-north-4.myhuaweicloud.com"
+            )
         return value
 
     @field_validator("log_level")
@@ -179,5 +209,5 @@ def load_settings(**overrides: object) -> Settings:
         parts = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "settings"
-            parts.append(f"{name}: {err['msg']}")
+            parts.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError("invalid settings: " + "; ".join(parts)) from None

@@ -131,3 +131,30 @@ def test_blank_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert s.auth_mode is AuthMode.AKSK
     assert s.endpoint == "https://dis.cn-north-4.myhuaweicloud.com"
     assert s.dis_timeout_seconds == 10
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DIS_ENDPOINT", "dis.cn-north-4.myhuaweicloud.com"),
+        ("DIS_ENDPOINT", "ftp://dis.example.com"),
+        ("DIS_ENDPOINT", "http://[::1"),
+        ("DIS_ENDPOINT", "http://bad host"),
+        ("IAM_ENDPOINT", "https://"),
+        ("DIS_REGION", "CN North 4"),
+    ],
+)
+def test_malformed_endpoint_or_region_is_a_config_error(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """A URL or region that could only fail later as a network error is refused up front, naming the variable."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert name in str(info.value) and "Value error" not in str(info.value)
+    assert ("https://iam." if name == "IAM_ENDPOINT" else "cn-north-4") in str(info.value)
+
+
+def test_endpoints_keep_ports_and_ipv6() -> None:
+    """Valid endpoints (simulator ports, IPv6 literals) pass unchanged, without a trailing slash."""
+    s = make(**BASE, DIS_AUTH_TOKEN="t", DIS_ENDPOINT="http://[::1]:8787/", IAM_ENDPOINT=" https://iam.example:8443 ")
+    assert s.endpoint == "http://[::1]:8787"
+    assert s.iam_url == "https://iam.example:8443"
