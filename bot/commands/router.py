@@ -21,7 +21,7 @@ from bot.commands.streams import streams
 from bot.commands.task import task
 from bot.commands.tasks import tasks
 from bot.commands.watch import unwatch, watch, watching
-from bot.dis.names import _NAME
+from bot.dis.names import is_valid_name
 from bot.ids import View
 
 logger = logging.getLogger("bot.commands")
@@ -61,10 +61,10 @@ def suggest(word: str, args: list[str]) -> str | None:
     close = difflib.get_close_matches(word, list(COMMANDS), n=1, cutoff=0.6)
     if close:
         return " ".join([close[0], *args])
-    if _NAME.fullmatch(word):
+    if is_valid_name(word):
         if not args:
             return f"tasks {word}"
-        if len(args) == 1 and _NAME.fullmatch(args[0]):
+        if len(args) == 1 and is_valid_name(args[0]):
             return f"task {word} {args[0]}"
     return None
 

@@ -14,6 +14,11 @@ NAME_RULE = "1-64 characters: letters, digits, '_' and '-'"
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+def is_valid_name(value: str) -> bool:
+    """True if `value` follows the naming rule (for guesses such as "did you mean tasks X?")."""
+    return bool(_NAME.fullmatch(value))
+
+
 def validate_name(value: str, what: str = "stream") -> str:
     """Return `value` if it is a valid DIS stream/task name, else raise `InvalidName` saying why."""
     if not isinstance(value, str) or not value:
