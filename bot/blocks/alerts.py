@@ -2,7 +2,8 @@
 
 Pure builders over the store's records. The root message always shows the *current* state: open problems
 in red/orange, recovered ones struck through with how long they were down, who acknowledged, what is
-snoozed. Storms stay within Block Kit limits: at most `MAX_LINES` tasks are listed, then "and N more".
+snoozed. Storms stay within Block Kit limits: at most `MAX_LINES` tasks are listed, then "and N more" (a
+cycle's later problems join its first alert, so one message can grow to a whole storm).
 """
 
 from __future__ import annotations
@@ -286,6 +287,17 @@ def reminder_reply(alert: Alert, open_episodes: Sequence[Episode], *, now: float
     ]
     who = f"{alert.mention} " if alert.mention else ""
     text = f":alarm_clock: {who}Still failing:\n{_list(lines)}\nPress *Acknowledge* on the alert to stop reminders."
+    return Message(truncate(text, MAX_FALLBACK_TEXT), [section(text)])
+
+
+def mention_reply(mentions: str, episodes: Sequence[Episode]) -> Message:
+    """Pages the watchers of problems that joined an alert after it was posted: Slack notifies nobody of a
+    mention that an edit adds."""
+    lines = [
+        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {e.state}"
+        for e in sorted(episodes, key=_sort_key)
+    ]
+    text = truncate(f":rotating_light: {mentions} please take a look: this alert now also lists\n{_list(lines)}")
     return Message(truncate(text, MAX_FALLBACK_TEXT), [section(text)])
 
 

@@ -34,11 +34,14 @@ SOURCE_CONFIG = "config"
 KIND_TASK = "task"
 KIND_BLIND = "blind"
 
-#: Outbox kinds. `post`/`update` render the alert when they are sent; `reply`/`message` carry their payload.
+#: Outbox kinds. `post`/`update` render the alert when they are sent; `reply`/`message`/`mention` carry their
+#: payload. A `mention` is a thread reply paging people an alert gained after it was posted (an edit notifies
+#: nobody); it is skipped when the post itself was rendered after it was queued, and so named them already.
 OUT_POST = "post"
 OUT_UPDATE = "update"
 OUT_REPLY = "reply"
 OUT_MESSAGE = "message"
+OUT_MENTION = "mention"
 
 #: Outbox row states.
 PENDING = "pending"
@@ -257,6 +260,10 @@ class Store(Protocol):
     def open_alerts(self, kind: str | None = None) -> list[Alert]: ...
     def set_alert_posted(self, alert_id: int, ts: str, now: float, seq: int = 0) -> None:
         """Record the posted message's ts; `seq` is `outbox_seq()` when it was rendered."""
+        ...
+
+    def set_alert_mention(self, alert_id: int, mention: str | None) -> None:
+        """Who the alert mentions (it grows when problems of other watches join it)."""
         ...
 
     def ack_alert(self, alert_id: int, user_id: str, now: float) -> bool:

@@ -424,6 +424,9 @@ class SqliteStore:
     def set_alert_posted(self, alert_id: int, ts: str, now: float, seq: int = 0) -> None:
         self._exec("UPDATE alerts SET ts = ?, posted_at = ?, posted_seq = ? WHERE id = ?", (ts, now, seq, alert_id))
 
+    def set_alert_mention(self, alert_id: int, mention: str | None) -> None:
+        self._exec("UPDATE alerts SET mention = ? WHERE id = ?", (mention, alert_id))
+
     def ack_alert(self, alert_id: int, user_id: str, now: float) -> bool:
         cur = self._exec(
             "UPDATE alerts SET acked_by = ?, acked_at = ? WHERE id = ? AND acked_by IS NULL", (user_id, now, alert_id)

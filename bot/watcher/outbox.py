@@ -9,7 +9,8 @@
   seconds, or at once when someone runs `/dis watch` there, so inviting the bot repairs it.
 - A message Slack refuses as too large is sent again as plain text rather than lost.
 - Alerts are rendered when sent, so an update always shows the latest state, a waiting update makes later
-  ones redundant, and an update queued before the post was delivered is skipped.
+  ones redundant, and an update (or a `mention` reply) queued before the post was rendered is skipped: the
+  post showed it.
 
 The one window for a duplicate: Slack accepted a message and the process died before the row was marked
 done (microseconds after the response). Such a row is sent again on the next start; alert posts carry their
@@ -32,7 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.blocks.limits import Message
-from bot.store.base import OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, OutboxItem, Store
+from bot.store.base import OUT_MENTION, OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, OutboxItem, Store
 from bot.watcher.ids import ALERT_METADATA_EVENT
 
 logger = logging.getLogger("bot.outbox")
@@ -349,7 +350,9 @@ class OutboxSender:
                 return _Outcome("dead", "alert_gone")
             await self._call("chat_update", message, channel=item.channel_id, ts=alert.ts)
             return _Outcome("done")
-        if item.kind == OUT_REPLY:
+        if item.kind == OUT_MENTION and item.id <= alert.posted_seq:
+            return _Outcome("done")  # the post was rendered after this was queued: it mentioned them itself
+        if item.kind in (OUT_REPLY, OUT_MENTION):
             await self._post(item.channel_id, _message(item.payload), thread_ts=alert.ts)
             return _Outcome("done")
         return _Outcome("dead", f"unknown_kind_{item.kind}")
