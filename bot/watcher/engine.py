@@ -9,8 +9,14 @@ outbox (`OutboxSender`), never from here. That is what makes "no duplicates, not
 - an alert is posted by an outbox row keyed `alert:<id>:post`, created in the same transaction as the
   alert and its episodes; a crash before the commit loses nothing (the next poll sees the problem again),
   a crash after it delivers the row on the next start;
-- problems that were not announced yet (later in a cycle, or snoozed) stay *unalerted* in the store and
-  are rolled up by `finish_cycle()`, which also posts the grouped "recovered" thread replies and reminders.
+- one message per channel per cycle: the cycle's first problem in a channel is posted at once, and the
+  problems the same cycle finds later for that channel *join* that alert: attached in the transaction that
+  records them, with an update row queued behind the post (rendered when sent, so one waiting update covers
+  every later join). A storm is one message, edited in place until it lists everything;
+- problems not announced at once (a new watch's "already failing" baseline, a relapse whose snooze ended,
+  an unreadable stream) stay *unalerted* in the store and are announced by `finish_cycle()`, joined to the
+  cycle's alert in that channel or in one new message per channel and kind; it also posts the grouped
+  "recovered" thread replies and reminders.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import metrics
-from bot.blocks.alerts import ack_reply, alert_message, recovery_reply, reminder_reply, snooze_reply
+from bot.blocks.alerts import (
+    ack_reply,
+    alert_message,
+    mention_reply,
+    recovery_reply,
+    reminder_reply,
+    snooze_reply,
+)
 from bot.blocks.limits import Message
 from bot.dis.models import TaskList, TransferTask
 from bot.errors import DisError
@@ -32,6 +45,7 @@ from bot.store.base import (
     ALL_STREAMS,
     KIND_BLIND,
     KIND_TASK,
+    OUT_MENTION,
     OUT_POST,
     OUT_REPLY,
     OUT_UPDATE,
@@ -58,12 +72,12 @@ class Cycle:
 
     Attributes:
         started_at: epoch seconds.
-        first_sent: channels that already got this cycle's immediate alert; later problems of the cycle
-            wait for the roll-up in `finish_cycle()`.
+        alerts: channel -> id of the task alert this cycle posted there at once; the cycle's later problems
+            in that channel join it (one message per channel per cycle).
     """
 
     started_at: float
-    first_sent: set[str] = field(default_factory=set)
+    alerts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -216,10 +230,10 @@ class AlertEngine:
         self.health.pop(ALL_STREAMS, None)
 
     def finish_cycle(self, cycle: Cycle | None = None) -> None:
-        """Roll up what the cycle did not announce yet, post grouped recovery replies, send due reminders."""
+        """Announce what the cycle did not announce yet, post grouped recovery replies, send due reminders."""
         now = self.clock()
         with self.store.transaction():
-            self._roll_up(now)
+            self._roll_up(now, cycle)
             self._note_recoveries()
             self._remind(now)
 
@@ -415,15 +429,53 @@ class AlertEngine:
         active = [e for e in fresh if (e.stream, e.task_name) not in snoozed]
         if not active:
             return
-        if cycle is not None and (sub.channel_id in cycle.first_sent or all(e.baseline for e in active)):
-            # Announced by the cycle's roll-up. Old problems found by a baseline are not news: they wait for
-            # it too, so a new watch (or `*`) reports everything already failing in one message.
-            return
-        self._announce(sub.channel_id, KIND_TASK, active, sub.mention, now)
         if cycle is not None:
-            cycle.first_sent.add(sub.channel_id)
+            joined = self._cycle_alert(cycle, sub.channel_id)
+            if joined is not None:
+                self._join(joined, active, sub.mention, now)
+                return
+            if all(e.baseline for e in active):
+                # Old problems found by a baseline are not news: they wait for `finish_cycle()`, so a new watch
+                # (or `*`) reports everything already failing in one message.
+                return
+        alert = self._announce(sub.channel_id, KIND_TASK, active, sub.mention, now)
+        if cycle is not None:
+            cycle.alerts[sub.channel_id] = alert.id
 
-    def _announce(self, channel: str, kind: str, episodes: Sequence[Episode], mention: str | None, now: float) -> None:
+    def _cycle_alert(self, cycle: Cycle, channel: str) -> Alert | None:
+        """The task alert this cycle posted in `channel`, if it is still open (problems can join it)."""
+        alert_id = cycle.alerts.get(channel)
+        alert = self.store.alert(alert_id) if alert_id is not None else None
+        return alert if alert is not None and alert.resolved_at is None else None
+
+    def _join(self, alert: Alert, episodes: Sequence[Episode], mention: str | None, now: float) -> None:
+        """Add problems to an alert already queued or posted; its message is edited to list them.
+
+        Watchers it did not mention yet are added to it and paged by a thread reply (an edit notifies nobody;
+        the reply is skipped if the post had not been rendered yet, since the post then names them).
+        """
+        self.store.attach_episodes([e.id for e in episodes], alert.id)
+        self._enqueue_update(alert)
+        merged = merge_mentions([alert.mention, mention])
+        if merged != alert.mention:
+            self.store.set_alert_mention(alert.id, merged)
+            had = set((alert.mention or "").split())
+            new = " ".join(t for t in (merged or "").split() if t not in had)
+            self._enqueue(
+                f"alert:{alert.id}:mention:{new}",
+                alert.channel_id,
+                OUT_MENTION,
+                alert.id,
+                mention_reply(new, episodes),
+                now,
+            )
+        metrics.ALERTS.labels(event="raised").inc(len(episodes))
+        logger.info(
+            "watch.alert_grew",
+            extra={"alert_id": alert.id, "channel": alert.channel_id, "problems": len(episodes)},
+        )
+
+    def _announce(self, channel: str, kind: str, episodes: Sequence[Episode], mention: str | None, now: float) -> Alert:
         alert = self.store.create_alert(channel, kind, now=now, mention=mention)
         self.store.attach_episodes([e.id for e in episodes], alert.id)
         self._enqueue(f"alert:{alert.id}:post", channel, OUT_POST, alert.id, None, now)
@@ -433,6 +485,7 @@ class AlertEngine:
             "watch.alert",
             extra={"alert_id": alert.id, "channel": channel, "kind": kind, "problems": len(episodes)},
         )
+        return alert
 
     def _alert_changed(self, alert_id: int, now: float) -> None:
         alert = self.store.alert(alert_id)
@@ -482,7 +535,7 @@ class AlertEngine:
             self._alert_changed(alert_id, now)
         logger.info("watch.readable", extra={"stream": stream, "failures": health.failures})
 
-    def _roll_up(self, now: float) -> None:
+    def _roll_up(self, now: float, cycle: Cycle | None) -> None:
         pending = self.store.unalerted_episodes()
         if not pending:
             return
@@ -494,7 +547,11 @@ class AlertEngine:
             groups[(ep.channel_id, ep.kind)].append(ep)
         for (channel, kind), episodes in groups.items():
             mention = self._mention_for(channel, {e.stream for e in episodes}) if kind == KIND_TASK else None
-            self._announce(channel, kind, episodes, mention, now)
+            joined = self._cycle_alert(cycle, channel) if cycle is not None and kind == KIND_TASK else None
+            if joined is not None:
+                self._join(joined, episodes, mention, now)
+            else:
+                self._announce(channel, kind, episodes, mention, now)
 
     def _mention_for(self, channel: str, streams: set[str]) -> str | None:
         subs = self.store.subscriptions(channel_id=channel)

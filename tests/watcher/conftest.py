@@ -13,6 +13,7 @@ for reminders, snoozes and retry delays comes from a `FakeClock` the test moves 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -73,6 +74,32 @@ class Rig:
         report = await self.watcher.run_cycle()
         await self.watcher.flush()
         return report
+
+    async def cycle_live(self) -> CycleReport:
+        """One cycle with the outbox delivering while it polls (as in the running bot), then what is left."""
+        sender = asyncio.create_task(self.watcher.sender.run())
+        try:
+            report = await self.watcher.run_cycle()
+        finally:
+            self.watcher.sender.request_stop()
+            await sender
+        await self.watcher.flush()
+        return report
+
+    def hold_reads_until_posted(self, first: str, posts: int = 1) -> None:
+        """Reads of every stream but `first` wait until Slack has `posts` top-level messages, so the cycle's
+        later problems meet an alert already posted (an order, not a timing)."""
+        read = self.watcher.tasks.tasks
+
+        def top_level(call: Call) -> bool:
+            return not call.payload.get("thread_ts")
+
+        async def held(stream: str, **kwargs: Any) -> Any:
+            if stream != first:
+                await self.fake.wait_for("chat.postMessage", posts, timeout=5, where=top_level)
+            return await read(stream, **kwargs)
+
+        self.watcher.tasks.tasks = held  # type: ignore[method-assign]
 
     def posts(self, channel: str | None = None) -> list[Call]:
         """Top-level messages the fake accepted (alerts and warnings), oldest first."""

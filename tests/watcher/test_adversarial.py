@@ -65,13 +65,15 @@ async def test_crash_between_enqueue_and_delivery(make_rig: MakeRig) -> None:
     assert "orders/to-obs" in post.text and second.fake.count("chat.postMessage") == 1
 
 
-async def test_crash_before_the_roll_up(make_rig: MakeRig) -> None:
-    """A problem recorded for the cycle's roll-up, process gone before the roll-up: the next start posts it once."""
+async def test_crash_before_finish_cycle(make_rig: MakeRig) -> None:
+    """Problems left for `finish_cycle()` (a new watch's "already failing" report), process gone before it: the
+    next start posts them once."""
     first = make_rig()
-    await failing(first)
+    first.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
+    first.store.upsert_subscription(CHANNEL, "orders", now=first.clock.now)  # its baseline is not taken yet
+    engine = first.watcher.engine
     result = await first.watcher.tasks.tasks("orders", fresh=True)
-    cycle = Cycle(started_at=first.clock.now, first_sent={CHANNEL})  # the cycle's first alert went out already
-    first.watcher.engine.record_poll("orders", result, first.watcher.engine.subscribers("orders"), cycle)
+    engine.record_poll("orders", result, engine.subscribers("orders"), Cycle(started_at=first.clock.now))
     assert [e.alert_id for e in first.store.open_episodes()] == [None]
     first.store.close()  # no finish_cycle(): the process died mid-cycle
 
@@ -79,7 +81,69 @@ async def test_crash_before_the_roll_up(make_rig: MakeRig) -> None:
     await second.cycle()
     await second.cycle()
     [post] = second.posts()
-    assert "orders/to-obs" in post.text
+    assert post.blocks[0]["text"]["text"] == "🔴 orders: dump task to-obs was already ERROR"
+
+
+@pytest.mark.parametrize("mid_send", [False, True], ids=["queued", "mid-send"])
+async def test_crash_between_the_post_and_its_update(make_rig: MakeRig, mid_send: bool) -> None:
+    """The cycle's first alert is posted, a later problem of the cycle joins it, the process dies before the
+    update went (or while it was going): the next start edits the same message once; nothing is posted again."""
+    first = make_rig()
+    for name in ("a", "b"):
+        first.sim.add_stream(name, [SimTask("t")])
+        await first.watch(name)
+        first.sim.set_state(name, "t", "ERROR")
+    engine = first.watcher.engine
+    cycle = Cycle(started_at=first.clock.now)
+    for name in ("a", "b"):
+        result = await first.watcher.tasks.tasks(name, fresh=True)
+        engine.record_poll(name, result, engine.subscribers(name), cycle)
+        if name == "a":
+            await first.watcher.flush()  # the first problem is posted at once
+    [post] = first.posts()
+    [update] = first.store.outbox(state=PENDING)
+    assert update.kind == "update" and "b/t" not in post.text
+    if mid_send:
+        first.store.mark_sending(update.id)
+    first.store.close()  # gone before finish_cycle() and before the update was delivered
+
+    second = make_rig(db=first.db)
+    await second.watcher.start()
+    try:
+        [edit] = await second.fake.wait_for("chat.update", timeout=5)
+        await second.cycle()
+        await second.cycle()
+    finally:
+        assert await second.watcher.stop(timeout=5)
+    assert edit.payload["ts"] == post.response["ts"] and len(second.updates()) == 1
+    assert second.fake.count("chat.postMessage") == 1 and second.replies() == []
+    assert edit.blocks[0]["text"]["text"] == "🔴 2 dump tasks failing in 2 streams"
+    validate_message(edit.payload)
+    assert second.message(post)["blocks"] == edit.blocks
+
+
+async def test_crash_after_the_cycle_before_delivery(make_rig: MakeRig) -> None:
+    """A storm recorded by a whole cycle (post and update queued), process gone before any Slack call: the next
+    start posts one message listing everything and skips the update the post already shows."""
+    first = make_rig()
+    for name in ("a", "b", "c"):
+        first.sim.add_stream(name, [SimTask("t")])
+        await first.watch(name)
+        first.sim.set_state(name, "t", "ERROR")
+    await first.watcher.run_cycle()
+    assert first.fake.calls == [] and [r.kind for r in first.store.outbox(state=PENDING)] == ["post", "update"]
+    first.store.close()
+
+    second = make_rig(db=first.db)
+    await second.watcher.start()
+    try:
+        [post] = await second.fake.wait_for("chat.postMessage", timeout=5)
+        await second.cycle()
+    finally:
+        assert await second.watcher.stop(timeout=5)
+    assert post.blocks[0]["text"]["text"] == "🔴 3 dump tasks failing in 3 streams"
+    assert second.fake.count("chat.postMessage") == 1 and second.updates() == []
+    assert second.store.outbox(state=PENDING) == []
 
 
 async def test_restart_while_a_429_wait_is_pending(make_rig: MakeRig) -> None:
@@ -233,8 +297,8 @@ async def test_unknown_state_is_neither_a_problem_nor_a_recovery(rig: Rig) -> No
 
 async def test_storm_posts_per_channel_within_block_kit(rig: Rig) -> None:
     """120 tasks in 40 streams fail together, watched explicitly in one channel and through `*` in another:
-    exactly two chat.postMessage per channel (the first stream at once, one roll-up), every message (posts,
-    updates on recovery, replies, reminders) valid for slack_sdk's Block Kit models."""
+    exactly one chat.postMessage per channel, every message (posts, updates, replies, reminders) valid for
+    slack_sdk's Block Kit models; Snooze covers every task of the message."""
     streams = [f"stream-{i:02d}" for i in range(40)]
     for name in streams:
         rig.sim.add_stream(name, [SimTask(f"{name}-dump-to-obs-{j}") for j in range(3)])
@@ -245,24 +309,33 @@ async def test_storm_posts_per_channel_within_block_kit(rig: Rig) -> None:
     for name in streams:
         for j in range(3):
             rig.sim.set_state(name, f"{name}-dump-to-obs-{j}", "ERROR")
-    await rig.cycle()
+    rig.hold_reads_until_posted("stream-00", posts=2)
+    await rig.cycle_live()
     for channel in (CHANNEL, OTHER):
-        posts = [c for c in rig.fake.calls_to("chat.postMessage") if c.payload["channel"] == channel]
-        assert len(posts) == 2, channel
-        for post in posts:
-            validate_message(post.payload)
-        assert "3 dump tasks failing" in posts[0].blocks[0]["text"]["text"]
-        assert "117 dump tasks failing in 39 streams" in posts[1].blocks[0]["text"]["text"]
+        [post] = [c for c in rig.fake.calls_to("chat.postMessage") if c.payload["channel"] == channel]
+        assert "3 dump tasks failing" in post.blocks[0]["text"]["text"], channel
+        updates = rig.updates(post.response["ts"])
+        assert updates, channel
+        for call in (post, *updates):
+            validate_message(call.payload)
+        assert "120 dump tasks failing in 40 streams" in rig.message(post, channel)["blocks"][0]["text"]["text"]
+    [theirs] = [a for a in rig.store.open_alerts() if a.channel_id == OTHER]
+    assert len(rig.service.snooze(theirs.id, "U0BOB", 4 * 3600).episodes) == 120
     rig.clock.advance(3600)
     await rig.cycle()
     for name in streams:
         for j in range(3):
             rig.sim.set_state(name, f"{name}-dump-to-obs-{j}", "RUNNING")
     await rig.cycle()
-    assert len(rig.posts()) == 4
-    assert len(rig.updates()) == 4 and len(rig.replies()) == 8  # per alert: one reminder, one recovery reply
+    assert len(rig.posts()) == 2
+    # Snoozed in OTHER: no reminder there. Per alert: one recovery reply; CHANNEL's also had a reminder.
+    mine, other = (p.response["ts"] for p in rig.posts())
+    assert ["Still failing" in r.text for r in rig.replies(mine)] == [True, False]
+    assert ["snoozed" in r.text for r in rig.replies(other)] == [True, False]
     for call in rig.updates() + rig.replies():
         validate_message(call.payload)
+    for post in rig.posts():
+        assert rig.message(post, post.payload["channel"])["blocks"][0]["text"]["text"].startswith("✅ Resolved")
 
 
 # ---------------------------------------------------------------------- timing of polls

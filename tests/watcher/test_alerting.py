@@ -1,4 +1,4 @@
-"""Transitions to alerts: each kind, quiet steady states, grouping per channel per cycle, recovery in place."""
+"""Transitions to alerts: each kind, quiet steady states, one message per channel per cycle, recovery in place."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 from bot.dis.simulator import SimTask
 from bot.watcher.ids import ALERT_ACK
+from tests.slack.blockkit import validate_message
 from tests.watcher.conftest import CHANNEL, ONCALL, OTHER, Rig
 
 
@@ -92,8 +93,9 @@ async def test_poll_feeds_the_command_cache(rig: Rig) -> None:
     assert cached is not None and cached.tasks[0].state == "ERROR"
 
 
-async def test_storm_is_one_roll_up_after_the_first(rig: Rig) -> None:
-    """120 tasks in 40 streams fail at once: the first stream's alert, then one roll-up; nothing per task."""
+async def test_storm_is_one_message_edited_in_place(rig: Rig) -> None:
+    """120 tasks in 40 streams fail at once: one chat.postMessage (the first stream, at once), then chat.update
+    of that message until it lists the storm within Block Kit limits; nothing per task, nothing more later."""
     streams = [f"s{i:02d}" for i in range(40)]
     for name in streams:
         rig.sim.add_stream(name, [SimTask(f"{name}-t{j}") for j in range(3)])
@@ -101,19 +103,30 @@ async def test_storm_is_one_roll_up_after_the_first(rig: Rig) -> None:
     for name in streams:
         for j in range(3):
             rig.sim.set_state(name, f"{name}-t{j}", "ERROR")
+    rig.hold_reads_until_posted("s00")
+    await rig.cycle_live()
+    [post] = rig.posts()
+    assert rig.fake.count("chat.postMessage") == 1 and rig.replies() == []
+    assert post.blocks[0]["text"]["text"] == "🔴 3 dump tasks failing in s00"
+    updates = rig.updates(post.response["ts"])
+    assert updates and len(rig.updates()) == len(updates)
+    for call in [post, *updates]:
+        validate_message(call.payload)
+    final = rig.message(post)
+    assert updates[-1].blocks == final["blocks"]
+    assert final["blocks"][0]["text"]["text"] == "🔴 120 dump tasks failing in 40 streams"
+    assert final["text"].startswith(ONCALL) and "120 dump tasks failing" in final["text"]
+    [more] = [b["elements"][0]["text"] for b in final["blocks"] if "more in" in json.dumps(b)]
+    assert len(final["blocks"]) <= 50 and more.startswith("…and 80 more in 27 stream(s)")
+    assert len(rig.store.open_episodes(channel_id=CHANNEL)) == 120
+    assert {e.alert_id for e in rig.store.open_episodes()} == {rig.store.open_alerts()[0].id}
     await rig.cycle()
-    first, rollup = rig.posts()
-    assert first.blocks[0]["text"]["text"] == "🔴 3 dump tasks failing in s00"
-    assert rollup.blocks[0]["text"]["text"] == "🔴 117 dump tasks failing in 39 streams"
-    assert len(rollup.blocks) <= 50 and "more in" in json.dumps(rollup.blocks)
-    assert rollup.text.startswith(ONCALL)
-    assert rig.store.open_episodes(channel_id=CHANNEL).__len__() == 120
-    await rig.cycle()
-    assert len(rig.posts()) == 2
+    assert rig.fake.count("chat.postMessage") == 1 and len(rig.updates()) == len(updates)
 
 
 async def test_first_problem_is_not_held_back(rig: Rig) -> None:
-    """The first problem of a cycle reaches Slack while the rest of the cycle is still polling."""
+    """The first problem of a cycle reaches Slack while the rest of the cycle is still polling; a later one
+    of the same cycle joins that message."""
     for i in range(8):
         rig.sim.add_stream(f"s{i}", [SimTask("t")])
         await rig.watch(f"s{i}")
@@ -127,11 +140,50 @@ async def test_first_problem_is_not_held_back(rig: Rig) -> None:
         [first] = await rig.fake.wait_for("chat.postMessage", timeout=5)
         assert "s0/t" in first.text and not cycle.done()
         await cycle
-        await rig.fake.wait_for("chat.postMessage", count=2, timeout=5)
     finally:
         rig.watcher.sender.request_stop()
         await sender
-    assert "s7/t" in rig.posts()[1].text
+    await rig.watcher.flush()
+    [post] = rig.posts()
+    assert post is first and rig.fake.count("chat.postMessage") == 1
+    final = rig.message(post)
+    assert "*s0*" in blocks_text(final) and "*s7*" in blocks_text(final)
+    assert final["blocks"][0]["text"]["text"] == "🔴 2 dump tasks failing in 2 streams"
+
+
+async def test_later_watchers_are_paged_in_the_thread(rig: Rig) -> None:
+    """A problem joining a posted alert whose watch mentions someone else: the message names both, and the
+    newcomer is paged by one thread reply (an edit notifies nobody)."""
+    rig.sim.add_stream("a", [SimTask("t")])
+    rig.sim.add_stream("b", [SimTask("u")])
+    await rig.watch("a", mention=ONCALL)
+    await rig.watch("b", mention="<@U0DBA>")
+    rig.sim.set_state("a", "t", "ERROR")
+    rig.sim.set_state("b", "u", "ERROR")
+    rig.hold_reads_until_posted("a")
+    await rig.cycle_live()
+    [post] = rig.posts()
+    assert post.text.startswith(ONCALL) and "<@U0DBA>" not in post.text
+    assert rig.message(post)["text"].startswith(f"{ONCALL} <@U0DBA> ")
+    [page] = rig.replies(post.response["ts"])
+    assert page.text.startswith(":rotating_light: <@U0DBA> please take a look") and "`u` (b)" in page.text
+    assert ONCALL not in page.text
+    validate_message(page.payload)
+
+
+async def test_mention_in_the_post_needs_no_page(rig: Rig) -> None:
+    """The same join before the post went out: the post itself names both watchers, and no reply is sent."""
+    rig.sim.add_stream("a", [SimTask("t")])
+    rig.sim.add_stream("b", [SimTask("u")])
+    await rig.watch("a", mention=ONCALL)
+    await rig.watch("b", mention="<@U0DBA>")
+    rig.sim.set_state("a", "t", "ERROR")
+    rig.sim.set_state("b", "u", "ERROR")
+    await rig.cycle()
+    [post] = rig.posts()
+    assert post.text.startswith(f"{ONCALL} <@U0DBA> ")
+    assert rig.replies() == [] and rig.updates() == []
+    assert [row.state for row in rig.store.outbox()] == ["done"] * 3
 
 
 async def test_recovery_updates_in_place_and_replies(rig: Rig) -> None:

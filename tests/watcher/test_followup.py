@@ -1,4 +1,4 @@
-"""While a problem lasts: reminders in the thread until Acknowledge, and Snooze per task per channel."""
+"""While a problem lasts: reminders until Acknowledge, Snooze per task per channel, alerts of several tasks."""
 
 from __future__ import annotations
 
@@ -144,3 +144,80 @@ async def test_nothing_to_snooze_after_recovery(rig: Rig) -> None:
     result = rig.service.snooze(alert.id, "U0BOB", 3600)
     await rig.watcher.flush()
     assert result.episodes == [] and len(rig.fake.calls) == calls
+
+
+async def storm(rig: Rig) -> str:
+    """Streams a, b, c fail in one cycle (one alert, the first posted at once, the others joined); its ts."""
+    for name in ("a", "b", "c"):
+        rig.sim.add_stream(name, [SimTask("t")])
+        await rig.watch(name, mention=ONCALL)
+        rig.sim.set_state(name, "t", "ERROR")
+    rig.hold_reads_until_posted("a")
+    await rig.cycle_live()
+    [post] = rig.posts()
+    assert rig.updates(post.response["ts"])
+    return str(post.response["ts"])
+
+
+async def test_joined_alert_recovers_task_by_task(rig: Rig) -> None:
+    """One message for three tasks: a partial recovery is struck through with one thread reply, reminders
+    name only what still fails, and the last recovery resolves it."""
+    ts = await storm(rig)
+    rig.clock.advance(600)
+    rig.sim.set_state("b", "t", "RUNNING")
+    await rig.cycle()
+    blocks = json.dumps(rig.fake.messages[(CHANNEL, ts)]["blocks"])
+    assert (
+        rig.fake.messages[(CHANNEL, ts)]["blocks"][0]["text"]["text"]
+        == "🔴 2 of 3 dump tasks still failing in 3 streams"
+    )
+    assert "~`t`~ RUNNING again" in blocks and ALERT_ACK in blocks
+    [reply] = rig.replies(ts)
+    assert reply.text == ":white_check_mark: `t` (b) is RUNNING again after 10 min in ERROR"
+    rig.clock.advance(3000)
+    await rig.cycle()
+    [_, reminder] = rig.replies(ts)
+    assert "(a) ERROR" in reminder.text and "(c) ERROR" in reminder.text and "(b)" not in reminder.text
+    for name in ("a", "c"):
+        rig.sim.set_state(name, "t", "RUNNING")
+    await rig.cycle()
+    assert rig.fake.messages[(CHANNEL, ts)]["blocks"][0]["text"]["text"] == "✅ Resolved: 3 dump tasks in 3 streams"
+    assert rig.replies(ts)[-1].text.startswith("2 problems ended:")
+    assert len(rig.posts()) == 1 and rig.store.open_alerts() == []
+
+
+async def test_buttons_of_a_joined_alert_cover_every_task(rig: Rig) -> None:
+    """Snooze on the one message silences all three tasks; Acknowledge stops reminders for all of them."""
+    ts = await storm(rig)
+    result = rig.service.snooze(alert_id(rig), "U0BOB", 3600)
+    assert sorted(e.stream for e in result.episodes) == ["a", "b", "c"]
+    await rig.watcher.flush()
+    assert json.dumps(rig.fake.messages[(CHANNEL, ts)]["blocks"]).count("snoozed until") == 3
+    rig.clock.advance(3601)
+    await rig.cycle()
+    assert "Still failing" in rig.replies(ts)[-1].text
+    rig.service.acknowledge(alert_id(rig), "U0BOB")
+    await rig.watcher.flush()
+    replies = len(rig.replies(ts))
+    for _ in range(2):
+        rig.clock.advance(3600)
+        await rig.cycle()
+    assert len(rig.replies(ts)) == replies and len(rig.posts()) == 1
+
+
+async def test_relapse_after_snooze_joins_the_cycles_alert(rig: Rig) -> None:
+    """A relapse kept quiet by a snooze that has ended, and a new failure, in one cycle: one new message for both."""
+    await failing(rig, mention=None)
+    rig.service.snooze(alert_id(rig), "U0BOB", 3600)
+    rig.sim.set_state("orders", "to-obs", "RUNNING")
+    await rig.cycle()
+    rig.sim.set_state("orders", "to-obs", "ABNORMAL")
+    await rig.cycle()
+    rig.clock.advance(3601)
+    rig.sim.set_state("orders", "to-dws", "ERROR")
+    await rig.cycle()
+    _, later = rig.posts()
+    assert later.blocks[0]["text"]["text"] == "🔴 2 dump tasks failing in orders"
+    assert "to-obs" in json.dumps(later.blocks) and "to-dws" in json.dumps(later.blocks)
+    await rig.cycle()
+    assert len(rig.posts()) == 2
