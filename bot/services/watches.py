@@ -96,10 +96,12 @@ class WatchService:
         """
         listed: TaskList | None = None
         count: int | None = None
+        read: int | None = None
         if stream == ALL_STREAMS:
             count = len(await self.tasks.streams(fresh=True))
         else:
             validate_name(stream, "stream")
+            read = self.engine.read_started(stream)
             listed = await self.tasks.tasks(stream, fresh=True)
         sub, created = self.store.upsert_subscription(
             channel_id, stream, now=self.clock(), mention=mention, set_mention=set_mention, created_by=user_id
@@ -109,7 +111,7 @@ class WatchService:
             self.sender.retry_channel(channel_id)
         if listed is not None and sub.baseline_pending:
             # Baseline now rather than at the next cycle: the channel hears about old problems right away.
-            self.engine.record_poll(stream, listed, self.engine.subscribers(stream))
+            self.engine.record_poll(stream, listed, self.engine.subscribers(stream), read=read)
             sub = next(
                 (s for s in self.store.subscriptions(channel_id=channel_id, stream=stream)),
                 sub,

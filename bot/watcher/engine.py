@@ -16,7 +16,9 @@ outbox (`OutboxSender`), never from here. That is what makes "no duplicates, not
 - problems not announced at once (a new watch's "already failing" baseline, a relapse whose snooze ended,
   an unreadable stream) stay *unalerted* in the store and are announced by `finish_cycle()`, joined to the
   cycle's alert in that channel or in one new message per channel and kind; it also posts the grouped
-  "recovered" thread replies and reminders.
+  "recovered" thread replies and reminders;
+- results are applied in the order their reads started (`read_started()`): a slow read cannot overwrite
+  what a newer read of the same stream (say, a new watch's first one) already applied.
 """
 
 from __future__ import annotations
@@ -146,6 +148,9 @@ class AlertEngine:
         self.polls: dict[str, PollStatus] = {}
         #: Watches removed since the current cycle routed its polls: their results are not applied.
         self.removed: set[tuple[str, str]] = set()
+        #: stream -> (newest read applied, identity of its result): older reads' results are stale.
+        self._applied: dict[str, tuple[int, tuple[int, float] | None]] = {}
+        self._reads = 0
 
     # ------------------------------------------------------------------ routing
 
@@ -156,13 +161,46 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ poll results
 
+    def read_started(self, stream: str) -> int:
+        """A ticket for a read of `stream` that starts now; pass it with the result (`read=`).
+
+        A result whose read started before the newest applied one is ignored: DIS answered it earlier, so it
+        would take the stream back in time (one spurious alert, then its recovery). Callers sharing one
+        read (single flight) share its result object, which is never stale against itself.
+        """
+        self._reads += 1
+        return self._reads
+
+    def _stale(self, stream: str, read: int | None, result: TaskList | None = None) -> bool:
+        last = self._applied.get(stream)
+        if read is None or last is None or read >= last[0]:
+            return False
+        return result is None or _identity(result) != last[1]
+
+    def _note_read(self, stream: str, read: int | None, result: TaskList | None = None) -> None:
+        if read is None:
+            return
+        last = self._applied.get(stream)
+        newest = max(read, last[0]) if last is not None else read
+        self._applied[stream] = (newest, _identity(result) if result is not None else None)
+
     def record_poll(
-        self, stream: str, result: TaskList, subs: Sequence[Subscription], cycle: Cycle | None = None
+        self,
+        stream: str,
+        result: TaskList,
+        subs: Sequence[Subscription],
+        cycle: Cycle | None = None,
+        *,
+        read: int | None = None,
     ) -> None:
         """Apply a successful poll of `stream` for the channels in `subs`.
 
         Outside a cycle (`cycle=None`, e.g. right after `/dis watch`) new problems are announced at once.
+        `read` is the ticket from `read_started()` (None: applied whatever its age).
         """
+        if self._stale(stream, read, result):
+            logger.info("watch.stale_read", extra={"stream": stream})
+            return
         now = self.clock()
         previous = self.states.get(stream, {})
         with self.store.transaction():
@@ -173,16 +211,27 @@ class AlertEngine:
                     self._apply(sub, stream, result.tasks, previous, now, cycle)
         self.states[stream] = current
         self.health.pop(stream, None)
+        self._note_read(stream, read, result)
         counts = result.counts()
         before = self.polls.get(stream)
         self.polls[stream] = PollStatus(stream, now, True, counts)
         metrics.set_stream_states(stream, counts, set(before.counts) if before else None)
 
     def record_poll_failure(
-        self, stream: str, error: DisError, subs: Sequence[Subscription], cycle: Cycle | None = None
+        self,
+        stream: str,
+        error: DisError,
+        subs: Sequence[Subscription],
+        cycle: Cycle | None = None,
+        *,
+        read: int | None = None,
     ) -> None:
         """Count a failed poll; after `failures_before_warning` in a row each channel hears once that the
-        stream cannot be read (with the reason). Transient failures raise nothing."""
+        stream cannot be read (with the reason). Transient failures raise nothing. A failed read older than
+        the newest applied one says nothing new and is ignored."""
+        if self._stale(stream, read):
+            logger.info("watch.stale_read", extra={"stream": stream, "error_kind": error.kind})
+            return
         now = self.clock()
         old = self.health.get(stream) or StreamHealth(stream)
         health = StreamHealth(
@@ -217,6 +266,7 @@ class AlertEngine:
                             self._announce(sub.channel_id, KIND_BLIND, [ep], None, now)
             self.store.put_stream_health(health)
         self.health[stream] = health
+        self._note_read(stream, read)
         self.polls[stream] = PollStatus(
             stream, now, False, error_kind=error.kind, error=error.message, failures=health.failures
         )
@@ -252,6 +302,7 @@ class AlertEngine:
         before = self.polls.pop(stream, None)
         self.states.pop(stream, None)
         self.health.pop(stream, None)
+        self._applied.pop(stream, None)
         if before is not None:
             metrics.set_stream_states(stream, {}, set(before.counts))
 
@@ -604,3 +655,8 @@ class AlertEngine:
             reply = reminder_reply(alert, still, now=now)
             self._enqueue(f"alert:{alert.id}:reminder:{number}", alert.channel_id, OUT_REPLY, alert.id, reply, now)
             metrics.ALERTS.labels(event="reminded").inc()
+
+
+def _identity(result: TaskList) -> tuple[int, float]:
+    """Tells one read's result object from another's (single-flight callers share the same object)."""
+    return id(result), result.fetched_at

@@ -369,6 +369,7 @@ class Watcher:
 
     async def _poll(self, stream: str, subs: list[Subscription], cycle: Cycle) -> bool:
         """Read one stream and apply the result; False if the read failed."""
+        read = self.engine.read_started(stream)
         try:
             result = await self.tasks.tasks(stream, fresh=True)
         except NotFound as exc:
@@ -377,19 +378,20 @@ class Watcher:
                 self._discovered_at = float("-inf")
                 logger.info("watch.stream_gone", extra={"stream": stream})
                 return False
-            self.engine.record_poll_failure(stream, exc, subs, cycle)
+            self.engine.record_poll_failure(stream, exc, subs, cycle, read=read)
             logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})
             return False
         except DisError as exc:
-            self.engine.record_poll_failure(stream, exc, subs, cycle)
+            self.engine.record_poll_failure(stream, exc, subs, cycle, read=read)
             logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})
             return False
         except Exception as exc:
             logger.exception("watch.poll_crashed", extra={"stream": stream})
-            self.engine.record_poll_failure(stream, Unavailable(f"unexpected {type(exc).__name__}"), subs, cycle)
+            error = Unavailable(f"unexpected {type(exc).__name__}")
+            self.engine.record_poll_failure(stream, error, subs, cycle, read=read)
             return False
         try:
-            self.engine.record_poll(stream, result, subs, cycle)
+            self.engine.record_poll(stream, result, subs, cycle, read=read)
         except Exception:
             logger.exception("watch.apply_failed", extra={"stream": stream})
         return True

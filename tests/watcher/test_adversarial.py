@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.dis.simulator import SimTask
+from bot.errors import Unavailable
 from bot.store.base import KIND_BLIND, KIND_TASK, PENDING
 from bot.store.sqlite import SqliteStore
 from bot.watcher.engine import Cycle
@@ -290,6 +291,51 @@ async def test_unknown_state_is_neither_a_problem_nor_a_recovery(rig: Rig) -> No
     await rig.cycle()
     assert rig.message(post)["blocks"][0]["text"]["text"].startswith("✅ Resolved")
     assert len(rig.posts()) == 1
+
+
+async def test_older_read_finishing_after_a_newer_one_is_ignored(rig: Rig) -> None:
+    """A cycle's read of a failing task whose answer arrives after a new watch's newer read saw it RUNNING:
+    the older result is ignored, so the channel already watching gets no spurious alert (nor its recovery)."""
+    rig.sim.add_stream("orders", [SimTask("to-obs")])
+    await rig.watch("orders", channel=OTHER)
+    rig.sim.set_state("orders", "to-obs", "ERROR")
+    read = rig.watcher.tasks.tasks
+    answered, deliver = asyncio.Event(), asyncio.Event()
+
+    async def late(stream: str, **kwargs: Any) -> Any:
+        result = await read(stream, **kwargs)
+        if not answered.is_set():  # the cycle's read: DIS answered, the answer reaches the engine late
+            answered.set()
+            await deliver.wait()
+        return result
+
+    rig.watcher.tasks.tasks = late  # type: ignore[method-assign]
+    cycle = asyncio.create_task(rig.watcher.run_cycle())
+    await asyncio.wait_for(answered.wait(), 5)
+    rig.sim.set_state("orders", "to-obs", "RUNNING")
+    await rig.watch("orders")  # a new watch's first read: RUNNING, applied at once
+    deliver.set()
+    await cycle
+    await rig.cycle()
+    assert rig.fake.calls == [] and rig.store.open_episodes() == []
+    assert rig.service.last_poll("orders").counts == {"RUNNING": 1}
+
+
+async def test_stale_read_failure_is_not_counted(rig: Rig) -> None:
+    """A failed read that started before the newest applied one adds nothing to the stream's failures; a shared
+    (single-flight) result is applied for every caller, whatever their tickets."""
+    rig.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
+    rig.store.upsert_subscription(CHANNEL, "orders", now=rig.clock.now)
+    engine = rig.watcher.engine
+    subs = engine.subscribers("orders")
+    older, newer = engine.read_started("orders"), engine.read_started("orders")
+    result = await rig.watcher.tasks.tasks("orders", fresh=True)
+    engine.record_poll("orders", result, subs, read=newer)
+    engine.record_poll_failure("orders", Unavailable("late"), subs, read=older)
+    assert engine.health == {} and rig.service.last_poll("orders").ok
+    rig.store.upsert_subscription(OTHER, "orders", now=rig.clock.now)
+    engine.record_poll("orders", result, engine.subscribers("orders"), read=older)  # the same read's result
+    assert sorted(e.channel_id for e in rig.store.open_episodes()) == sorted([CHANNEL, OTHER])
 
 
 # ---------------------------------------------------------------------- storm
