@@ -73,12 +73,10 @@ class Cycle:
     """What the current poll cycle has announced, for grouping.
 
     Attributes:
-        started_at: epoch seconds.
         alerts: channel -> id of the task alert this cycle posted there at once; the cycle's later problems
             in that channel join it (one message per channel per cycle).
     """
 
-    started_at: float
     alerts: dict[str, int] = field(default_factory=dict)
 
 
@@ -279,7 +277,7 @@ class AlertEngine:
             self._readable(ALL_STREAMS, self.clock())
         self.health.pop(ALL_STREAMS, None)
 
-    def finish_cycle(self, cycle: Cycle | None = None) -> None:
+    def finish_cycle(self, cycle: Cycle) -> None:
         """Announce what the cycle did not announce yet, post grouped recovery replies, send due reminders."""
         now = self.clock()
         with self.store.transaction():
@@ -586,7 +584,7 @@ class AlertEngine:
             self._alert_changed(alert_id, now)
         logger.info("watch.readable", extra={"stream": stream, "failures": health.failures})
 
-    def _roll_up(self, now: float, cycle: Cycle | None) -> None:
+    def _roll_up(self, now: float, cycle: Cycle) -> None:
         pending = self.store.unalerted_episodes()
         if not pending:
             return
@@ -598,7 +596,7 @@ class AlertEngine:
             groups[(ep.channel_id, ep.kind)].append(ep)
         for (channel, kind), episodes in groups.items():
             mention = self._mention_for(channel, {e.stream for e in episodes}) if kind == KIND_TASK else None
-            joined = self._cycle_alert(cycle, channel) if cycle is not None and kind == KIND_TASK else None
+            joined = self._cycle_alert(cycle, channel) if kind == KIND_TASK else None
             if joined is not None:
                 self._join(joined, episodes, mention, now)
             else:

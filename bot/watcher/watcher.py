@@ -288,7 +288,7 @@ class Watcher:
         self.engine.removed.clear()  # routed from the store just now: later unwatches are recorded anew
         wildcard = [s for s in subs if s.is_wildcard]
         streams = {s.stream for s in subs if not s.is_wildcard}
-        cycle = Cycle(started_at=started)
+        cycle = Cycle()
         if wildcard:
             streams |= set(await self._discover(wildcard, cycle) or ())
         if not wildcard or self._streams is not None:
