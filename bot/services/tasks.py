@@ -58,7 +58,6 @@ class SingleFlightCache(Generic[T]):
         on_event: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._ttl = ttl
         self._cache: TTLCache[Hashable, T] | None = TTLCache(maxsize, ttl, timer=clock) if ttl > 0 else None
         self._inflight: dict[Hashable, asyncio.Future[T]] = {}
         self.stats = CacheStats()
@@ -81,7 +80,7 @@ class SingleFlightCache(Generic[T]):
         return self._cache.get(key)
 
     def put(self, key: Hashable, value: T) -> None:
-        """Store a value read elsewhere (the watcher feeds the cache with its polls)."""
+        """Store a value: every finished load, and a read made elsewhere (`TaskService.feed`)."""
         if self._cache is not None:
             self._cache[key] = value
 
@@ -149,7 +148,7 @@ class TaskService:
     async def tasks(self, stream: str, *, fresh: bool = False) -> TaskList:
         """The dump tasks of `stream` (validated before anything else)."""
         validate_name(stream, "stream")
-        key = (self.project_id, "tasks", stream)
+        key = self._tasks_key(stream)
         return await self.cache.get(key, lambda: self.client.list_transfer_tasks(stream), fresh=fresh)
 
     async def task(self, stream: str, task: str, *, fresh: bool = False) -> TaskDetail:
@@ -165,8 +164,15 @@ class TaskService:
         return await self.cache.get(key, self.client.list_streams, fresh=fresh)
 
     def feed(self, tasks: TaskList) -> None:
-        """Let a read made elsewhere (the watcher's poll) answer the next command."""
-        self.cache.put((self.project_id, "tasks", tasks.stream), tasks)
+        """Let a read made elsewhere answer the next command.
+
+        The watcher does not need this: it reads through `tasks(stream, fresh=True)`, which stores its result.
+        """
+        self.cache.put(self._tasks_key(tasks.stream), tasks)
 
     def cached_tasks(self, stream: str) -> TaskList | None:
-        return self.cache.peek((self.project_id, "tasks", stream))
+        return self.cache.peek(self._tasks_key(stream))
+
+    def _tasks_key(self, stream: str) -> tuple[str, str, str]:
+        """One key for a stream's task list, whether read here or fed by the watcher."""
+        return (self.project_id, "tasks", stream)
