@@ -289,13 +289,7 @@ class AlertEngine:
         """A stream left the project (or nobody watches it any more): end its problems quietly."""
         now = self.clock()
         with self.store.transaction():
-            touched: set[int] = set()
-            for ep in self.store.open_episodes(stream=stream):
-                self.store.close_episode(ep.id, ended_at=now, end_state=DELETED, note=False)
-                if ep.alert_id is not None:
-                    touched.add(ep.alert_id)
-            for alert_id in touched:
-                self._alert_changed(alert_id, now)
+            self._end(self.store.open_episodes(stream=stream), DELETED, now, quiet=True)
             self.store.forget_stream(stream)
         before = self.polls.pop(stream, None)
         self.states.pop(stream, None)
@@ -314,13 +308,7 @@ class AlertEngine:
                 episodes = [e for e in self.store.open_episodes(channel_id=channel_id) if e.stream not in explicit]
             else:
                 episodes = self.store.open_episodes(channel_id=channel_id, stream=stream)
-            touched: set[int] = set()
-            for ep in episodes:
-                self.store.close_episode(ep.id, ended_at=now, end_state=UNWATCHED, note=False)
-                if ep.alert_id is not None:
-                    touched.add(ep.alert_id)
-            for alert_id in touched:
-                self._alert_changed(alert_id, now)
+            self._end(episodes, UNWATCHED, now, quiet=True)
 
     # ------------------------------------------------------------------ people
 
@@ -536,6 +524,17 @@ class AlertEngine:
         )
         return alert
 
+    def _end(self, episodes: Iterable[Episode], end_state: str, now: float, *, quiet: bool = False) -> None:
+        """Close episodes and refresh their alerts; their threads hear of it unless `quiet` (or never posted)."""
+        touched: set[int] = set()
+        for ep in episodes:
+            note = not quiet and ep.alert_id is not None
+            self.store.close_episode(ep.id, ended_at=now, end_state=end_state, note=note)
+            if ep.alert_id is not None:
+                touched.add(ep.alert_id)
+        for alert_id in touched:
+            self._alert_changed(alert_id, now)
+
     def _alert_changed(self, alert_id: int, now: float) -> None:
         alert = self.store.alert(alert_id)
         if alert is None:
@@ -575,13 +574,7 @@ class AlertEngine:
         self.store.clear_stream_health(stream)
         if not health.warned:
             return
-        touched: set[int] = set()
-        for ep in self.store.open_episodes(stream=stream, kind=KIND_BLIND):
-            self.store.close_episode(ep.id, ended_at=now, end_state=READABLE, note=ep.alert_id is not None)
-            if ep.alert_id is not None:
-                touched.add(ep.alert_id)
-        for alert_id in touched:
-            self._alert_changed(alert_id, now)
+        self._end(self.store.open_episodes(stream=stream, kind=KIND_BLIND), READABLE, now)
         logger.info("watch.readable", extra={"stream": stream, "failures": health.failures})
 
     def _roll_up(self, now: float, cycle: Cycle) -> None:
