@@ -17,7 +17,7 @@ from typing import Any
 from bot.blocks.limits import age, plain_time
 from bot.config import Settings, load_settings
 from bot.dis.models import StreamInfo, TaskList
-from bot.errors import BotError, ConfigError, DisError
+from bot.errors import BotError, ConfigError
 
 EXIT_DIS = 1
 EXIT_CONFIG = 2
@@ -163,10 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"dis-bot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except DisError as exc:
-        print(f"dis-bot: {exc}", file=sys.stderr)
-        return EXIT_DIS
-    except BotError as exc:
+    except BotError as exc:  # DisError and any other error raised on purpose
         print(f"dis-bot: {exc}", file=sys.stderr)
         return EXIT_DIS
     except KeyboardInterrupt:
