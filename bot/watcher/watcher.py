@@ -372,16 +372,12 @@ class Watcher:
         read = self.engine.read_started(stream)
         try:
             result = await self.tasks.tasks(stream, fresh=True)
-        except NotFound as exc:
-            if exc.task is None and all(s.is_wildcard for s in subs):
+        except DisError as exc:
+            if isinstance(exc, NotFound) and exc.task is None and all(s.is_wildcard for s in subs):
                 # Deleted since the streams were listed: re-list next cycle; it leaves quietly then.
                 self._discovered_at = float("-inf")
                 logger.info("watch.stream_gone", extra={"stream": stream})
                 return False
-            self.engine.record_poll_failure(stream, exc, subs, cycle, read=read)
-            logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})
-            return False
-        except DisError as exc:
             self.engine.record_poll_failure(stream, exc, subs, cycle, read=read)
             logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})
             return False
