@@ -15,6 +15,7 @@ from cachetools import TTLCache
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
@@ -86,39 +87,39 @@ async def _on_error(error: Exception, body: dict[str, Any]) -> None:
     logger.error("slack.listener_failed", extra={"kind": request_kind(body)}, exc_info=error)
 
 
-def create_app(
-    settings: Settings,
-    deps: Deps,
-    *,
-    client: AsyncWebClient | None = None,
-    socket_mode: bool = False,
-) -> AsyncApp:
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The process's Web API client on SLACK_API_URL, retrying once more on rate limits (after Retry-After).
+
+    Raises:
+        ConfigError: SLACK_BOT_TOKEN is not set.
+    """
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
+    base = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def create_app(settings: Settings, deps: Deps, *, socket_mode: bool = False) -> AsyncApp:
     """Build the Bolt app.
 
     Args:
         settings: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_API_URL are read from here.
-        deps: the process's services, handed to every listener.
-        client: the Web API client; defaults to `deps.slack`, else a new one on SLACK_API_URL.
+        deps: the process's services, handed to every listener; its `slack` client is the app's (built with
+            `slack_client` when missing).
         socket_mode: requests arrive over Socket Mode (no signing secret needed); HTTP mode requires one.
 
     Raises:
         ConfigError: the bot token is missing, or the signing secret in HTTP mode.
     """
-    if client is None:
-        client = deps.slack
-    if client is None:
-        if settings.slack_bot_token is None:
-            raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
-        client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=_base_url(settings.slack_api_url)
-        )
     if deps.slack is None:
-        deps.slack = client
+        deps.slack = slack_client(settings)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     if not secret and not socket_mode:
         raise ConfigError("SLACK_SIGNING_SECRET is not set; HTTP mode needs it to verify requests from Slack")
     app = DisBotApp(
-        client=client,
+        client=deps.slack,
         signing_secret=secret or None,
         request_verification_enabled=bool(secret),
         logger=logging.getLogger("bot.bolt"),
@@ -129,7 +130,3 @@ def create_app(
     app.error(_on_error)
     register_listeners(app, deps)
     return app
-
-
-def _base_url(url: str) -> str:
-    return url if url.endswith("/") else url + "/"

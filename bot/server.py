@@ -20,11 +20,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.app import create_app
+from bot.app import create_app, slack_client
 from bot.config import Settings
 from bot.deps import Deps
 from bot.errors import ConfigError
@@ -146,16 +145,6 @@ class SlackSocketModeServer(_Lifecycle):
         if self._ops is not None:
             await self._ops.cleanup()
             self._ops = None
-
-
-def slack_client(settings: Settings) -> AsyncWebClient:
-    """The process's Web API client on SLACK_API_URL, retrying once more on rate limits (after Retry-After)."""
-    if settings.slack_bot_token is None:
-        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
-    base = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
-    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base)
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
-    return client
 
 
 def build_deps(settings: Settings, *, dis: object | None = None) -> Deps:
