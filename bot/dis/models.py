@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 
 class TaskState(StrEnum):
@@ -64,6 +73,10 @@ def _coerce_ms(value: Any) -> int | None:
     return ms if ms > 0 else None
 
 
+#: An epoch-milliseconds field as DIS sends it (see `_coerce_ms`).
+EpochMs = Annotated[int | None, BeforeValidator(_coerce_ms)]
+
+
 class TransferTask(_Model):
     """One dump task as listed by `GET .../transfer-tasks`."""
 
@@ -71,13 +84,8 @@ class TransferTask(_Model):
     task_name: str
     state: str = "UNKNOWN"
     destination_type: str | None = None
-    create_time: int | None = None
-    last_transfer_timestamp: int | None = None
-
-    @field_validator("create_time", "last_transfer_timestamp", mode="before")
-    @classmethod
-    def _ms(cls, value: Any) -> int | None:
-        return _coerce_ms(value)
+    create_time: EpochMs = None
+    last_transfer_timestamp: EpochMs = None
 
     @field_validator("state", "destination_type", mode="before")
     @classmethod
@@ -95,13 +103,8 @@ class Partition(_Model):
     partition_id: str = Field(validation_alias=AliasChoices("partitionId", "partition_id"))
     state: str | None = None
     discard: int | None = None
-    last_transfer_timestamp: int | None = None
+    last_transfer_timestamp: EpochMs = None
     last_transfer_offset: int | None = None
-
-    @field_validator("last_transfer_timestamp", mode="before")
-    @classmethod
-    def _ms(cls, value: Any) -> int | None:
-        return _coerce_ms(value)
 
 
 _DESTINATION_KEYS = (
@@ -203,9 +206,4 @@ class StreamInfo(_Model):
     status: str | None = None
     stream_type: str | None = None
     partition_count: int | None = None
-    create_time: int | None = None
-
-    @field_validator("create_time", mode="before")
-    @classmethod
-    def _ms(cls, value: Any) -> int | None:
-        return _coerce_ms(value)
+    create_time: EpochMs = None
