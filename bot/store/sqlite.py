@@ -377,11 +377,8 @@ class SqliteStore:
         rows = self._rows("SELECT * FROM episodes WHERE alert_id = ? ORDER BY id", (alert_id,))
         return [_episode(r) for r in rows]
 
-    def update_episode(self, episode_id: int, *, state: str, last_transfer_ms: int | None = None) -> None:
-        self._exec(
-            "UPDATE episodes SET state = ?, last_transfer_ms = COALESCE(?, last_transfer_ms) WHERE id = ?",
-            (state, last_transfer_ms, episode_id),
-        )
+    def update_episode(self, episode_id: int, *, state: str) -> None:
+        self._exec("UPDATE episodes SET state = ? WHERE id = ?", (state, episode_id))
 
     def close_episode(self, episode_id: int, *, ended_at: float, end_state: str, note: bool = True) -> None:
         self._exec(
