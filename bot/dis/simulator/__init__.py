@@ -1,7 +1,7 @@
 """A local DIS + IAM endpoint that answers like the real service, for tests, benchmarks and the demo.
 
-Only tests, the benchmark and `dis-bot simulator` import this package; production code reaches it
-through configuration (`DIS_ENDPOINT`, `IAM_ENDPOINT`) like any other DIS endpoint.
+Only tests, the benchmarks, `dis-bot simulator` and `dis-bot demo` import this package; the bot reaches
+it through configuration (`DIS_ENDPOINT`, `IAM_ENDPOINT`) like any other DIS endpoint.
 
     from bot.dis.simulator import DisSimulator, SimTask
 

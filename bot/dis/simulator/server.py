@@ -35,7 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.dis.simulator import aksk
-from bot.dis.simulator.world import SimPartition, SimTask, World
+from bot.dis.simulator.world import SimPartition, SimStream, SimTask, World
 
 logger = logging.getLogger(__name__)
 
@@ -541,7 +541,7 @@ class DisSimulator:
 
     # ------------------------------------------------------------------ DIS handlers
 
-    def _stream_or_reject(self, name: str, rid: str) -> Any:
+    def _stream_or_reject(self, name: str, rid: str) -> SimStream:
         stream = self._world.streams.get(name)
         if stream is None:
             raise _Reject(400, _dis("DIS.4301", f"Stream does not exist. [{name}][{rid}]"))

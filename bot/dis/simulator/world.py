@@ -84,7 +84,7 @@ class SimTask:
 
     def freeze(self, now: float) -> None:
         """Store the live values so that they stop moving (called before a state change)."""
-        if self._elapsed(now) > 0 or (self.live and self.state == "RUNNING"):
+        if self.live and self.state == "RUNNING":  # the only case where the values move
             self.last_transfer_timestamp = self.current_timestamp(now)
             for p in self.partitions:
                 p.last_transfer_offset = self.current_offset(p, now)
