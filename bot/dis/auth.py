@@ -38,8 +38,6 @@ RequestHook = Callable[[str, "int | str", float], None]
 class DisAuth(Protocol):
     """What `DisClient` needs from an authentication strategy."""
 
-    mode: AuthMode
-
     async def apply(self, request: httpx.Request) -> None:
         """Add the credentials to a fully built request (may log in first)."""
 
@@ -58,8 +56,6 @@ class DisAuth(Protocol):
 
 class TokenAuth:
     """A fixed IAM token (`DIS_AUTH_TOKEN`); it expires after at most 24 h and must then be replaced."""
-
-    mode = AuthMode.TOKEN
 
     def __init__(self, token: str) -> None:
         self._token = token
@@ -82,8 +78,6 @@ class TokenAuth:
 
 class AkSkAuth:
     """Permanent or temporary AK/SK; signs `content-type;host;x-sdk-date` (+ `x-security-token`)."""
-
-    mode = AuthMode.AKSK
 
     def __init__(
         self,
@@ -149,7 +143,6 @@ class IamPasswordAuth:
         clock: monotonic seconds; injectable so tests can move time forward.
     """
 
-    mode = AuthMode.IAM_PASSWORD
     #: Lifetime assumed when IAM's answer has no readable `expires_at`.
     FALLBACK_LIFETIME = 3600.0
 
