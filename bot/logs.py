@@ -39,25 +39,29 @@ def request_context(request_id: str | None = None) -> Iterator[str]:
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret the settings hold, longest first (so a secret containing another is redacted whole)."""
+    """Every secret the settings hold."""
     values = []
     for _name, value in settings:
         if hasattr(value, "get_secret_value"):
             raw = value.get_secret_value()
             if raw:
                 values.append(raw)
-    return sorted(set(values), key=len, reverse=True)
+    return values
 
 
 class RedactSecrets(logging.Filter):
-    """Replace known secret values in a record with `[redacted]`."""
+    """Replace known secret values in a record with `[redacted]`.
+
+    Secrets are kept longest first, so a secret containing another is redacted whole.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if len(s) >= 4]
+        self.secrets: list[str] = []
+        self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        """Register secrets learned at run time (an IAM token issued after start-up)."""
+        """Register secrets: the configured ones, and those learned at run time (an IAM token)."""
         for s in secrets:
             if s and len(s) >= 4 and s not in self.secrets:
                 self.secrets.append(s)
