@@ -18,6 +18,7 @@ from bot.blocks.limits import (
     button,
     context,
     duration,
+    epoch_ms,
     escape,
     header,
     section,
@@ -48,12 +49,8 @@ _ERROR_KINDS = {
 SnoozeIndex = Mapping[tuple[str, str], Snooze]
 
 
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
 def _since(started_at: float, now: float) -> str:
-    return f"since {slack_date(_ms(started_at))} ({duration(now - started_at)})"
+    return f"since {slack_date(epoch_ms(started_at))} ({duration(now - started_at)})"
 
 
 def stream_label(stream: str) -> str:
@@ -91,7 +88,7 @@ def task_line(ep: Episode, now: float, snooze: Snooze | None = None) -> str:
             parts.append(f"was {ep.previous_state}")
         parts.append(_since(ep.started_at, now))
     if snooze is not None:
-        parts.append(f":no_bell: snoozed until {slack_date(_ms(snooze.until))}")
+        parts.append(f":no_bell: snoozed until {slack_date(epoch_ms(snooze.until))}")
     return " · ".join(parts)
 
 
@@ -226,13 +223,13 @@ def alert_message(
             notes.append("Until I can read it, I cannot tell whether its dump tasks fail. I keep trying.")
     else:
         if alert.acked_by:
-            when = f" {slack_date(_ms(alert.acked_at))}" if alert.acked_at else ""
+            when = f" {slack_date(epoch_ms(alert.acked_at))}" if alert.acked_at else ""
             notes.append(f":eyes: Acknowledged by <@{escape(alert.acked_by)}>{when}")
         elif not resolved and repeat_minutes > 0:
             notes.append(f"Not acknowledged yet: I remind the thread every {duration(repeat_minutes * 60)}.")
         if resolved and episodes:
             first = min(e.started_at for e in episodes)
-            notes.append(f"First seen {slack_date(_ms(first))}")
+            notes.append(f"First seen {slack_date(epoch_ms(first))}")
     if notes:
         blocks.append(context(*notes))
     if alert.kind != KIND_BLIND and not resolved:
@@ -302,7 +299,7 @@ def mention_reply(mentions: str, episodes: Sequence[Episode]) -> Message:
 
 
 def ack_reply(user_id: str, now: float) -> Message:
-    text = f":eyes: <@{escape(user_id)}> acknowledged {slack_date(_ms(now))}; no more reminders."
+    text = f":eyes: <@{escape(user_id)}> acknowledged {slack_date(epoch_ms(now))}; no more reminders."
     return Message(text, [context(text)])
 
 
@@ -312,6 +309,6 @@ def snooze_reply(user_id: str, episodes: Sequence[Episode], until: float, second
         names += f" and {len(episodes) - 10} more"
     text = (
         f":no_bell: <@{escape(user_id)}> snoozed {names} in this channel for {duration(seconds)}, "
-        f"until {slack_date(_ms(until))}: no reminders or new alerts for them here until then."
+        f"until {slack_date(epoch_ms(until))}: no reminders or new alerts for them here until then."
     )
     return Message(truncate(text, MAX_FALLBACK_TEXT), [context(truncate(text))])

@@ -86,6 +86,11 @@ def plain_time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def epoch_ms(seconds: float) -> int:
+    """Epoch seconds as the epoch milliseconds that `slack_date` and `age` take (the unit DIS uses)."""
+    return int(seconds * 1000)
+
+
 def slack_date(ms: int | None, fmt: str = "{date_short_pretty} {time}") -> str:
     """A `<!date^…>` token so each reader sees their own time zone, with a UTC fallback."""
     if not ms:

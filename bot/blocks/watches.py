@@ -14,6 +14,7 @@ from bot.blocks.limits import (
     age,
     context,
     duration,
+    epoch_ms,
     escape,
     header,
     section,
@@ -25,10 +26,6 @@ from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Subscription
 from bot.watcher.status import PollStatus, WatchStatus
 
 _MAX_WATCHES = MAX_BLOCKS - 6
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
 
 
 def _what(stream: str) -> str:
@@ -115,7 +112,7 @@ def _poll_line(polls: Sequence[PollStatus], *, wildcard: bool, interval_seconds:
         return f"Not polled yet since the bot started (first poll within {duration(interval_seconds)})."
     if not wildcard:
         poll = polls[0]
-        when = age(_ms(poll.at), now)
+        when = age(epoch_ms(poll.at), now)
         if poll.ok:
             return f"Last poll {when}: {_counts(poll.counts)}."
         runs = f" ({poll.failures} in a row)" if poll.failures > 1 else ""
@@ -129,7 +126,7 @@ def _poll_line(polls: Sequence[PollStatus], *, wildcard: bool, interval_seconds:
         totals.update(p.counts)
     line = f"{len(streams)} stream{'s' if len(streams) != 1 else ''} polled"
     if streams:
-        line += f", last {age(_ms(max(p.at for p in streams)), now)}: {_counts(dict(totals))}"
+        line += f", last {age(epoch_ms(max(p.at for p in streams)), now)}: {_counts(dict(totals))}"
     if failed:
         names = ", ".join(f"`{escape(p.stream)}`" for p in failed[:5])
         line += f". :warning: {len(failed)} could not be read: {names}{' …' if len(failed) > 5 else ''}"
@@ -151,7 +148,7 @@ def watching_message(
     errors = {s.subscription.delivery_error for s in statuses if s.subscription.delivery_error}
     if errors:
         sub = next(s.subscription for s in statuses if s.subscription.delivery_error)
-        since = f" since {slack_date(_ms(sub.delivery_error_at))}" if sub.delivery_error_at else ""
+        since = f" since {slack_date(epoch_ms(sub.delivery_error_at))}" if sub.delivery_error_at else ""
         blocks.append(
             section(
                 f":warning: *I cannot post alerts here*: Slack says `{escape(', '.join(sorted(errors)))}`{since}. "
@@ -170,14 +167,14 @@ def watching_message(
         lines = [" · ".join(bits)]
         lines.append(_poll_line(status.polls, wildcard=sub.is_wildcard, interval_seconds=interval_seconds, now=now))
         if status.blind_since is not None:
-            lines.append(f":see_no_evil: Cannot be read since {slack_date(_ms(status.blind_since))}.")
+            lines.append(f":see_no_evil: Cannot be read since {slack_date(epoch_ms(status.blind_since))}.")
         if status.open_problems:
             n = status.open_problems
             lines.append(f":rotating_light: {n} open problem{'s' if n != 1 else ''} being followed.")
         for snooze in status.snoozes[:5]:
             lines.append(
                 f":no_bell: `{escape(snooze.task_name)}` ({escape(snooze.stream)}) snoozed until "
-                f"{slack_date(_ms(snooze.until))}" + (f" by <@{escape(snooze.by)}>" if snooze.by else "")
+                f"{slack_date(epoch_ms(snooze.until))}" + (f" by <@{escape(snooze.by)}>" if snooze.by else "")
             )
         blocks.append(section("\n".join(lines)))
     if len(statuses) > _MAX_WATCHES:
