@@ -28,7 +28,7 @@ from bot.config import Settings
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
-from bot.services.health import SLACK_AUTH_ERRORS
+from bot.services.health import SLACK_AUTH_ERRORS, slack_error_code
 from bot.services.tasks import TaskService
 from bot.watcher.watcher import Watcher
 
@@ -217,8 +217,7 @@ async def check_slack_token(client: AsyncWebClient) -> None:
     try:
         identity = await client.auth_test()
     except SlackApiError as exc:
-        data = exc.response.data
-        error = data.get("error") if isinstance(data, dict) else f"HTTP {exc.response.status_code}"
+        error = slack_error_code(exc)
         if error in SLACK_AUTH_ERRORS:
             raise ConfigError(f"Slack refused SLACK_BOT_TOKEN ({error})") from None
         logger.warning("server.slack_check_failed", extra={"error": error})

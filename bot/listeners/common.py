@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.limits import Message
 from bot.deps import Deps
+from bot.services.health import slack_error_code
 
 logger = logging.getLogger("bot.slack")
 
@@ -55,7 +56,7 @@ async def post_message(client: AsyncWebClient, channel: str, message: Message, *
     try:
         await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks)
     except SlackApiError as exc:
-        logger.warning("slack.post_failed", extra={"channel": channel, "error": exc.response.get("error")})
+        logger.warning("slack.post_failed", extra={"channel": channel, "error": slack_error_code(exc)})
         return False
     except Exception as exc:
         logger.warning("slack.post_failed", extra={"channel": channel, "error": type(exc).__name__})
@@ -118,7 +119,7 @@ async def _web_call(client: AsyncWebClient, method: str, **kwargs: Any) -> bool:
     try:
         await getattr(client, method)(**kwargs)
     except SlackApiError as exc:
-        logger.warning("slack.call_failed", extra={"method": method, "error": exc.response.get("error")})
+        logger.warning("slack.call_failed", extra={"method": method, "error": slack_error_code(exc)})
         return False
     except Exception as exc:
         logger.warning("slack.call_failed", extra={"method": method, "error": type(exc).__name__})

@@ -232,13 +232,23 @@ class Health:
             dep.ok(self.clock())
 
 
+def slack_error_code(error: SlackApiError) -> str:
+    """Slack's `error` code of a failed Web API call, or `http_<status>` when the answer carried none.
+
+    Slack's edge answers a 5xx in text or HTML, so `response.data` may be a string (where `response.get` raises)
+    or an empty dict.
+    """
+    response = error.response
+    data = getattr(response, "data", None)
+    code = data.get("error") if isinstance(data, dict) else None
+    return str(code) if code else f"http_{getattr(response, 'status_code', 0)}"
+
+
 def slack_failure_reason(error: BaseException) -> str | None:
     """A short reason when `error` means Slack cannot serve us; None when Slack answered about the request."""
     if isinstance(error, SlackApiError):
-        response = error.response
-        status = getattr(response, "status_code", 200) or 200
-        data = getattr(response, "data", None)  # a dict, or text/bytes when Slack's edge answered
-        code = data.get("error") if isinstance(data, dict) else None
+        status = getattr(error.response, "status_code", 200) or 200
+        code = slack_error_code(error)
         if status == 429 or code == "ratelimited":
             return "ratelimited"
         if status >= 500:
