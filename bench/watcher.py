@@ -2,7 +2,7 @@
 
 The simulator runs in its own process (driven over a pipe), so the CPU time measured here is the bot's alone:
 DIS client, TaskService, alert engine and SQLite store. The fake Slack Web API runs in this process (it only
-sees the few alert posts). Prints, for each concurrency C:
+sees the few alert posts and their edits). Prints, for each concurrency C:
 
 - cycle time against the ideal ceil(streams / C) x latency (reads back to back, no spreading),
 - CPU time per cycle (`time.process_time`),
