@@ -36,7 +36,6 @@ MAX_BODY_CHARS = 9000
 _SECTION_CHARS = 2800
 _NAMES_IN_FALLBACK = 3
 
-_END_EMOJI = {"RUNNING": ":white_check_mark:", "PAUSED": ":double_vertical_bar:", "DELETED": ":wastebasket:"}
 _ERROR_KINDS = {
     "not_found": "not found",
     "auth": "authentication or permission refused",
