@@ -6,11 +6,13 @@
         ...
 
 `settings_for(sim, mode)` is importable (`from tests.conftest import settings_for`) for tests that build
-their own clients or apps.
+their own clients or apps, and so are the small helpers `ManualClock`, `free_port` and `eventually`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -72,6 +74,33 @@ def _restore_logging() -> Iterator[None]:
     root.setLevel(level)
     for name, old in named.items():
         logging.getLogger(name).setLevel(old)
+
+
+class ManualClock:
+    """Seconds that move only when the test sets `now`, so a TTL or token expiry needs no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for "connection refused")."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    """Wait until `check()` is true, failing after 5 seconds.
+
+    For state that changes with no event to wait on (the simulator's timers, a request arriving).
+    """
+    async with asyncio.timeout(5):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
 
 
 def settings_for(sim: DisSimulator, mode: AuthMode | str = AuthMode.TOKEN, **overrides: Any) -> Settings:

@@ -9,18 +9,9 @@ import pytest
 from bot.dis.simulator import SimTask
 from bot.errors import InvalidName, Unavailable
 from bot.services.tasks import SingleFlightCache, TaskService
+from tests.conftest import ManualClock, eventually
 
 LIST_PATH = "/transfer-tasks"
-
-
-class ManualClock:
-    """A clock the test moves by hand, so TTL expiry needs no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def service(client, ttl: float = 15.0, clock: ManualClock | None = None) -> TaskService:
@@ -95,22 +86,15 @@ async def test_errors_are_not_cached(sim, make_client) -> None:
     assert ok.tasks[0].task_name == "t"
 
 
-async def until(check) -> None:
-    """Wait (at most 5 s) until `check()` holds; the simulator has no event for "request arrived"."""
-    async with asyncio.timeout(5):
-        while not check():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-
-
 async def test_cancelled_loader_does_not_cancel_the_waiters(sim, make_client) -> None:
     """When the caller doing the load is cancelled, a caller waiting on it still gets an answer."""
     sim.add_stream("a", [SimTask("t")])
     sim.latency = 0.2
     svc = service(make_client(sim))
     leader = asyncio.create_task(svc.tasks("a"))
-    await until(lambda: sim.count(LIST_PATH) == 1)
+    await eventually(lambda: sim.count(LIST_PATH) == 1)
     follower = asyncio.create_task(svc.tasks("a"))
-    await until(lambda: svc.cache.stats.coalesced == 1)
+    await eventually(lambda: svc.cache.stats.coalesced == 1)
     leader.cancel()
     result = await follower
     assert result.tasks[0].task_name == "t"
@@ -124,9 +108,9 @@ async def test_cancelled_waiter_leaves_the_load_alone(sim, make_client) -> None:
     sim.latency = 0.2
     svc = service(make_client(sim))
     leader = asyncio.create_task(svc.tasks("a"))
-    await until(lambda: sim.count(LIST_PATH) == 1)
+    await eventually(lambda: sim.count(LIST_PATH) == 1)
     follower = asyncio.create_task(svc.tasks("a"))
-    await until(lambda: svc.cache.stats.coalesced == 1)
+    await eventually(lambda: svc.cache.stats.coalesced == 1)
     follower.cancel()
     assert (await leader).tasks[0].task_name == "t"
     assert follower.cancelled()

@@ -20,22 +20,13 @@ from tests.conftest import (
     SIM_SECURITY_TOKEN,
     SIM_SK,
     SIM_TOKEN,
+    ManualClock,
+    free_port,
     new_simulator,
     settings_for,
 )
-from tests.dis.test_client import free_port
 
 IAM_PATH = "/v3/auth/tokens"
-
-
-class FakeClock:
-    """Monotonic seconds that only move when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def iam_client(sim: DisSimulator, http: httpx.AsyncClient, **options: object) -> DisClient:
@@ -129,7 +120,7 @@ async def test_iam_token_renewed_before_expiry(sim: DisSimulator) -> None:
     """With a 100 s token the client renews at 90 s (10% margin), not before."""
     sim.iam_token_ttl = 100.0
     sim.add_stream("orders")
-    clock = FakeClock()
+    clock = ManualClock()
     async with httpx.AsyncClient() as http:
         client = await iam_client(sim, http, clock=clock)
         await client.list_transfer_tasks("orders")
@@ -145,7 +136,7 @@ async def test_iam_token_renewed_before_expiry(sim: DisSimulator) -> None:
 async def test_iam_renew_margin_is_configurable(sim: DisSimulator) -> None:
     """renew_margin caps how early a token is renewed (here 5 s before a 100 s token ends)."""
     sim.iam_token_ttl = 100.0
-    clock = FakeClock()
+    clock = ManualClock()
     async with httpx.AsyncClient() as http:
         client = await iam_client(sim, http, clock=clock, renew_margin=5.0)
         await client.list_streams()
@@ -268,7 +259,7 @@ async def test_new_iam_tokens_are_announced_for_redaction(sim: DisSimulator, mak
 async def test_iam_strategy_without_expiry_assumes_an_hour(sim: DisSimulator) -> None:
     """An IAM answer without expires_at is trusted for an hour minus the margin, not forever."""
     sim.fail_next(1, status=201, body={"token": {}}, path=IAM_PATH, headers={"X-Subject-Token": SIM_TOKEN})
-    clock = FakeClock()
+    clock = ManualClock()
     async with httpx.AsyncClient() as http:
         auth = IamPasswordAuth(
             http,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 
 import httpx
 import pytest
@@ -14,7 +13,7 @@ from bot.dis.client import DisClient
 from bot.dis.retry import RetryPolicy
 from bot.dis.simulator import DisSimulator, SimTask
 from bot.errors import AuthError, InvalidName, NotFound, RequestRejected, Throttled, Unavailable
-from tests.conftest import FAST_RETRY, new_simulator, settings_for
+from tests.conftest import FAST_RETRY, free_port, new_simulator, settings_for
 
 TASKS_PATH = "/transfer-tasks"
 
@@ -35,12 +34,6 @@ def recording_policy(**kwargs: object) -> tuple[RetryPolicy, RecordingSleep]:
     options: dict[str, object] = {"attempts": 4, "base_delay": 0.001, "max_delay": 0.002, "sleep": sleep}
     options.update(kwargs)
     return RetryPolicy(**options), sleep  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- reading ---

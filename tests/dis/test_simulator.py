@@ -8,7 +8,7 @@ import hmac
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
@@ -17,6 +17,7 @@ import pytest
 
 from bot.dis.sample_data import sample_dataset, serve
 from bot.dis.simulator import DisSimulator, SimTask, aksk
+from tests.conftest import eventually
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 TOKEN = "sim-token"
@@ -108,14 +109,6 @@ async def iam_login(http: httpx.AsyncClient, password: str = "correct horse") ->
         }
     }
     return await http.post("/v3/auth/tokens?nocatalog=true", json=body)
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    """Wait until `check()` is true, failing after 5 seconds."""
-    async with asyncio.timeout(5):
-        # The simulator changes state on timers of its own and has no event hook for them: poll.
-        while not check():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- AK/SK verifier (pure)
