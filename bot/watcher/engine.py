@@ -59,13 +59,12 @@ from bot.store.base import (
     Subscription,
 )
 from bot.watcher.status import PollStatus
-from bot.watcher.transitions import Change, same_task, task_events
+from bot.watcher.transitions import DELETED, Change, same_task, task_events
 
 logger = logging.getLogger("bot.watcher")
 
 UNWATCHED = "UNWATCHED"
 READABLE = "READABLE"
-DELETED = "DELETED"
 
 
 @dataclass
