@@ -1,4 +1,4 @@
-"""Small helpers every listener shares: the deps from Bolt's context, and delivering a `Message`.
+"""Small helpers every listener shares: the deps from Bolt's context, a button's value, delivering a `Message`.
 
 Answers to commands and buttons go to Slack's `response_url`, which takes at most 5 posts within 30 minutes of
 the interaction (every click brings a fresh one; our flows use at most 2). When it refuses (used up, expired,
@@ -29,6 +29,12 @@ def deps_of(context: dict[str, Any]) -> Deps:
     if not isinstance(deps, Deps):
         raise RuntimeError("Deps missing from the Bolt context; build the app with bot.app.create_app")
     return deps
+
+
+def button_value(body: dict[str, Any]) -> str:
+    """The `value` of the clicked button of a block_actions payload ("" when there is none)."""
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value", ""))
 
 
 def web_client(context: dict[str, Any], client: AsyncWebClient) -> AsyncWebClient:

@@ -26,7 +26,7 @@ from bot.commands.task import can_act
 from bot.errors import DisError
 from bot.ids import TaskRef, View
 from bot.listeners.actions.views import action_context, where_of
-from bot.listeners.common import respond_or_post, web_client
+from bot.listeners.common import button_value, respond_or_post, web_client
 
 audit = logging.getLogger("bot.audit")
 logger = logging.getLogger("bot.slack")
@@ -73,7 +73,7 @@ async def _act(
 
     event = f"action.{verb}"
     try:
-        ref = TaskRef.decode(str((body.get("actions") or [{}])[0].get("value", "")))
+        ref = TaskRef.decode(button_value(body))
     except ValueError:
         audit.warning(event, extra={"user": ctx.user_id, "outcome": "bad_request"})
         return

@@ -19,20 +19,19 @@ from bot.blocks.limits import context as context_line
 from bot.commands.base import CommandContext
 from bot.commands.router import run_view
 from bot.ids import TaskRef, View
-from bot.listeners.common import Where, deps_of, respond_or_post, respond_with, web_client
+from bot.listeners.common import Where, button_value, deps_of, respond_or_post, respond_with, web_client
 
 logger = logging.getLogger("bot.slack")
 
 
 def action_context(body: dict[str, Any], context: dict[str, Any], *, fresh: bool = False) -> CommandContext:
     """A command context for whoever clicked, where they clicked."""
-    container = body.get("container") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+    where = where_of(body)
     return CommandContext(
-        user_id=(body.get("user") or {}).get("id", ""),
-        channel_id=channel,
+        user_id=where.user,
+        channel_id=where.channel,
         team_id=(body.get("team") or {}).get("id"),
-        thread_ts=container.get("thread_ts"),
+        thread_ts=where.thread_ts,
         source="action",
         deps=deps_of(context),
         fresh=fresh,
@@ -41,11 +40,6 @@ def action_context(body: dict[str, Any], context: dict[str, Any], *, fresh: bool
 
 def is_ephemeral(body: dict[str, Any]) -> bool:
     return bool((body.get("container") or {}).get("is_ephemeral"))
-
-
-def _value(body: dict[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value", ""))
 
 
 def where_of(body: dict[str, Any]) -> Where:
@@ -74,7 +68,7 @@ async def _rerun(
 ) -> None:
     await ack()
     try:
-        view = View.decode(_value(body))
+        view = View.decode(button_value(body))
     except ValueError:
         logger.warning("slack.bad_button_value", extra={"action": (body.get("actions") or [{}])[0].get("action_id")})
         return
@@ -106,7 +100,7 @@ async def share(
     """
     await ack()
     try:
-        view = View.decode(_value(body))
+        view = View.decode(button_value(body))
     except ValueError:
         logger.warning("slack.bad_button_value", extra={"action": "share"})
         return
@@ -127,7 +121,7 @@ async def details(
     """A task's details, shown only to the person who clicked (Start/Stop depend on who that is)."""
     await ack()
     try:
-        ref = TaskRef.decode(_value(body))
+        ref = TaskRef.decode(button_value(body))
     except ValueError:
         logger.warning("slack.bad_button_value", extra={"action": "details"})
         return
