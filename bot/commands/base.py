@@ -42,12 +42,9 @@ class CommandContext:
         """How the user invokes the bot here, for help and hints: "/dis" or "@dis-bot"."""
         return "@dis-bot" if self.source in ("mention", "dm") else "/dis"
 
-    def with_view(self, *, fresh: bool | None = None, offset: int | None = None) -> CommandContext:
-        return replace(
-            self,
-            fresh=self.fresh if fresh is None else fresh,
-            offset=self.offset if offset is None else max(0, offset),
-        )
+    def at_offset(self, offset: int) -> CommandContext:
+        """The same context showing the page that starts at `offset` (a paging button's view)."""
+        return replace(self, offset=max(0, offset))
 
 
 Handler = Callable[[CommandContext, list[str]], Awaitable[Message]]

@@ -77,7 +77,7 @@ async def run_command(ctx: CommandContext, text: str) -> Message:
 
 async def run_view(ctx: CommandContext, view: View) -> Message:
     """Re-run the command behind a button (Refresh, Share, paging)."""
-    return await run(ctx.with_view(offset=view.offset), view.command, list(view.args))
+    return await run(ctx.at_offset(view.offset), view.command, list(view.args))
 
 
 async def run(ctx: CommandContext, word: str, args: list[str]) -> Message:
