@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from bot.config import AuthMode, Settings
-from bot.dis.responses import clean, parse_error_body, redact, transport_kind, transport_reason
+from bot.dis.responses import clean, parse_error_body, redact, transport_kind, transport_reason, transport_status
 from bot.dis.retry import parse_retry_after
 from bot.dis.signer import sign
 from bot.errors import AuthError, DisError, Throttled, Unavailable
@@ -237,11 +237,10 @@ class IamPasswordAuth:
                 headers={"Content-Type": "application/json;charset=utf8"},
             )
         except httpx.TransportError as exc:
-            kind = transport_kind(exc)
-            if kind == "read_timeout":
-                self._report("timeout", started)
+            status = transport_status(transport_kind(exc))
+            self._report(status, started)
+            if status == "timeout":
                 raise Unavailable(f"{who} timed out.") from None
-            self._report("connect_error" if kind == "connect_error" else "transport_error", started)
             reason = redact(transport_reason(exc), self.secrets())
             raise Unavailable(f"{who} failed: IAM is unreachable ({reason}).") from None
         self._report(response.status_code, started)

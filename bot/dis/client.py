@@ -44,6 +44,7 @@ from bot.dis.responses import (
     redact,
     transport_kind,
     transport_reason,
+    transport_status,
 )
 from bot.dis.retry import RetryPolicy, parse_retry_after
 from bot.errors import (
@@ -275,8 +276,7 @@ class DisClient:
         except httpx.TransportError as exc:
             seconds = time.perf_counter() - started
             kind = transport_kind(exc)
-            status = {"connect_error": "connect_error", "disconnected": "transport_error", "other": "transport_error"}
-            self._log_request(call, status.get(kind, "timeout"), seconds, None, attempt)
+            self._log_request(call, transport_status(kind), seconds, None, attempt)
             return _Outcome(error=self._transport_error(exc, kind), sent=kind not in NOT_SENT)
         seconds = time.perf_counter() - started
         status_code = response.status_code

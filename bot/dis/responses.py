@@ -121,6 +121,13 @@ def transport_reason(exc: BaseException) -> str:
 TransportKind = Literal["connect_error", "connect_timeout", "pool_timeout", "read_timeout", "disconnected", "other"]
 
 
+def transport_status(kind: TransportKind) -> str:
+    """How a failed attempt is reported in metrics and logs: "timeout", "connect_error" or "transport_error"."""
+    if kind in ("connect_timeout", "pool_timeout", "read_timeout"):
+        return "timeout"
+    return "connect_error" if kind == "connect_error" else "transport_error"
+
+
 def transport_kind(exc: BaseException) -> TransportKind:
     """What really went wrong, judged by the root exception rather than httpx's class alone.
 

@@ -522,3 +522,21 @@ def test_transport_failures_judged_by_their_cause() -> None:
     assert transport_kind(mapped(httpx.ReadTimeout, aiohttp.SocketTimeoutError())) == "read_timeout"
     assert transport_kind(httpx.ConnectError("refused")) in NOT_SENT
     assert transport_kind(httpx.ReadTimeout("slow")) == "read_timeout"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [
+        ("connect_timeout", "timeout"),
+        ("pool_timeout", "timeout"),
+        ("read_timeout", "timeout"),
+        ("connect_error", "connect_error"),
+        ("disconnected", "transport_error"),
+        ("other", "transport_error"),
+    ],
+)
+def test_transport_failures_report_one_status_for_dis_and_iam(kind: str, status: str) -> None:
+    """DIS requests and IAM logins report a failed attempt under the same status (metrics, logs)."""
+    from bot.dis.responses import transport_status
+
+    assert transport_status(kind) == status  # type: ignore[arg-type]
