@@ -17,7 +17,8 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from bot.blocks.errors import error_message
 from bot.blocks.limits import Message, escape
 from bot.deps import Deps
-from bot.listeners.common import deps_of, respond_with
+from bot.listeners.actions.views import where_of
+from bot.listeners.common import button_value, deps_of, respond_with
 from bot.services.watches import WatchService
 from bot.watcher.ids import ALERT_ACK, ALERT_SNOOZE
 
@@ -26,10 +27,9 @@ logger = logging.getLogger("bot.slack")
 
 def _clicked(body: dict[str, Any]) -> tuple[str, str, int | None]:
     """(user, channel, alert id) of a button press; the alert id is None if the value is not ours."""
-    user = str((body.get("user") or {}).get("id", ""))
-    channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", ""))
-    value = str(((body.get("actions") or [{}])[0]).get("value", ""))
-    return user, channel, int(value) if value.isdigit() else None
+    where = where_of(body)
+    value = button_value(body)
+    return where.user, where.channel, int(value) if value.isdigit() else None
 
 
 def _service(context: dict[str, Any]) -> WatchService | None:
