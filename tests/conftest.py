@@ -87,7 +87,7 @@ class ManualClock:
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on (for "connection refused")."""
+    """A free loopback port: nothing listens there ("connection refused"), or a server may bind it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -6,22 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 
 import httpx
 
 from bot.devtools.fake_slack import FakeSlack
 from bot.dis.simulator import SimTask
-from tests.conftest import SIM_PROJECT, SIM_REGION, SIM_TOKEN
+from tests.conftest import SIM_PROJECT, SIM_REGION, SIM_TOKEN, free_port
 
 BOT_TOKEN = "xoxb-process-test-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_for_line(stream: asyncio.StreamReader, needle: str, seen: list[str], timeout: float = 30) -> None:  # noqa: ASYNC109

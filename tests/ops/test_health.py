@@ -10,22 +10,12 @@ from bot.devtools.fake_slack import FakeSlack
 from bot.dis.simulator import SimTask
 from bot.errors import DisError
 from bot.services.health import Health, chain, observe_slack
-from tests.conftest import FAST_RETRY
-
-
-class Clock:
-    """A hand-moved monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import FAST_RETRY, ManualClock
 
 
 def test_not_ready_until_both_answered() -> None:
     """A fresh tracker is not ready and says which dependency has not answered yet."""
-    clock = Clock()
+    clock = ManualClock()
     health = Health(300, clock=clock)
     ready, detail = health.status()
     assert not ready
@@ -41,7 +31,7 @@ def test_not_ready_until_both_answered() -> None:
 
 def test_success_older_than_the_limit_is_not_ready() -> None:
     """A success older than READY_MAX_AGE_SECONDS no longer counts."""
-    clock = Clock()
+    clock = ManualClock()
     health = Health(300, clock=clock)
     health.mark_dis_ok()
     health.mark_slack_ok()
@@ -55,7 +45,7 @@ def test_success_older_than_the_limit_is_not_ready() -> None:
 
 def test_failure_after_success_flips_until_the_next_success() -> None:
     """A failure after the last success makes it unready; the next success makes it ready again."""
-    clock = Clock()
+    clock = ManualClock()
     health = Health(300, clock=clock)
     health.mark_dis_ok()
     health.mark_slack_ok()
@@ -93,7 +83,7 @@ def test_failure_after_success_flips_until_the_next_success() -> None:
 )
 def test_dis_request_classification(endpoint: str, status: int | str, effect: str) -> None:
     """Each DIS attempt outcome marks DIS ok, failed, or leaves it alone."""
-    health = Health(300, clock=Clock())
+    health = Health(300, clock=ManualClock())
     health.on_dis_request(endpoint, status, 0.01)
     dis = health.dis
     assert (dis.last_ok is not None, dis.failures > 0) == {
@@ -219,7 +209,7 @@ async def test_probes_refresh_a_quiet_bot(sim, make_client) -> None:
 
 async def test_probe_interval_limits_probing() -> None:
     """A failing dependency is probed at most once per probe_interval."""
-    clock = Clock()
+    clock = ManualClock()
     calls = []
 
     async def probe() -> None:

@@ -13,7 +13,7 @@ from bot.dis.client import DisClient
 from bot.dis.simulator import SimTask
 from bot.errors import ConfigError
 from bot.server import SlackSocketModeServer, build_deps, build_runtime
-from tests.conftest import FAST_RETRY, settings_for
+from tests.conftest import FAST_RETRY, free_port, settings_for
 from tests.slack.conftest import ALICE, BOT_TOKEN, CHANNEL
 from tests.slack.payloads import TEAM
 
@@ -149,21 +149,13 @@ def keep_logging():
     root.setLevel(level)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_serve_runs_until_stopped(sim, fake, keep_logging, tmp_path):
     """serve() checks the token, serves HTTP on $PORT with its services, and stops cleanly when asked."""
     import asyncio
 
     from bot.server import serve
 
-    port = _free_port()
+    port = free_port()
     settings = settings_for(
         sim,
         SLACK_BOT_TOKEN=BOT_TOKEN,
