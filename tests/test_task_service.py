@@ -117,17 +117,6 @@ async def test_cancelled_waiter_leaves_the_load_alone(sim, make_client) -> None:
     assert sim.count(LIST_PATH) == 1
 
 
-async def test_feed_answers_next_read(sim, make_client) -> None:
-    """A snapshot fed by the watcher answers the next command without a request."""
-    sim.add_stream("a", [SimTask("t")])
-    client = make_client(sim)
-    svc = service(client)
-    snapshot = await client.list_transfer_tasks("a")
-    svc.feed(snapshot)
-    assert await svc.tasks("a") == snapshot
-    assert sim.count(LIST_PATH) == 1
-
-
 @pytest.mark.parametrize("name", ["", "bad name", "x" * 65, "../etc", "naïve"])
 async def test_invalid_names_send_nothing(sim, make_client, name: str) -> None:
     """A name DIS would refuse is rejected before any request."""

@@ -80,7 +80,7 @@ class SingleFlightCache(Generic[T]):
         return self._cache.get(key)
 
     def put(self, key: Hashable, value: T) -> None:
-        """Store a value: every finished load, and a read made elsewhere (`TaskService.feed`)."""
+        """Store a value (every finished load goes through here)."""
         if self._cache is not None:
             self._cache[key] = value
 
@@ -162,13 +162,6 @@ class TaskService:
         """Every stream of the project (all pages)."""
         key = (self.project_id, "streams")
         return await self.cache.get(key, self.client.list_streams, fresh=fresh)
-
-    def feed(self, tasks: TaskList) -> None:
-        """Let a read made elsewhere answer the next command.
-
-        The watcher does not need this: it reads through `tasks(stream, fresh=True)`, which stores its result.
-        """
-        self.cache.put(self._tasks_key(tasks.stream), tasks)
 
     def cached_tasks(self, stream: str) -> TaskList | None:
         return self.cache.peek(self._tasks_key(stream))
