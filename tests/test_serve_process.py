@@ -7,6 +7,8 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -53,8 +55,32 @@ def serve_env(sim, fake: FakeSlack, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-async def start_bot(env: dict[str, str], cwd) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+class ServedBot:
+    """A `dis-bot serve` process that has logged `server.started`; `seen` collects its output lines."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.seen: list[str] = []
+
+    @property
+    def output(self) -> str:
+        return "".join(self.seen)
+
+    async def stop(self) -> tuple[int, float]:
+        """SIGTERM, then wait for the exit; (exit code, seconds it took)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.proc.wait(), 20)
+        assert self.proc.stdout is not None
+        self.seen.append((await self.proc.stdout.read()).decode(errors="replace"))
+        return code, loop.time() - started
+
+
+@asynccontextmanager
+async def served_bot(env: dict[str, str], cwd) -> AsyncIterator[ServedBot]:
+    """Start `python -m bot serve`, wait until it serves, and make sure it is gone afterwards."""
+    proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -64,17 +90,15 @@ async def start_bot(env: dict[str, str], cwd) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-
-
-async def stop_bot(proc: asyncio.subprocess.Process, seen: list[str]) -> tuple[int, float]:
-    """SIGTERM, then wait for the exit; (exit code, seconds it took)."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    proc.send_signal(signal.SIGTERM)
-    code = await asyncio.wait_for(proc.wait(), 20)
-    assert proc.stdout is not None
-    seen.append((await proc.stdout.read()).decode(errors="replace"))
-    return code, loop.time() - started
+    bot = ServedBot(proc)
+    try:
+        assert proc.stdout is not None
+        await wait_for_line(proc.stdout, "server.started", bot.seen)
+        yield bot
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 async def metric(port: int, name: str) -> float:
@@ -90,23 +114,15 @@ async def test_serve_alerts_and_exits_0_on_sigterm(sim, tmp_path) -> None:
     port = free_port()
     async with FakeSlack(token=BOT_TOKEN) as fake:
         env = serve_env(sim, fake, port, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", DIS_WATCH="orders-prod=C0ALERTS")
-        proc = await start_bot(env, tmp_path)
-        seen: list[str] = []
-        try:
-            assert proc.stdout is not None
-            await wait_for_line(proc.stdout, "server.started", seen)
+        async with served_bot(env, tmp_path) as bot:
             async with httpx.AsyncClient() as http:
                 assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
             sim.set_state("orders-prod", "to-obs", "ERROR")
             [alert] = await fake.wait_for("chat.postMessage", count=1, timeout=20)
             assert alert.payload["channel"] == "C0ALERTS"
             assert "to-obs" in alert.payload["text"]
-            code, _ = await stop_bot(proc, seen)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        output = "".join(seen)
+            code, _ = await bot.stop()
+        output = bot.output
         assert code == 0, output
         assert "server.stopping" in output
         assert "Traceback" not in output
@@ -121,20 +137,12 @@ async def test_sigterm_flushes_a_pending_outbox_then_exits_0(sim, tmp_path) -> N
     async with FakeSlack(token=BOT_TOKEN) as fake:
         env = serve_env(sim, fake, port, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", DIS_WATCH="orders-prod=C0ALERTS")
         fake.fail_next("chat.postMessage", 1, status=429, retry_after=2)
-        proc = await start_bot(env, tmp_path)
-        seen: list[str] = []
-        try:
-            assert proc.stdout is not None
-            await wait_for_line(proc.stdout, "server.started", seen)
+        async with served_bot(env, tmp_path) as bot:
             sim.set_state("orders-prod", "to-obs", "ERROR")
             await fake.wait_for("chat.postMessage", ok=False, timeout=20)
             assert fake.calls_to("chat.postMessage", ok=True) == []
-            code, seconds = await stop_bot(proc, seen)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        output = "".join(seen)
+            code, seconds = await bot.stop()
+        output = bot.output
         assert code == 0, output
         assert seconds < 10.5, output
         [alert] = fake.calls_to("chat.postMessage", ok=True)
@@ -148,11 +156,7 @@ async def test_serve_without_watches_is_quiet_with_the_default_database(sim, tmp
     sim.add_stream("orders-prod", [SimTask("to-obs", state="ERROR")])
     port = free_port()
     async with FakeSlack(token=BOT_TOKEN) as fake:
-        proc = await start_bot(serve_env(sim, fake, port), tmp_path)
-        seen: list[str] = []
-        try:
-            assert proc.stdout is not None
-            await wait_for_line(proc.stdout, "server.started", seen)
+        async with served_bot(serve_env(sim, fake, port), tmp_path) as bot:
             sim.reset_counts()
 
             async def cycles(n: int) -> None:
@@ -161,12 +165,8 @@ async def test_serve_without_watches_is_quiet_with_the_default_database(sim, tmp
                     await asyncio.sleep(0.05)
 
             await asyncio.wait_for(cycles(3), 20)
-            code, _ = await stop_bot(proc, seen)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        output = "".join(seen)
+            code, _ = await bot.stop()
+        output = bot.output
         assert code == 0, output
         assert sim.count(path="/transfer-tasks") == 0  # (a readiness probe may list the streams now and then)
         assert fake.calls_to("chat.postMessage") == [] and fake.calls_to("chat.update") == []
