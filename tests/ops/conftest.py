@@ -168,3 +168,20 @@ def capture_logs() -> Iterator[Any]:
     root.setLevel(saved[1])
     for name, level in noisy.items():
         logging.getLogger(name).setLevel(level)
+
+
+#: Every metric the README's table lists (the issue's list).
+METRIC_FAMILIES = (
+    "disbot_commands_total",
+    "disbot_ack_latency_seconds",
+    "disbot_dis_requests_total",
+    "disbot_dis_request_seconds",
+    "disbot_dis_retries_total",
+    "disbot_cache_events_total",
+    "disbot_watch_cycle_seconds",
+    "disbot_watch_lag_seconds",
+    "disbot_alerts_total",
+    "disbot_outbox_depth",
+    "disbot_outbox_delivery_failures_total",
+    "disbot_watched_tasks",
+)

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.demo import run_demo
 from bot.devtools.fake_slack import FakeSlack
 from bot.metrics import REGISTRY
-from tests.ops.conftest import SLACK_APP_TOKEN, SLACK_BOT_TOKEN
+from tests.ops.conftest import METRIC_FAMILIES, SLACK_APP_TOKEN, SLACK_BOT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,23 +51,6 @@ class Output:
                 await asyncio.wait_for(self.changed.wait(), remaining)
             except TimeoutError:
                 pass
-
-
-#: Every metric the README's table lists (the issue's list).
-METRIC_FAMILIES = (
-    "disbot_commands_total",
-    "disbot_ack_latency_seconds",
-    "disbot_dis_requests_total",
-    "disbot_dis_request_seconds",
-    "disbot_dis_retries_total",
-    "disbot_cache_events_total",
-    "disbot_watch_cycle_seconds",
-    "disbot_watch_lag_seconds",
-    "disbot_alerts_total",
-    "disbot_outbox_depth",
-    "disbot_outbox_delivery_failures_total",
-    "disbot_watched_tasks",
-)
 
 
 def total(sample: str) -> float:

@@ -21,6 +21,7 @@ from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.health import Health
 from bot.services.tasks import TaskService
 from tests.conftest import FAST_RETRY
+from tests.ops.conftest import METRIC_FAMILIES
 
 
 @pytest.fixture
@@ -125,19 +126,7 @@ async def test_metrics_exposition_moves_with_dis_traffic(ops) -> None:
     text = response.text
     line = f'disbot_dis_requests_total{{endpoint="list_transfer_tasks",status="200"}} {before + 1}'
     assert line in text
-    for name in (
-        "disbot_commands_total",
-        "disbot_ack_latency_seconds",
-        "disbot_dis_request_seconds",
-        "disbot_dis_retries_total",
-        "disbot_cache_events_total",
-        "disbot_watch_cycle_seconds",
-        "disbot_watch_lag_seconds",
-        "disbot_alerts_total",
-        "disbot_outbox_depth",
-        "disbot_outbox_delivery_failures_total",
-        "disbot_watched_tasks",
-    ):
+    for name in METRIC_FAMILIES:
         assert f"# TYPE {name}" in text, name
 
 
