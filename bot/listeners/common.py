@@ -59,15 +59,16 @@ async def respond_with(respond: AsyncRespond, message: Message, **options: Any) 
 
 async def post_message(client: AsyncWebClient, channel: str, message: Message, *, thread_ts: str | None = None) -> bool:
     """chat.postMessage `message`; log (never raise) Slack's refusal. Returns success."""
-    try:
-        await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks)
-    except SlackApiError as exc:
-        logger.warning("slack.post_failed", extra={"channel": channel, "error": slack_error_code(exc)})
-        return False
-    except Exception as exc:
-        logger.warning("slack.post_failed", extra={"channel": channel, "error": type(exc).__name__})
-        return False
-    return True
+    return await _logged_call(
+        client,
+        "chat_postMessage",
+        "slack.post_failed",
+        {"channel": channel},
+        channel=channel,
+        thread_ts=thread_ts,
+        text=message.text,
+        blocks=message.blocks,
+    )
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,17 @@ async def respond_or_post(
 
 async def _web_call(client: AsyncWebClient, method: str, **kwargs: Any) -> bool:
     """One Web API call whose refusal is logged, never raised (e.g. chat.postEphemeral where the bot is not)."""
+    return await _logged_call(client, method, "slack.call_failed", {"method": method}, **kwargs)
+
+
+async def _logged_call(client: AsyncWebClient, method: str, event: str, fields: dict[str, Any], **kwargs: Any) -> bool:
+    """Call `client.<method>(**kwargs)`; on any failure log `event` with `fields` and the error, and return False."""
     try:
         await getattr(client, method)(**kwargs)
     except SlackApiError as exc:
-        logger.warning("slack.call_failed", extra={"method": method, "error": slack_error_code(exc)})
+        logger.warning(event, extra={**fields, "error": slack_error_code(exc)})
         return False
     except Exception as exc:
-        logger.warning("slack.call_failed", extra={"method": method, "error": type(exc).__name__})
+        logger.warning(event, extra={**fields, "error": type(exc).__name__})
         return False
     return True
