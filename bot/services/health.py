@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bot.health")
 
 Probe = Callable[[], Awaitable[object]]
+#: An extra readiness check (`Health.add_check`): returns (ready, JSON-ready detail with a "reason" when not ready).
+Check = Callable[[float], tuple[bool, dict[str, Any]]]
 
 #: DIS statuses that say "DIS cannot serve us" (anything else non-2xx is about the request, not the service).
 _DIS_FAILURE_STATUSES = {401, 403, 429, 441}
@@ -132,6 +134,15 @@ class Health:
         self.probe_interval = probe_interval
         self.probe_timeout = probe_timeout
         self._probing: dict[str, asyncio.Task[None]] = {}
+        self._checks: dict[str, Check] = {}
+
+    def add_check(self, name: str, check: Check) -> None:
+        """Add a readiness component beside DIS and Slack (the Socket Mode link, the store).
+
+        `check(now)` is called on every status read with the monotonic time and must answer at once; its detail
+        appears under `name` in `/readyz`. Adding a name twice replaces the first check.
+        """
+        self._checks[name] = check
 
     # --- feeding ---
 
@@ -180,7 +191,11 @@ class Health:
         now = self.clock() if now is None else now
         dis_ok, dis = self.dis.report(now, self.max_age)
         slack_ok, slack = self.slack.report(now, self.max_age)
-        return dis_ok and slack_ok, {"dis": dis, "slack": slack}
+        ready, detail = dis_ok and slack_ok, {"dis": dis, "slack": slack}
+        for name, check in self._checks.items():
+            ok, detail[name] = check(now)
+            ready = ready and ok
+        return ready, detail
 
     # --- probing ---
 

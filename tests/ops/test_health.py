@@ -224,3 +224,17 @@ async def test_probe_interval_limits_probing() -> None:
     clock.now += 15
     await health.refresh()
     assert len(calls) == 2
+
+
+def test_added_check_joins_readiness() -> None:
+    """A check added with add_check appears in the status under its name and makes the bot unready when it fails."""
+    clock = ManualClock()
+    health = Health(60, clock=clock)
+    health.mark_dis_ok()
+    health.mark_slack_ok()
+    failing = {"value": True}
+    health.add_check("store", lambda now: (not failing["value"], {"ok": not failing["value"], "reason": "writes fail"}))
+    ready, detail = health.status()
+    assert not ready and detail["store"]["reason"] == "writes fail"
+    failing["value"] = False
+    assert health.status()[0]
