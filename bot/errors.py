@@ -7,7 +7,8 @@
         ├── NotFound             DIS.4301 (stream) / DIS.4354 (task), sent by DIS as HTTP 400
         ├── AuthError            401 APIG.03xx, 441 DIS.41xx, 403: credentials or permissions
         ├── Throttled            429 APIG.0308, DIS.4305: too many requests (carries Retry-After)
-        ├── Unavailable          5xx, timeouts, connection errors, a body that is not the JSON we expect
+        ├── Unavailable          5xx, timeouts, connection errors
+        │   └── Garbled          a 2xx whose body is not what the API promises (not JSON, no usable task list)
         └── RequestRejected      any other 4xx: DIS understood and refused the request
 
 `DisError` keeps DIS's `code` and `request_id` for the logs; `str(error)` is the human message.
@@ -84,6 +85,14 @@ class Unavailable(DisError):
     """DIS could not be reached or answered with something we cannot use."""
 
 
+class Garbled(Unavailable):
+    """DIS said 200 but the body is unusable: not JSON, or no real task/stream list (`{"tasks": null}`).
+
+    Never an empty answer: an empty list read from garbage would close open alerts as "deleted". Retried and
+    counted like `Unavailable` (same `kind`, so metrics and stored states keep their label values).
+    """
+
+
 class RequestRejected(DisError):
     """DIS refused the request for another reason (a 4xx we do not classify further)."""
 
@@ -95,5 +104,6 @@ _KINDS: dict[type[DisError], str] = {
     AuthError: "auth",
     Throttled: "throttled",
     Unavailable: "unavailable",
+    Garbled: "unavailable",
     RequestRejected: "rejected",
 }

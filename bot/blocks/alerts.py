@@ -39,7 +39,7 @@ _NAMES_IN_FALLBACK = 3
 _ERROR_KINDS = {
     "not_found": "not found",
     "auth": "authentication or permission refused",
-    "unavailable": "DIS unreachable",
+    "unavailable": "no usable answer from DIS",  # 5xx, timeouts, no connection, or a garbled 200
     "throttled": "throttled by DIS",
     "rejected": "request rejected",
     "invalid_name": "invalid name",

@@ -50,6 +50,7 @@ from bot.dis.retry import RetryPolicy, parse_retry_after
 from bot.errors import (
     AuthError,
     DisError,
+    Garbled,
     InvalidName,
     NotFound,
     RequestRejected,
@@ -286,12 +287,13 @@ class DisClient:
             try:
                 # Start/stop answers carry no body worth reading; only reads are decoded.
                 value = parse(json.loads(response.content) if call.method == "GET" else None)
-            except (ValueError, ValidationError, TypeError):
+            except (ValueError, ValidationError, TypeError) as exc:
                 self._log_request(call, status_code, seconds, request_id, attempt)
+                why = _unusable_reason(exc)
                 return _Outcome(
-                    error=Unavailable(
+                    error=Garbled(
                         f"DIS answered {call.endpoint} with a body that is not the JSON we expect "
-                        f"(HTTP {status_code}).",
+                        f"(HTTP {status_code}{'; ' + why if why else ''}).",
                         status=status_code,
                         request_id=request_id,
                     )
@@ -452,30 +454,75 @@ def _finish(error: DisError, attempts: int) -> DisError:
     return error
 
 
+class _Unusable(ValueError):
+    """A 2xx body that parses but is not what the API promises; `reason` is our own words, never the body's."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _unusable_reason(exc: BaseException) -> str | None:
+    """Why a 2xx body was refused, in our own words: pydantic's and json's messages would quote the body."""
+    if isinstance(exc, _Unusable):
+        return exc.reason
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return "not JSON"
+    if isinstance(exc, ValidationError):
+        return "a field of the wrong type"
+    return None
+
+
 def _expect_dict(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise TypeError(f"expected a JSON object, got {type(body).__name__}")
+        raise _Unusable(f"a JSON {type(body).__name__}, not an object")
     return body
 
 
+def _named(item: Any, key: str) -> bool:
+    """An object carrying a non-empty string `key` (a task or stream we can follow by name)."""
+    return isinstance(item, dict) and isinstance(item.get(key), str) and bool(item[key].strip())
+
+
 def _task_list(stream: str, body: Any) -> TaskList:
+    """Parse a task list, refusing any body that would read as fewer tasks than DIS has.
+
+    `{"tasks": null}`, `{"data": ...}`, `{"tasks": [1, 2]}` or tasks without names must not become "no tasks":
+    the watcher would end every open problem of the stream as deleted, then alert it again on the next good read.
+    """
     data = _expect_dict(body)
-    tasks = data.get("tasks", data.get("details"))
-    if tasks is not None and not isinstance(tasks, list):
-        raise TypeError("tasks is not a list")
+    raw = data.get("tasks")
+    if raw is None:
+        raw = data.get("details")  # the legacy shape
+    if raw is None and "tasks" not in data and "details" not in data and data.get("total_number") in (0, "0"):
+        raw = []  # an empty stream answered without the empty list: it says what it means
+    if not isinstance(raw, list):
+        raise _Unusable("no task list" if raw is None else "the task list is not a list")
+    if not all(_named(item, "task_name") for item in raw):
+        raise _Unusable("a task without a name")
+    total = data.get("total_number")
+    if isinstance(total, int) and not isinstance(total, bool) and total > len(raw):
+        raise _Unusable(f"{len(raw)} of {total} tasks listed")
     return TaskList.from_api(stream, data, fetched_at=time.time())
 
 
 def _stream_page(body: Any) -> tuple[list[StreamInfo], bool]:
+    """One page of the streams list; a page without a real list is unusable (for `*` watches it is not "none")."""
     data = _expect_dict(body)
     infos = data.get("stream_info_list")
     names = data.get("stream_names")
-    if isinstance(infos, list) and infos:
+    if infos is None and names is None:
+        raise _Unusable("no stream list")
+    if any(value is not None and not isinstance(value, list) for value in (infos, names)):
+        raise _Unusable("the stream list is not a list")
+    if infos:
+        if not all(_named(item, "stream_name") for item in infos):
+            raise _Unusable("a stream without a name")
         streams = [StreamInfo.model_validate(item) for item in infos]
-    elif isinstance(names, list):
-        streams = [StreamInfo(stream_name=name) for name in names if isinstance(name, str)]
-    elif infos is None and names is None:
-        raise TypeError("neither stream_info_list nor stream_names in the answer")
+    elif names:
+        if not all(isinstance(name, str) and name.strip() for name in names):
+            raise _Unusable("a stream without a name")
+        streams = [StreamInfo(stream_name=name) for name in names]
     else:
         streams = []
     return streams, data.get("has_more_streams") is True

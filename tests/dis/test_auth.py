@@ -11,7 +11,7 @@ import pytest
 from bot.dis.auth import IamPasswordAuth, build_auth
 from bot.dis.client import DisClient
 from bot.dis.simulator import DisSimulator, SimTask
-from bot.errors import AuthError, DisError, InvalidName, NotFound, RequestRejected, Unavailable
+from bot.errors import AuthError, DisError, Garbled, InvalidName, NotFound, RequestRejected, Unavailable
 from tests.conftest import (
     FAST_RETRY,
     IAM_PASSWORD,
@@ -328,7 +328,7 @@ async def test_secrets_absent_from_errors_and_logs(mode: str, caplog: pytest.Log
             except DisError as exc:
                 errors.append(exc)
 
-    kinds = [AuthError, Unavailable, Unavailable, RequestRejected, NotFound, InvalidName, AuthError]
+    kinds = [AuthError, Unavailable, Garbled, RequestRejected, NotFound, InvalidName, AuthError]
     assert [type(e) for e in errors] == kinds
     texts = [str(e) for e in errors] + [repr(e) for e in errors]
     for record in caplog.records:

@@ -83,6 +83,12 @@ class _Failure:
     body: Any
     path: str | None
     headers: dict[str, str] | None
+    exact: bool = False
+
+    def matches(self, path: str) -> bool:
+        if self.path is None:
+            return True
+        return path == self.path if self.exact else self.path in path
 
 
 @dataclass
@@ -225,14 +231,19 @@ class DisSimulator:
         body: Any = None,
         path: str | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        exact: bool = False,
     ) -> None:
         """Make the next `n` requests (whose path contains `path`, if given) fail with `status`.
 
         `body=None` picks the real shape for the status (429: APIG.0308 plus `Retry-After`; 500/503:
-        DIS.5000; 502/504: gateway APIG.0201). A `str`/`bytes` body is sent as-is (garbled JSON).
+        DIS.5000; 502/504: gateway APIG.0201). A `str`/`bytes` body is sent as-is (garbled JSON). A 200 with a
+        body answers as if it were DIS (`status=200, body={"tasks": None}`: a "success" with no task list).
+        `exact=True` matches only that very path (`/v2/{project}/streams`, the streams list, is contained in
+        every task path).
         """
         with self._lock:
-            self._failures.append(_Failure(n, status, body, path, headers))
+            self._failures.append(_Failure(n, status, body, path, headers, exact))
 
     def expire_tokens(self) -> None:
         """Every token issued so far becomes stale (DIS answers 401 APIG.0307); later ones are fine."""
@@ -416,7 +427,7 @@ class DisSimulator:
 
     def _take_failure(self, path: str) -> _Failure | None:
         for failure in self._failures:
-            if failure.path is None or failure.path in path:
+            if failure.matches(path):
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     self._failures.remove(failure)
