@@ -169,6 +169,16 @@ def test_unreachable_dis(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> N
     assert err.count("\n") == 1 and SIM_TOKEN not in err and "Traceback" not in err
 
 
+def test_tasks_with_a_garbled_200_is_an_error_not_no_tasks(cli_env, capsys) -> None:
+    """DIS answering 200 `{"tasks": null}`: exit code 1 and one line saying the answer was not usable, never the
+    "0 task(s) (no tasks)" table."""
+    cli_env.fail_next(4, status=200, body={"tasks": None}, path="/streams/orders-prod/transfer-tasks")
+    assert main(["tasks", "orders-prod"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "not the JSON we expect (HTTP 200; no task list) (tried 4 times)" in captured.err, captured.err
+
+
 def test_console_script_end_to_end(thread_sim, tmp_path) -> None:
     """The installed entry point works as a separate process."""
     _, url = thread_sim

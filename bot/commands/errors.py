@@ -12,7 +12,7 @@ import logging
 from bot.blocks.errors import error_message, usage_message
 from bot.blocks.limits import Message, escape
 from bot.commands.base import CommandContext, UsageError
-from bot.errors import AuthError, DisError, InvalidName, NotFound, RequestRejected, Throttled, Unavailable
+from bot.errors import AuthError, DisError, Garbled, InvalidName, NotFound, RequestRejected, Throttled, Unavailable
 from bot.logs import request_id_var
 
 logger = logging.getLogger("bot.commands")
@@ -39,6 +39,8 @@ def short_error(exc: BaseException) -> str:
         return "no longer exists"
     if isinstance(exc, Throttled):
         return f"DIS is throttling us ({_tries(exc)})"
+    if isinstance(exc, Garbled):
+        return f"DIS's answer could not be read ({_tries(exc)})"
     if isinstance(exc, Unavailable):
         return f"DIS did not answer ({_tries(exc)})"
     if isinstance(exc, AuthError):
@@ -82,6 +84,15 @@ def error_answer(exc: BaseException, ctx: CommandContext, subcommand: str) -> Me
             "DIS is throttling us.",
             f"It asked us to slow down and we {_tries(exc)}. Please try again in a minute.",
             emoji=":hourglass:",
+        )
+    if isinstance(exc, Garbled):
+        # Not "no tasks": an answer we cannot read says nothing about the stream.
+        logger.warning("command.dis_unavailable", extra={**log_fields, "detail": exc.message})
+        return error_message(
+            "DIS answered, but not with anything the bot can read.",
+            f"We {_tries(exc)} and got no usable task or stream list, so we cannot say what is there. "
+            "Please try again in a minute; if it goes on, the bot's admin can find DIS's request id in the log.",
+            emoji=":jigsaw:",
         )
     if isinstance(exc, Unavailable):
         logger.warning("command.dis_unavailable", extra={**log_fields, "detail": exc.message})

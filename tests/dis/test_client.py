@@ -12,7 +12,7 @@ import pytest
 from bot.dis.client import DisClient
 from bot.dis.retry import RetryPolicy
 from bot.dis.simulator import DisSimulator, SimTask
-from bot.errors import AuthError, InvalidName, NotFound, RequestRejected, Throttled, Unavailable
+from bot.errors import AuthError, Garbled, InvalidName, NotFound, RequestRejected, Throttled, Unavailable
 from tests.conftest import FAST_RETRY, free_port, new_simulator, settings_for
 
 TASKS_PATH = "/transfer-tasks"
@@ -254,6 +254,74 @@ async def test_unexpected_bodies_are_unavailable(sim: DisSimulator, make_client,
         await make_client(sim).list_transfer_tasks("orders")
     assert "not the JSON we expect" in str(caught.value)
     assert caught.value.attempts == 4 and sim.count() == 4
+
+
+#: A value planted in garbled bodies: what DIS sent must never be repeated in our message.
+PLANTED = "planted-value-7f3a"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"tasks": None, "total_number": 0, "note": PLANTED}, "no task list"),
+        ({"data": {"tasks": [{"task_name": PLANTED}]}}, "no task list"),
+        ({"tasks": [1, 2], "total_number": 2}, "a task without a name"),
+        ({"tasks": [{"task_name": "", "state": "RUNNING"}]}, "a task without a name"),
+        ({"tasks": [{"task_name": "a"}, PLANTED]}, "a task without a name"),
+        ({"tasks": {"task_name": PLANTED}}, "the task list is not a list"),
+        ({"tasks": [], "total_number": 2}, "0 of 2 tasks listed"),
+        ([PLANTED], "a JSON list, not an object"),
+    ],
+    ids=["tasks-null", "other-shape", "not-objects", "empty-name", "mixed", "object", "fewer-than-total", "list"],
+)
+async def test_a_200_without_a_usable_task_list_is_garbled(
+    sim: DisSimulator, make_client, body: object, reason: str
+) -> None:
+    """A 200 whose body holds no usable task list is Garbled (retried, then given up) saying why, never an empty
+    list; nothing of the body is repeated."""
+    sim.add_stream("orders", [SimTask("to-obs")])
+    sim.fail_next(4, status=200, body=body, path=TASKS_PATH)
+    with pytest.raises(Garbled) as caught:
+        await make_client(sim).list_transfer_tasks("orders")
+    message = str(caught.value)
+    assert "not the JSON we expect" in message and f"HTTP 200; {reason}" in message, message
+    assert PLANTED not in message and PLANTED not in repr(caught.value)
+    assert caught.value.kind == "unavailable" and caught.value.attempts == 4 and sim.count() == 4
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"stream_info_list": {"stream_name": PLANTED}}, "the stream list is not a list"),
+        ({"stream_info_list": [], "stream_names": PLANTED}, "the stream list is not a list"),
+        ({"stream_names": [1, 2], "has_more_streams": False}, "a stream without a name"),
+        ({"stream_info_list": [{"stream_name": ""}]}, "a stream without a name"),
+        ({"data": [PLANTED]}, "no stream list"),
+    ],
+    ids=["info-object", "names-string", "names-not-strings", "empty-name", "other-shape"],
+)
+async def test_a_200_without_a_usable_stream_list_is_garbled(
+    sim: DisSimulator, make_client, body: object, reason: str
+) -> None:
+    """A streams page whose list is not a list (or names no stream) is Garbled, not an empty project."""
+    sim.add_stream("orders")
+    sim.fail_next(4, status=200, body=body, path=f"/v2/{sim.project_id}/streams", exact=True)
+    with pytest.raises(Garbled) as caught:
+        await make_client(sim).list_streams()
+    assert f"HTTP 200; {reason}" in str(caught.value) and PLANTED not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"tasks": [], "total_number": 0}, {"total_number": 0}, {"has_more_tasks": False, "details": []}],
+    ids=["empty-list", "zero-total-only", "legacy-empty"],
+)
+async def test_a_stream_without_tasks_still_reads_as_empty(sim: DisSimulator, make_client, body: object) -> None:
+    """An answer that says "no tasks" in any shape DIS uses is still an empty list, after one request."""
+    sim.add_stream("orders")
+    sim.fail_next(1, status=200, body=body, path=TASKS_PATH)
+    result = await make_client(sim).list_transfer_tasks("orders")
+    assert result.tasks == [] and result.total_number == 0 and sim.count() == 1
 
 
 async def test_garbled_error_body_still_classified_by_status(sim: DisSimulator, make_client) -> None:
