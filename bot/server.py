@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
+from bot.services.dis_credentials import check_dis_credentials
 from bot.services.health import SLACK_AUTH_ERRORS, slack_error_code
 from bot.services.tasks import TaskService
 from bot.watcher.watcher import Watcher
@@ -257,6 +258,7 @@ async def serve(
     try:
         assert runtime.deps.slack is not None
         await check_slack_token(runtime.deps.slack)
+        await check_dis_credentials(runtime.deps)  # rejected keys: one ERROR naming them, /readyz says so
         await runtime.server.start()
         logger.info("server.started", extra={"mode": "socket" if runtime.socket_mode else "http"})
         await stop.wait()
