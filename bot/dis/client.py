@@ -3,8 +3,9 @@
 What it guarantees callers:
 - Names are checked before any request (`InvalidName`, nothing sent); path segments are percent-encoded.
 - Every failure is one of `bot.errors` with a short human message that never contains a secret.
-- Reads (GET) are retried on `Throttled`/`Unavailable` with capped exponential backoff and full jitter,
-  waiting at least the server's Retry-After. Start/stop (POST) are retried only when the connection failed
+- A 2xx whose body is not JSON or holds no usable task/stream list is `Garbled`, never an empty result.
+- Reads (GET) are retried on `Throttled`/`Unavailable` (`Garbled` included) with capped exponential backoff
+  and full jitter, waiting at least the server's Retry-After. Start/stop (POST) are retried only when the connection failed
   before anything was sent. Auth failures are never retried, except one renewal of an IAM password token.
 
 Hooks for metrics (set by the caller, default None):
@@ -479,6 +480,15 @@ def _expect_dict(body: Any) -> dict[str, Any]:
     return body
 
 
+def _count(value: Any) -> int | None:
+    """A count as DIS sends it (an int, or digits in a string); None for anything else (`true` included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 def _named(item: Any, key: str) -> bool:
     """An object carrying a non-empty string `key` (a task or stream we can follow by name)."""
     return isinstance(item, dict) and isinstance(item.get(key), str) and bool(item[key].strip())
@@ -494,15 +504,16 @@ def _task_list(stream: str, body: Any) -> TaskList:
     raw = data.get("tasks")
     if raw is None:
         raw = data.get("details")  # the legacy shape
-    if raw is None and "tasks" not in data and "details" not in data and data.get("total_number") in (0, "0"):
+    total = data.get("total_number")
+    if raw is None and "tasks" not in data and "details" not in data and _count(total) == 0:
         raw = []  # an empty stream answered without the empty list: it says what it means
     if not isinstance(raw, list):
         raise _Unusable("no task list" if raw is None else "the task list is not a list")
     if not all(_named(item, "task_name") for item in raw):
         raise _Unusable("a task without a name")
-    total = data.get("total_number")
-    if isinstance(total, int) and not isinstance(total, bool) and total > len(raw):
-        raise _Unusable(f"{len(raw)} of {total} tasks listed")
+    claimed = _count(total)
+    if claimed is not None and claimed > len(raw):
+        raise _Unusable(f"{len(raw)} of {claimed} tasks listed")
     return TaskList.from_api(stream, data, fetched_at=time.time())
 
 
