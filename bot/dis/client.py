@@ -6,7 +6,8 @@ What it guarantees callers:
 - A 2xx whose body is not JSON or holds no usable task/stream list is `Garbled`, never an empty result.
 - Reads (GET) are retried on `Throttled`/`Unavailable` (`Garbled` included) with capped exponential backoff
   and full jitter, waiting at least the server's Retry-After. Start/stop (POST) are retried only when the
-  connection failed before anything was sent. Auth failures are never retried, except one renewal of an IAM password token.
+  connection failed before anything was sent. Auth failures are never retried, except one renewal of an IAM
+  password token.
 
 Hooks for metrics (set by the caller, default None):
     on_request(endpoint, status, seconds)   once per HTTP attempt; status is the HTTP status or
