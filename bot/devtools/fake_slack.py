@@ -503,6 +503,8 @@ class FakeSlack:
             }
             if p.get("thread_ts"):
                 message["thread_ts"] = p["thread_ts"]
+            if p.get("metadata"):
+                message["metadata"] = p["metadata"]
             self.messages[(channel, ts)] = message
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
         if method == "chat.update":
