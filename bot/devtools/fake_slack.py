@@ -124,10 +124,10 @@ class FakeSlack:
         latency: float = 0.0,
     ) -> None:
         self.bot_user_id = bot_user_id
-        self.latency = latency
         self.bot_id = bot_id
         self.team_id = team_id
         self.on_message = on_message
+        self.latency = latency
         self._token = token
         self._app_token = app_token
         self._sockets: list[web.WebSocketResponse] = []
