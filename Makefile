@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fetch.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/watcher.py
+	$(BIN)/python bench/storm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

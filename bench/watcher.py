@@ -100,7 +100,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def build(sim: Simulator, fake_url: str, db: str, concurrency: int, interval: float, **options: Any) -> Any:
+def build(
+    sim: Any,
+    fake_url: str,
+    db: str,
+    concurrency: int,
+    interval: float,
+    env: dict[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """A Watcher on `db` against `sim` (a `Simulator` or a `DisSimulator`); `env` adds settings by name."""
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.config import Settings
@@ -117,6 +126,7 @@ def build(sim: Simulator, fake_url: str, db: str, concurrency: int, interval: fl
         DIS_AUTH_TOKEN=TOKEN,
         WATCH_INTERVAL_SECONDS=interval,
         WATCH_CONCURRENCY=concurrency,
+        **(env or {}),
     )
     store = SqliteStore(db)
     client = DisClient(settings)

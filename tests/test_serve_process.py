@@ -14,6 +14,7 @@ import httpx
 
 from bot.devtools.fake_slack import FakeSlack
 from bot.dis.simulator import SimTask
+from bot.store.sqlite import SqliteStore
 from tests.conftest import SIM_PROJECT, SIM_REGION, SIM_TOKEN, free_port
 
 BOT_TOKEN = "xoxb-process-test-0123456789"
@@ -172,3 +173,34 @@ async def test_serve_without_watches_is_quiet_with_the_default_database(sim, tmp
         assert fake.calls_to("chat.postMessage") == [] and fake.calls_to("chat.update") == []
         assert (tmp_path / "dis-bot.db").exists()
         assert "Traceback" not in output
+
+
+async def test_post_in_flight_when_killed_is_sent_again_with_its_key(sim, tmp_path) -> None:
+    """Killed while Slack's answer to an alert post is on its way: the next start posts it again, same key."""
+    sim.add_stream("orders-prod", [SimTask("to-obs", state="RUNNING")])
+    port = free_port()
+    async with FakeSlack(token=BOT_TOKEN) as fake:
+        env = serve_env(sim, fake, port, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", DIS_WATCH="orders-prod=C0ALERTS")
+        fake.hold("chat.postMessage")  # Slack takes the post; the bot never hears back
+        async with served_bot(env, tmp_path) as first:
+            sim.set_state("orders-prod", "to-obs", "ERROR")
+            await fake.wait_for("chat.postMessage", timeout=20)
+            first.proc.kill()
+            await first.proc.wait()
+        fake.release("chat.postMessage")
+        async with served_bot(env, tmp_path) as second:
+            await fake.wait_for("chat.postMessage", count=2, timeout=20)
+            code, _ = await second.stop()
+        assert code == 0, second.output
+        assert "outbox.resumed_in_flight" in second.output
+        posts = fake.calls_to("chat.postMessage", ok=True)
+        assert len(posts) == 2 and {p.payload["channel"] for p in posts} == {"C0ALERTS"}
+        [key] = {p.payload["metadata"]["event_payload"]["key"] for p in posts}
+        assert key.startswith("alert:") and key.endswith(":post")
+        assert {p.payload["metadata"]["event_type"] for p in posts} == {"dis_bot_alert"}
+    store = SqliteStore(str(tmp_path / "bot.db"))
+    try:
+        [alert] = store.open_alerts()
+        assert alert.ts == posts[1].response["ts"]  # the bot follows the later one; the earlier is the one to delete
+    finally:
+        store.close()

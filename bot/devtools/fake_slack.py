@@ -9,6 +9,7 @@ wait for calls with a timeout instead of sleeping, and failures can be scripted:
         client = AsyncWebClient(token="xoxb-test", base_url=fake.url)
         fake.fail_next("chat.postMessage", 1, status=429, retry_after=1)   # HTTP 429 + Retry-After
         fake.fail_next("chat.postMessage", 1, error="channel_not_found")   # HTTP 200, ok: false
+        fake.hold("chat.postMessage")    # calls take effect, their answers wait for fake.release(...)
         ...
         [call] = await fake.wait_for("chat.postMessage", count=1, timeout=5)
         call.payload["channel"], call.payload["blocks"]
@@ -105,6 +106,8 @@ class FakeSlack:
         app_token: if set, the only app-level token `apps.connections.open` accepts; None accepts any `xapp-`.
         on_message: optional callback (sync or async) for every message-carrying call (the demo prints them).
         port: port to bind (0 = any free port).
+        latency: seconds every Web API answer takes after the call took effect (Slack's round trip; the
+            benchmarks use it, tests leave it at 0).
     """
 
     def __init__(
@@ -118,11 +121,13 @@ class FakeSlack:
         on_message: MessageCallback | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        latency: float = 0.0,
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.team_id = team_id
         self.on_message = on_message
+        self.latency = latency
         self._token = token
         self._app_token = app_token
         self._sockets: list[web.WebSocketResponse] = []
@@ -132,6 +137,8 @@ class FakeSlack:
         #: Current messages by (channel, ts), updated by chat.update / chat.delete.
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        #: Methods whose answers are held (see `hold`), each with the event that releases them.
+        self._held: dict[str, asyncio.Event] = {}
         #: response_url hook id -> (issued at, monotonic; posts accepted so far).
         self._hooks: dict[str, tuple[float, int]] = {}
         self._changed: asyncio.Condition | None = None
@@ -156,6 +163,8 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
+        for method in list(self._held):
+            self.release(method)
         for ws in list(self._sockets):
             await ws.close()
         if self._runner is not None:
@@ -217,6 +226,20 @@ class FakeSlack:
         else:
             failure = _Failure(status, error or f"http_{status}", None)
         self._failures.setdefault(method, []).extend([failure] * n)
+
+    def hold(self, method: str) -> None:
+        """Hold the answers to `method` until `release(method)`.
+
+        Each call still takes effect and is recorded at once (Slack accepted the message), but the caller
+        hears nothing: a call in flight for as long as a test needs, e.g. to kill the bot in that window.
+        """
+        self._held.setdefault(method, asyncio.Event())
+
+    def release(self, method: str) -> None:
+        """Send the held answers to `method`, and answer later calls at once again."""
+        gate = self._held.pop(method, None)
+        if gate is not None:
+            gate.set()
 
     # --- inspection ---
 
@@ -360,7 +383,16 @@ class FakeSlack:
         call.error = answer.get("error")
         call.response = answer
         await self._record(call)
+        await self._answer_delay(method)
         return web.json_response(answer)
+
+    async def _answer_delay(self, method: str) -> None:
+        """The round trip back to the caller: `latency`, and a hold on the method if a test set one."""
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        gate = self._held.get(method)
+        if gate is not None:
+            await gate.wait()
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         hook_id = request.match_info["hook_id"]
@@ -471,6 +503,8 @@ class FakeSlack:
             }
             if p.get("thread_ts"):
                 message["thread_ts"] = p["thread_ts"]
+            if p.get("metadata"):
+                message["metadata"] = p["metadata"]
             self.messages[(channel, ts)] = message
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
         if method == "chat.update":

@@ -304,9 +304,13 @@ class Store(Protocol):
         ...
 
     def outbox_heads(self) -> list[OutboxItem]:
-        """The oldest pending row of each channel: delivery is first-in first-out per channel.
+        """The row each channel sends next: new alerts first, an alert's own rows in their order.
 
-        A channel whose oldest row is being sent offers nothing until that send is finished.
+        A new alert's post goes before the edits, thread replies and reminders of other alerts (posts among
+        themselves, and the other rows among themselves, in queue order), so a storm of edits cannot delay
+        news. A row waits while an older row of its own alert is unfinished, parked included: an alert's
+        edits and replies never overtake its post or each other. A channel with a row being sent offers
+        nothing until that send is finished (one call per channel at a time).
         """
         ...
 

@@ -20,6 +20,7 @@ from bot.store.base import (
     DEAD,
     DONE,
     KIND_TASK,
+    OUT_POST,
     PARKED,
     PENDING,
     SENDING,
@@ -488,10 +489,18 @@ class SqliteStore:
 
     def outbox_heads(self) -> list[OutboxItem]:
         rows = self._rows(
-            # The oldest unfinished row per channel, offered only if it is not being sent right now.
-            "SELECT o.* FROM outbox o JOIN (SELECT MIN(id) AS id FROM outbox WHERE state IN (?, ?) "
-            "GROUP BY channel_id) h ON o.id = h.id WHERE o.state = ? ORDER BY o.id",
-            (PENDING, SENDING, PENDING),
+            # Per channel: the oldest pending alert post, else the oldest other pending row. A row waits while
+            # an older row of its own alert is unfinished (its post and its earlier edits and replies, parked
+            # ones too); a channel with a row being sent offers nothing.
+            "SELECT o.* FROM outbox o JOIN ("
+            " SELECT COALESCE(MIN(CASE WHEN c.kind = ? THEN c.id END), MIN(c.id)) AS id FROM outbox c"
+            " WHERE c.state = ?"
+            " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id = c.alert_id AND e.id < c.id"
+            " AND e.state IN (?, ?, ?))"
+            " AND c.channel_id NOT IN (SELECT channel_id FROM outbox WHERE state = ?)"
+            " GROUP BY c.channel_id"
+            ") h ON o.id = h.id ORDER BY o.id",
+            (OUT_POST, PENDING, PENDING, SENDING, PARKED, SENDING),
         )
         return [_outbox(r) for r in rows]
 

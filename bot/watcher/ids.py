@@ -14,5 +14,6 @@ ALERT_SNOOZE: dict[str, int] = {
 #: Block id of the actions block on alert messages.
 ALERT_ACTIONS_BLOCK = "dis_alert_actions"
 
-#: `event_type` of the message metadata on alerts: a duplicate after a crash can be recognised by its key.
+#: `event_type` of the metadata on every message the outbox posts (alerts and their thread replies); its
+#: `event_payload.key` is the idempotency key, so a message sent twice (see bot/watcher/outbox.py) shows it twice.
 ALERT_METADATA_EVENT = "dis_bot_alert"

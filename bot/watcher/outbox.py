@@ -1,5 +1,8 @@
-"""OutboxSender: delivers the queued Slack calls, first-in first-out per channel, never dropping one.
+"""OutboxSender: delivers the queued Slack calls, new alerts first in each channel, never dropping one.
 
+- Order (`Store.outbox_heads`): one call per channel at a time; a new alert's post goes before the edits,
+  replies and reminders of other alerts queued in that channel, so a backlog of them cannot delay news by
+  more than the call in flight. An alert's own edits and replies never overtake its post or each other.
 - Rate: at most one call per channel every `channel_interval` seconds (Slack allows about one message per
   second per channel), channels in parallel up to `concurrency`.
 - 429: the row waits for `Retry-After`. 5xx, network errors and timeouts: exponential backoff with jitter,
@@ -12,9 +15,11 @@
   ones redundant, and an update (or a `mention` reply) queued before the post was rendered is skipped: the
   post showed it.
 
-The one window for a duplicate: Slack accepted a message and the process died before the row was marked
-done (microseconds after the response). Such a row is sent again on the next start; alert posts carry their
-idempotency key in the message metadata so a duplicate can be recognised.
+Duplicates: a row is marked done only once Slack's answer is back. A message Slack accepted whose answer
+never arrived is sent again: on the next start if the process died meanwhile (the window is one Slack round
+trip), or by the retry if the answer was lost (connection reset, timeout). Every message posted from the
+outbox carries its row's idempotency key in its metadata, so such a duplicate shows as two messages with
+one key.
 """
 
 from __future__ import annotations
@@ -322,7 +327,7 @@ class OutboxSender:
 
     async def _send(self, item: OutboxItem) -> _Outcome:
         if item.kind == OUT_MESSAGE:
-            await self._post(item.channel_id, _message(item.payload))
+            await self._post(item.channel_id, _message(item.payload), metadata=_key_metadata(item))
             return _Outcome("done")
         if item.alert_id is None:
             return _Outcome("dead", "no_alert")
@@ -337,8 +342,7 @@ class OutboxSender:
             message = self.render(item.alert_id)
             if message is None:
                 return _Outcome("dead", "alert_gone")
-            metadata = {"event_type": ALERT_METADATA_EVENT, "event_payload": {"key": item.key}}
-            response = await self._post(item.channel_id, message, metadata=metadata)
+            response = await self._post(item.channel_id, message, metadata=_key_metadata(item))
             return _Outcome("done", ts=str(response["ts"]), seq=seq)
         if alert.ts is None:
             return _Outcome("dead", "alert_not_posted")
@@ -353,7 +357,7 @@ class OutboxSender:
         if item.kind == OUT_MENTION and item.id <= alert.posted_seq:
             return _Outcome("done")  # the post was rendered after this was queued: it mentioned them itself
         if item.kind in (OUT_REPLY, OUT_MENTION):
-            await self._post(item.channel_id, _message(item.payload), thread_ts=alert.ts)
+            await self._post(item.channel_id, _message(item.payload), thread_ts=alert.ts, metadata=_key_metadata(item))
             return _Outcome("done")
         return _Outcome("dead", f"unknown_kind_{item.kind}")
 
@@ -372,6 +376,11 @@ class OutboxSender:
                 raise
             logger.error("outbox.blocks_refused", extra={"error": error, "method": method})
             return await call(text=message.text, **kwargs)
+
+
+def _key_metadata(item: OutboxItem) -> dict[str, Any]:
+    """Slack message metadata naming the row's idempotency key (a message sent twice shows one key twice)."""
+    return {"event_type": ALERT_METADATA_EVENT, "event_payload": {"key": item.key}}
 
 
 def _message(payload: dict[str, Any]) -> Message:

@@ -13,8 +13,11 @@ from bot.store.base import (
     DONE,
     KIND_BLIND,
     KIND_TASK,
+    OUT_MENTION,
+    OUT_MESSAGE,
     OUT_POST,
     OUT_REPLY,
+    OUT_UPDATE,
     PARKED,
     PENDING,
     SOURCE_COMMAND,
@@ -160,6 +163,52 @@ def test_outbox_heads_are_fifo_per_channel(store: SqliteStore) -> None:
     heads = store.outbox_heads()
     assert [h.key for h in heads] == ["a2", "b1"]
     assert heads[1].not_before == NOW + 5 and heads[1].last_error == "ratelimited"
+
+
+def test_new_alert_post_goes_before_other_alerts_rows(store: SqliteStore) -> None:
+    """A new alert's post is offered before older edits, replies and messages of the same channel."""
+    old = store.enqueue("alert:1:post", "C1", OUT_POST, now=NOW, alert_id=1)
+    store.mark_done(old.id, NOW)
+    update = store.enqueue("alert:1:update:a", "C1", OUT_UPDATE, now=NOW, alert_id=1)
+    for n in range(3):
+        store.enqueue(f"alert:1:reminder:{n}", "C1", OUT_REPLY, now=NOW, alert_id=1, payload={"text": "still"})
+    store.enqueue("alert:2:ack", "C1", OUT_REPLY, now=NOW, alert_id=2, payload={"text": "acked"})
+    store.enqueue("note", "C1", OUT_MESSAGE, now=NOW, payload={"text": "note"})
+    other = store.enqueue("alert:9:update:b", "C2", OUT_UPDATE, now=NOW, alert_id=9)
+    assert [h.id for h in store.outbox_heads()] == [update.id, other.id]
+    post = store.enqueue("alert:3:post", "C1", OUT_POST, now=NOW, alert_id=3)
+    assert [h.key for h in store.outbox_heads()] == ["alert:9:update:b", "alert:3:post"]
+    store.mark_sending(post.id)
+    assert [h.key for h in store.outbox_heads()] == ["alert:9:update:b"]  # one call per channel at a time
+    store.mark_done(post.id, NOW)
+    assert [h.key for h in store.outbox_heads()] == ["alert:1:update:a", "alert:9:update:b"]
+
+
+def test_posts_go_out_in_queue_order(store: SqliteStore) -> None:
+    """Two new alerts in one channel are posted oldest first, both ahead of an older reply."""
+    store.enqueue("alert:1:ended:1", "C1", OUT_REPLY, now=NOW, alert_id=1, payload={"text": "ok"})
+    first = store.enqueue("alert:2:post", "C1", OUT_POST, now=NOW, alert_id=2)
+    store.enqueue("alert:3:post", "C1", OUT_POST, now=NOW, alert_id=3)
+    assert [h.key for h in store.outbox_heads()] == ["alert:2:post"]
+    store.mark_done(first.id, NOW)
+    assert [h.key for h in store.outbox_heads()] == ["alert:3:post"]
+
+
+def test_alert_rows_never_overtake_their_post(store: SqliteStore) -> None:
+    """An alert's edit and reply wait for its post (retried or parked), and stay in order among themselves."""
+    post = store.enqueue("alert:1:post", "C1", OUT_POST, now=NOW, alert_id=1)
+    update = store.enqueue("alert:1:update:a", "C1", OUT_UPDATE, now=NOW, alert_id=1)
+    store.enqueue("alert:1:mention:x", "C1", OUT_MENTION, now=NOW, alert_id=1, payload={"text": "x"})
+    store.mark_retry(post.id, not_before=NOW + 30, error="server_error")
+    assert [h.key for h in store.outbox_heads()] == ["alert:1:post"]  # the channel waits for it
+    store.park_channel("C1", "not_in_channel", not_before=NOW + 900)
+    store.enqueue("alert:1:ended:1", "C1", OUT_REPLY, now=NOW, alert_id=1, payload={"text": "ok"})
+    assert store.outbox_heads() == []  # queued after the park, still behind the parked post
+    store.unpark("C1", NOW)
+    store.mark_done(post.id, NOW)
+    assert [h.key for h in store.outbox_heads()] == ["alert:1:update:a"]
+    store.mark_done(update.id, NOW)
+    assert [h.key for h in store.outbox_heads()] == ["alert:1:mention:x"]
 
 
 def test_update_being_sent_does_not_count_as_waiting(store: SqliteStore) -> None:

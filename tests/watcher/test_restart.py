@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.dis.simulator import SimTask
-from bot.store.base import PENDING
-from tests.watcher.conftest import CHANNEL, MakeRig
+from bot.store.base import OUT_REPLY, PENDING
+from bot.watcher.ids import ALERT_METADATA_EVENT
+from tests.watcher.conftest import CHANNEL, MakeRig, Rig
 
 
 async def test_no_duplicates_and_missed_transitions_found(make_rig: MakeRig) -> None:
@@ -87,3 +88,18 @@ async def test_row_caught_mid_send_is_sent_again(make_rig: MakeRig) -> None:
     assert await second.watcher.stop(timeout=5)
     assert post.payload["metadata"]["event_payload"]["key"] == item.key
     assert post.payload["channel"] == CHANNEL
+
+
+async def test_thread_replies_carry_their_key_too(rig: Rig) -> None:
+    """Replies go out with their idempotency key in the message metadata, like alert posts, so a resent one shows."""
+    rig.sim.add_stream("orders", [SimTask("a")])
+    await rig.watch("orders")
+    rig.sim.set_state("orders", "a", "ERROR")
+    await rig.cycle()
+    rig.sim.set_state("orders", "a", "RUNNING")
+    await rig.cycle()
+    [post] = rig.posts()
+    [reply] = rig.replies(post.response["ts"])
+    [row] = [r for r in rig.store.outbox() if r.kind == OUT_REPLY]
+    assert reply.payload["metadata"] == {"event_type": ALERT_METADATA_EVENT, "event_payload": {"key": row.key}}
+    assert rig.message(reply)["metadata"]["event_payload"]["key"] == row.key
