@@ -482,7 +482,8 @@ class AlertEngine:
         """The task alert this cycle posted in `channel`, if it is still open (problems can join it)."""
         alert_id = cycle.alerts.get(channel)
         alert = self.store.alert(alert_id) if alert_id is not None else None
-        return alert if alert is not None and alert.resolved_at is None else None
+        # The channel check matters after a rolled-back write: its alert id may since belong to another channel.
+        return alert if alert is not None and alert.channel_id == channel and alert.resolved_at is None else None
 
     def _join(self, alert: Alert, episodes: Sequence[Episode], mention: str | None, now: float) -> None:
         """Add problems to an alert already queued or posted; its message is edited to list them.
