@@ -10,7 +10,7 @@ from bot.errors import ConfigError, StoreUnavailable
 from bot.store.base import Store
 from bot.store.sqlite import SqliteStore
 
-__all__ = ["Store", "check_writable", "open_store", "sqlite_path"]
+__all__ = ["Store", "check_database_writable", "open_store", "sqlite_path"]
 
 logger = logging.getLogger("bot.store")
 
@@ -63,7 +63,7 @@ def open_store(database_url: str) -> Store:
         raise ConfigError(f"DATABASE_URL {database_url!r} cannot be opened: {exc}") from None
 
 
-def check_writable(database_url: str) -> None:
+def check_database_writable(database_url: str) -> None:
     """Stop the start when `DATABASE_URL` can be read but not written (`serve` calls this before listening).
 
     Such a bot would start, answer commands and then record no alert: better to refuse with a clear message.

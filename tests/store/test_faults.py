@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError, StoreUnavailable
-from bot.store import check_writable, open_store
+from bot.store import check_database_writable, open_store
 from bot.store.faults import StoreFaults
 from bot.store.sqlite import SqliteStore
 from tests.conftest import ManualClock, WriteLock
@@ -116,20 +116,20 @@ def test_a_read_only_open_is_refused_at_start_naming_database_url(db: Path) -> N
     assert caught.value.read_only
     store.close()
     with pytest.raises(ConfigError, match=r"DATABASE_URL .* is read-only"):
-        check_writable(url)
+        check_database_writable(url)
 
 
 def test_a_locked_database_at_start_is_only_a_warning(db: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A lock held at start passes (the store heals by itself): the start-up check warns and lets the bot start."""
     caplog.set_level(logging.WARNING, logger="bot.store")
     with WriteLock(db):
-        check_writable(f"sqlite:///{db}")
+        check_database_writable(f"sqlite:///{db}")
     assert "store.start_write_failed" in [r.getMessage() for r in caplog.records]
 
 
 def test_a_writable_database_passes_the_start_check(db: Path) -> None:
     """The start-up check changes nothing in a database that works."""
-    check_writable(f"sqlite:///{db}")
+    check_database_writable(f"sqlite:///{db}")
     store = SqliteStore(str(db))
     assert store.schema_version == 1 and not store.faults.failing
     store.close()
