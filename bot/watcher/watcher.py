@@ -132,6 +132,8 @@ class Watcher:
         self._cycle: asyncio.Task[None] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._sender_task: asyncio.Task[None] | None = None
+        #: start() could not write (DIS_WATCH, rows left mid-send): each cycle tries again before polling.
+        self._resume_pending = False
         self._service: WatchService | None = None
         self._owns_store = False
 
@@ -193,21 +195,37 @@ class Watcher:
                     self.engine.unwatched(*key)
 
     async def start(self) -> None:
-        """Sync `DIS_WATCH`, resume the outbox (rows caught mid-send go again), start polling."""
-        self.sync_config()
-        resumed = self.store.recover_sending()
-        if resumed:
-            logger.warning("outbox.resumed_in_flight", extra={"rows": resumed})
+        """Sync `DIS_WATCH`, resume the outbox (rows caught mid-send go again), start polling.
+
+        If the database refuses those writes (another process holds its lock), polling starts anyway and each
+        cycle tries them again; the outbox starts once they are done, so no row is sent while another start's
+        leftovers are being reset.
+        """
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._sender_task = asyncio.create_task(self.sender.run(), name="watch-outbox")
+        self._resume_pending = not self._resume_store()
+        if self._resume_pending:
+            logger.warning("watch.start_deferred")  # the store says why (store.write_failing)
         # The first cycle starts now, so a stop() right after start() still finishes a poll in flight.
         self._cycle = asyncio.create_task(self._safe_cycle(), name="watch-cycle")
         self._loop_task = asyncio.create_task(self._run(), name="watch-loop")
         logger.info(
             "watch.started",
-            extra={"interval": self.interval, "concurrency": self.concurrency, "outbox": self.store.outbox_depth()},
+            extra={"interval": self.interval, "concurrency": self.concurrency, "outbox": self._outbox_depth()},
         )
+
+    def _resume_store(self) -> bool:
+        """The start's writes (DIS_WATCH, rows left mid-send), then the outbox; False while the store refuses."""
+        try:
+            self.sync_config()
+            resumed = self.store.recover_sending()
+        except StoreUnavailable:
+            return False
+        if resumed:
+            logger.warning("outbox.resumed_in_flight", extra={"rows": resumed})
+        self._sender_task = asyncio.create_task(self.sender.run(), name="watch-outbox")
+        self._resume_pending = False
+        return True
 
     async def stop(self, timeout: float = 10.0) -> bool:  # noqa: ASYNC109 - the shutdown budget is the API
         """Finish the cycle in flight, then deliver what can be delivered, all within `timeout` seconds.
@@ -244,14 +262,17 @@ class Watcher:
         if self.sender.unrecorded:
             # Slack took these but the store never recorded it: the next start sends them again (duplicates).
             logger.warning("watch.stopped_unrecorded", extra={"rows": len(self.sender.unrecorded)})
-        try:
-            depth: int | None = self.store.outbox_depth()
-        except StoreUnavailable:
-            depth = None
-        logger.info("watch.stopped", extra={"flushed": flushed, "outbox": depth})
+        logger.info("watch.stopped", extra={"flushed": flushed, "outbox": self._outbox_depth()})
         if self._owns_store:
             self.store.close()
         return flushed
+
+    def _outbox_depth(self) -> int | None:
+        """Rows waiting, for the start and stop log lines (None if the database cannot be read right now)."""
+        try:
+            return self.store.outbox_depth()
+        except StoreUnavailable:
+            return None
 
     async def flush(self) -> int:
         """Deliver every outbox row that is due now (tests); returns how many calls were attempted."""
@@ -287,7 +308,8 @@ class Watcher:
 
     async def _safe_cycle(self) -> None:
         try:
-            await self.run_cycle()
+            if not self._resume_pending or self._resume_store():
+                await self.run_cycle()
         except StoreUnavailable:
             logger.debug("watch.cycle_unrecorded")  # the store warns (once a minute); the next cycle retries
         except Exception:

@@ -137,3 +137,29 @@ async def test_a_quiet_bot_proves_writes_work_again(make_rig: MakeRig) -> None:
     assert not rig.store.faults.failing
     ready, detail = rig.store.faults.check(0.0)
     assert ready and detail == {"ok": True}
+
+
+async def test_a_start_while_the_database_is_locked_goes_on_and_catches_up(make_rig: MakeRig) -> None:
+    """start() with the lock held raises nothing; once the lock is gone DIS_WATCH is recorded, the outbox starts
+    and the task already failing is reported, without a restart."""
+    rig = make_rig(
+        rig_clock=time.time,
+        store_options=FAST_STORE,
+        options={"store_retry": 0.02},
+        WATCH_INTERVAL_SECONDS=0.02,
+        DIS_WATCH="orders=C0OPS",
+    )
+    rig.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
+    lock = WriteLock(rig.db)
+    lock.hold()
+    try:
+        await rig.watcher.start()
+        await eventually(lambda: rig.store.faults.failures >= 3)  # cycles keep trying
+        assert rig.store.subscriptions() == [] and rig.fake.calls_to("chat.postMessage") == []
+        lock.release()
+        [post] = await rig.fake.wait_for("chat.postMessage")
+    finally:
+        lock.release()
+        assert await rig.watcher.stop(timeout=5)
+    assert "to-obs" in post.payload["text"]
+    assert [s.stream for s in rig.store.subscriptions()] == ["orders"]
