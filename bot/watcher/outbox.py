@@ -15,7 +15,7 @@
   that could not be marked as being sent was not sent: it waits in the store. What Slack answered for a row
   that was sent but could not be recorded is kept in memory and recorded first once the store takes writes
   again (that channel waits meanwhile, so order holds and the message is not sent twice). Passes pause for
-  `store_retry` seconds after a refused write instead of spinning.
+  `store_retry` seconds after a refused write instead of spinning, or until any write works again.
 
 The one window for a duplicate: Slack accepted a message and the process died before the row was marked
 done (microseconds after the response, or for as long as the database refuses writes). Such a row is sent
@@ -252,14 +252,14 @@ class OutboxSender:
             return None
         now = self.clock()
         soonest = min((max(h.not_before, self._next_ok.get(h.channel_id, 0.0)) for h in heads), default=now)
-        return max(0.0, soonest - now, self._store_ok_at - now)
+        return max(0.0, soonest - now, self._store_ok_at - now if self.store.faults.failing else 0.0)
 
     async def deliver_due(self) -> int:
         """Send the head row of every channel that is due now; returns how many were attempted."""
         async with self._pass:  # one pass at a time (the loop, stop()'s drain, a test's flush)
             now = self.clock()
-            if now < self._store_ok_at:
-                return 0
+            if now < self._store_ok_at and self.store.faults.failing:
+                return 0  # paused after a refused write (a write elsewhere that worked ends the pause)
             try:
                 self._record_unrecorded()
                 self._probe_parked(now)

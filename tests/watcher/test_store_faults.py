@@ -86,6 +86,20 @@ async def test_a_row_that_could_not_be_marked_sending_is_not_sent_until_writes_w
     assert rig.store.outbox(state=PENDING) == []
 
 
+async def test_the_outbox_pause_ends_as_soon_as_a_write_works_elsewhere(make_rig: MakeRig) -> None:
+    """After a refused write the outbox does not wait out `store_retry` once the poll loop has written again."""
+    rig = make_rig(store_options=FAST_STORE, options={"store_retry": 300.0})
+    await watched(rig, "to-obs")
+    rig.sim.set_state("orders", "to-obs", "ERROR")
+    await rig.watcher.run_cycle()
+    with WriteLock(rig.db):
+        await rig.watcher.flush()
+    assert rig.posts() == []
+    rig.store.check_writable()  # what the next cycle does while the store is failing
+    await rig.watcher.flush()
+    assert len(rig.posts()) == 1
+
+
 async def test_a_problem_seen_while_writes_fail_is_alerted_once_they_work(
     make_rig: MakeRig, caplog: pytest.LogCaptureFixture
 ) -> None:
