@@ -7,9 +7,9 @@ what the rest of the bot sees of such a fault:
 
 - `check` is a `Health.add_check` component: `/readyz` is 503 with a "store" entry naming the failure from the
   first refused write until a write commits again;
-- one WARNING `store.write_failing` when writes start failing, then at most one every `warn_every` seconds
-  while they keep failing (a poll of 100 streams would otherwise log 100 errors per cycle), and one WARNING
-  `store.write_recovered` when a write commits again, saying for how long and how many writes failed.
+- a WARNING `store.write_failing` when writes start failing, and at most one every `warn_every` seconds however
+  often they fail, or stop and start failing again (a poll of 100 streams would otherwise log 100 errors per
+  cycle); an INFO `store.write_recovered` when a write commits again, saying for how long and how many failed.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class StoreFaults:
         return self.failing_since is not None
 
     def failed(self, error: StoreUnavailable) -> None:
-        """A read or write was refused: count it, and warn unless a warning went out less than `warn_every` ago."""
+        """A read or write was refused: count it, and warn unless a warning went out less than `warn_every` ago
+        (in this run of failures or the one before: a lock that comes and goes is not a warning per poll)."""
         now = self.clock()
         if self.failing_since is None:
             self.failing_since = now
@@ -70,14 +71,13 @@ class StoreFaults:
         if self.failing_since is None:
             return
         now = self.clock()
-        logger.warning(
+        logger.info(
             "store.write_recovered",
             extra={"failures": self.failures, "failed_seconds": round(now - self.failing_since, 1)},
         )
         self.failing_since = None
         self.failures = 0
         self.error = None
-        self._warned_at = None
 
     def check(self, now: float) -> tuple[bool, dict[str, Any]]:
         """`Health.add_check("store", faults.check)`: not ready while writes fail, with SQLite's reason."""

@@ -215,6 +215,7 @@ class SqliteStore:
                 self._raise_fault(exc)
                 raise
             self._depth = 1
+            changes = self._conn.total_changes
             try:
                 yield
                 self._conn.execute("COMMIT")
@@ -225,7 +226,9 @@ class SqliteStore:
                 raise
             finally:
                 self._depth = 0
-            self._wrote()
+            if self._conn.total_changes != changes:
+                # Only a commit that wrote proves writes work: an empty one (a steady poll) succeeds on a full disk.
+                self._wrote()
 
     def check_writable(self) -> None:
         """Write and commit one row that changes nothing: proves the database takes writes now.

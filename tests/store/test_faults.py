@@ -83,10 +83,10 @@ def test_a_bug_is_not_a_store_fault(db: Path) -> None:
 
 
 def test_faults_warn_once_per_interval_then_once_on_recovery(caplog: pytest.LogCaptureFixture) -> None:
-    """Many refused writes make one WARNING per `warn_every` seconds, and the recovery one more."""
+    """Many refused writes make one WARNING per `warn_every` seconds, and the recovery one INFO line."""
     clock = ManualClock()
     faults = StoreFaults(warn_every=60, clock=clock)
-    caplog.set_level(logging.WARNING, logger="bot.store")
+    caplog.set_level(logging.INFO, logger="bot.store")
     error = StoreUnavailable("database is locked", code="SQLITE_BUSY")
     for _ in range(100):
         faults.failed(error)
@@ -100,9 +100,35 @@ def test_faults_warn_once_per_interval_then_once_on_recovery(caplog: pytest.LogC
     assert detail["failures"] == 101 and detail["failing_seconds"] == 60.0
     faults.wrote()
     faults.wrote()
-    assert [r.getMessage() for r in caplog.records][-1] == "store.write_recovered"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records][-1] == ("INFO", "store.write_recovered")
     assert len(caplog.records) == 3
     assert faults.check(clock.now) == (True, {"ok": True})
+
+
+def test_a_fault_that_comes_and_goes_still_warns_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    """A lock taken and released every few seconds (a backup job) is one WARNING a minute, not one per lock."""
+    clock = ManualClock()
+    faults = StoreFaults(warn_every=60, clock=clock)
+    caplog.set_level(logging.WARNING, logger="bot.store")
+    for _ in range(20):  # 100 s of: refused, then works again 5 s later
+        faults.failed(StoreUnavailable("database is locked", code="SQLITE_BUSY"))
+        clock.now += 5
+        faults.wrote()
+    assert [r.getMessage() for r in caplog.records] == ["store.write_failing", "store.write_failing"]
+
+
+def test_an_empty_transaction_is_no_proof_that_writes_work(db: Path) -> None:
+    """A transaction that wrote nothing (a steady poll) succeeds even on a full disk: it does not end the fault."""
+    store = SqliteStore(str(db))
+    with WriteLock(db):
+        with pytest.raises(StoreUnavailable):
+            store.set_baseline_done("C1", "orders")
+    with store.transaction():
+        store.subscriptions()
+    assert store.faults.failing
+    store.check_writable()
+    assert not store.faults.failing
+    store.close()
 
 
 def test_a_read_only_open_is_refused_at_start_naming_database_url(db: Path) -> None:
