@@ -119,7 +119,7 @@ def test_a_fault_that_comes_and_goes_still_warns_once_per_interval(caplog: pytes
 
 def test_an_empty_transaction_is_no_proof_that_writes_work(db: Path) -> None:
     """A transaction that wrote nothing (a steady poll) succeeds even on a full disk: it does not end the fault."""
-    store = SqliteStore(str(db))
+    store = SqliteStore(str(db), busy_timeout=0.01)
     with WriteLock(db):
         with pytest.raises(StoreUnavailable):
             store.set_baseline_done("C1", "orders")
