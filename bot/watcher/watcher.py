@@ -197,9 +197,9 @@ class Watcher:
     async def start(self) -> None:
         """Sync `DIS_WATCH`, resume the outbox (rows caught mid-send go again), start polling.
 
-        If the database refuses those writes (another process holds its lock), polling starts anyway and each
-        cycle tries them again; the outbox starts once they are done, so no row is sent while another start's
-        leftovers are being reset.
+        If the database refuses those writes (another process holds its lock), start() still returns and every
+        cycle tries them again; polling and the outbox begin once they are done, so no row is sent before the
+        rows a previous process left mid-send are reset.
         """
         self._stopping = False
         self._stop_event = asyncio.Event()
