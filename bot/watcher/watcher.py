@@ -258,7 +258,10 @@ class Watcher:
             except TimeoutError:
                 flushed = False
         else:
-            flushed = self.sender.next_delay() is None
+            try:
+                flushed = self.sender.next_delay() is None
+            except StoreUnavailable:
+                flushed = False
         if self.sender.unrecorded:
             # Slack took these but the store never recorded it: the next start sends them again (duplicates).
             logger.warning("watch.stopped_unrecorded", extra={"rows": len(self.sender.unrecorded)})
