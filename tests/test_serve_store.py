@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.devtools.fake_slack import FakeSlack
+from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.simulator import SimTask
 from bot.store.sqlite import SqliteStore
 from tests.conftest import WriteLock, free_port
@@ -91,6 +91,47 @@ async def test_serve_with_a_locked_database_is_unready_then_heals_and_alerts(sim
         assert not [e for e in seen if e["level"] in ("error", "critical")], bot.output
         assert "Traceback" not in bot.output
         assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+async def test_serve_keeps_delivering_after_a_write_refused_during_delivery(sim, tmp_path: Path) -> None:
+    """The database refuses the write that records a post Slack accepted: the served bot neither dies nor
+    sends that post again, and the next alert is delivered without a restart."""
+    sim.add_stream("orders-prod", [SimTask("to-obs", state="RUNNING"), SimTask("to-dws", state="RUNNING")])
+    port = free_port()
+    db = tmp_path / "bot.db"
+    lock = WriteLock(db)
+
+    def lock_on_first_alert(call: Call) -> None:
+        if call.method == "chat.postMessage" and "to-obs" in call.payload.get("text", ""):
+            lock.hold()  # Slack has the post; the bot's "delivered" write meets the lock
+
+    async with FakeSlack(token=BOT_TOKEN, on_message=lock_on_first_alert) as fake:
+        env = serve_env(
+            sim,
+            fake,
+            port,
+            DATABASE_URL=f"sqlite:///{db}",
+            DIS_WATCH="orders-prod=C0ALERTS",
+            WATCH_INTERVAL_SECONDS="0.1",
+        )
+        try:
+            async with served_bot(env, tmp_path) as bot:
+                await until_ready(port, 200)
+                sim.set_state("orders-prod", "to-obs", "ERROR")
+                await fake.wait_for("chat.postMessage", timeout=10)
+                body = await until_ready(port, 503)
+                assert body["store"]["reason"] == "store failing: database is locked"
+                lock.release()
+                await until_ready(port, 200)
+                sim.set_state("orders-prod", "to-dws", "ERROR")
+                await fake.wait_for("chat.postMessage", count=2, timeout=10)
+                code, _ = await bot.stop()
+        finally:
+            lock.release()
+    assert code == 0, bot.output
+    first, second = fake.calls_to("chat.postMessage")
+    assert "to-obs" in first.payload["text"] and "to-dws" in second.payload["text"]
+    assert "Traceback" not in bot.output
 
 
 @pytest.fixture(params=["mode=ro", "immutable file"])
