@@ -2,6 +2,7 @@
 
     BotError
     ├── ConfigError              missing or contradictory settings (CLI exit code 2)
+    ├── StoreUnavailable         the database refused a read or write (locked, full, read-only, I/O error)
     └── DisError                 anything that went wrong talking to DIS
         ├── InvalidName          refused before any request: stream/task name breaks DIS's naming rule
         ├── NotFound             DIS.4301 (stream) / DIS.4354 (task), sent by DIS as HTTP 400
@@ -23,6 +24,28 @@ class BotError(Exception):
 
 class ConfigError(BotError):
     """Settings are missing or contradict each other; the message names the variables."""
+
+
+class StoreUnavailable(BotError):
+    """The database refused a read or write: locked by another process, disk full, read-only, an I/O error.
+
+    Raised by the store for SQLite's *operational* errors only (a constraint violation is a bug, not a fault),
+    so callers can tell "try again later" from a bug. The message is SQLite's own ("database is locked"): it
+    names no path and no secret.
+
+    Attributes:
+        code: SQLite's error name ("SQLITE_BUSY", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR_...").
+    """
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    @property
+    def read_only(self) -> bool:
+        """The database can be read but not written (a read-only file, mount or `mode=ro` open)."""
+        return (self.code or "").startswith("SQLITE_READONLY")
 
 
 class DisError(BotError):

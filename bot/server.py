@@ -31,6 +31,7 @@ from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.dis_credentials import check_dis_credentials
 from bot.services.health import SLACK_AUTH_ERRORS, slack_error_code
 from bot.services.tasks import TaskService
+from bot.store import check_database_writable
 from bot.watcher.watcher import Watcher
 
 logger = logging.getLogger("bot.server")
@@ -240,7 +241,7 @@ async def serve(
     On SIGTERM the watcher finishes the poll in flight and flushes its outbox for up to 10 s, then the server stops.
 
     Raises:
-        ConfigError: a required setting is missing (named in the message).
+        ConfigError: a required setting is missing (named in the message), or DATABASE_URL is read-only.
     """
     from bot.logs import configure_logging
 
@@ -257,6 +258,7 @@ async def serve(
             pass
     try:
         assert runtime.deps.slack is not None
+        check_database_writable(settings.database_url)
         await check_slack_token(runtime.deps.slack)
         await check_dis_credentials(runtime.deps)  # rejected keys: one ERROR naming them, /readyz says so
         await runtime.server.start()

@@ -6,13 +6,15 @@
         ...
 
 `settings_for(sim, mode)` is importable (`from tests.conftest import settings_for`) for tests that build
-their own clients or apps, and so are the small helpers `ManualClock`, `free_port` and `eventually`.
+their own clients or apps, and so are the small helpers `ManualClock`, `free_port`, `eventually` and
+`WriteLock` (a real "database is locked" for a SQLite file).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -101,6 +103,43 @@ async def eventually(check: Callable[[], bool]) -> None:
     async with asyncio.timeout(5):
         while not check():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
+
+
+class WriteLock:
+    """A second connection holding a SQLite file's write lock (`BEGIN EXCLUSIVE`), as a backup tool or an admin's
+    `sqlite3` shell would: the bot's writes get SQLite's own `database is locked`, its reads (WAL) still work.
+    Unlike chmod, this works when the tests run as root.
+
+        with WriteLock(db):
+            ...  # every write of the bot's store fails here
+    """
+
+    def __init__(self, path: object) -> None:
+        self.path = str(path)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None
+
+    def hold(self) -> None:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute("BEGIN EXCLUSIVE")
+            self._conn = conn
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.execute("ROLLBACK")
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> WriteLock:
+        self.hold()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def settings_for(sim: DisSimulator, mode: AuthMode | str = AuthMode.TOKEN, **overrides: Any) -> Settings:

@@ -17,6 +17,15 @@ def error_message(title: str, detail: str = "", *, hint: str | None = None, emoj
     return Message(truncate(_strip_mrkdwn(plain), 3000), blocks)
 
 
+def store_refused_message() -> Message:
+    """The bot's database refuses writes (locked, full, read-only): nothing was recorded, so the user retries."""
+    return error_message(
+        "I cannot record that right now.",
+        "My database refuses writes at the moment, so nothing was changed. Please try again in a minute.",
+        emoji=":floppy_disk:",
+    )
+
+
 def usage_message(problem: str, usage: str, prefix: str) -> Message:
     """The answer to a command typed with the wrong arguments."""
     return error_message(

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import logging
 
-from bot.blocks.errors import error_message, usage_message
+from bot.blocks.errors import error_message, store_refused_message, usage_message
 from bot.blocks.limits import Message, escape
 from bot.commands.base import CommandContext, UsageError
-from bot.errors import AuthError, DisError, Garbled, InvalidName, NotFound, RequestRejected, Throttled, Unavailable
+from bot.errors import (
+    AuthError,
+    DisError,
+    Garbled,
+    InvalidName,
+    NotFound,
+    RequestRejected,
+    StoreUnavailable,
+    Throttled,
+    Unavailable,
+)
 from bot.logs import request_id_var
 
 logger = logging.getLogger("bot.commands")
@@ -104,6 +114,9 @@ def error_answer(exc: BaseException, ctx: CommandContext, subcommand: str) -> Me
     if isinstance(exc, RequestRejected | DisError):
         logger.warning("command.dis_rejected", extra={**log_fields, "detail": exc.message})
         return error_message("DIS refused the request.", escape(exc.message))
+    if isinstance(exc, StoreUnavailable):
+        logger.info("command.store_refused", extra={**log_fields, "detail": exc.message})  # the store warns
+        return store_refused_message()
     rid = request_id_var.get()
     logger.error("command.crashed", extra=log_fields, exc_info=exc)
     ref = f" (reference `{rid}`)" if rid else ""

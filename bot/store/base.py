@@ -14,6 +14,8 @@ What lives here (and nowhere else), so that a restart neither re-alerts nor forg
 - stream health: consecutive failed polls per stream, for the "I cannot read this stream" warning.
 
 Writes inside `with store.transaction():` commit together; each method is its own transaction otherwise.
+A database that cannot serve a call (locked, disk full, read-only, an I/O error) raises
+`bot.errors.StoreUnavailable`, rolls the transaction back and is reported to `store.faults`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.store.faults import StoreFaults
 
 #: The stream name of a subscription that watches every stream of the project.
 ALL_STREAMS = "*"
@@ -180,9 +185,15 @@ class StreamHealth:
 class Store(Protocol):
     """Everything the watcher keeps across restarts. Implementations must make each call short."""
 
+    #: Whether writes work now (`/readyz` and the "store failing" warnings read it).
+    faults: StoreFaults
+
     # --- lifecycle ---
     def close(self) -> None: ...
     def transaction(self) -> AbstractContextManager[None]: ...
+    def check_writable(self) -> None:
+        """Commit a write that changes nothing; raises `StoreUnavailable` if the database takes no writes now."""
+        ...
 
     # --- subscriptions ---
     def upsert_subscription(

@@ -13,9 +13,11 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
+from urllib.parse import quote
 
+from bot.errors import StoreUnavailable
 from bot.store.base import (
     DEAD,
     DONE,
@@ -35,6 +37,7 @@ from bot.store.base import (
     Subscription,
     iter_chunks,
 )
+from bot.store.faults import StoreFaults
 
 SCHEMA_VERSION = 1
 
@@ -147,14 +150,35 @@ MIGRATIONS: list[str] = [
 class SqliteStore:
     """`Store` on one SQLite connection (a file, or `:memory:` for tests).
 
+    Every SQLite *fault* (locked, disk full, read-only, I/O error) leaves as `StoreUnavailable` and is reported to
+    `faults`; a commit reports that writes work. While writes fail the store does not wait for the lock
+    (`busy_timeout` applies again after the next commit): the calls run on the event loop, and a second wait
+    per poll and per outbox row would freeze the bot for as long as another process holds the database.
+
     Args:
         path: a file path or ":memory:".
+        uri_query: SQLite URI parameters (`mode=ro`, `mode=rw`) from DATABASE_URL's `?...` part.
+        busy_timeout: seconds a write waits for another connection's lock before it fails.
+        faults: the tracker to report to (a new one by default; `/readyz` reads it).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        uri_query: str = "",
+        busy_timeout: float = 1.0,
+        faults: StoreFaults | None = None,
+    ) -> None:
         self.path = path
+        self.faults = faults or StoreFaults()
+        self._busy_ms = max(0, int(busy_timeout * 1000))
+        self._waits_for_lock = True
+        target, uri = path, False
+        if uri_query and path != ":memory:":
+            target, uri = f"file:{quote(path)}?{uri_query}", True
         # Autocommit mode: transactions are explicit (`BEGIN IMMEDIATE` in `transaction()`).
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=uri)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
@@ -162,7 +186,7 @@ class SqliteStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
         self._migrate()
 
     # ------------------------------------------------------------------ lifecycle
@@ -173,23 +197,74 @@ class SqliteStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Commit everything inside together; nested blocks join the outer transaction."""
+        """Commit everything inside together; nested blocks join the outer transaction.
+
+        Raises:
+            StoreUnavailable: SQLite refused to begin, write or commit (the transaction is rolled back).
+        """
         with self._lock:
-            outer = self._depth == 0
-            if outer:
+            if self._depth > 0:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            try:
                 self._conn.execute("BEGIN IMMEDIATE")
-            self._depth += 1
+            except sqlite3.Error as exc:
+                self._raise_fault(exc)
+                raise
+            self._depth = 1
+            changes = self._conn.total_changes
             try:
                 yield
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    self._raise_fault(exc)
                 raise
-            else:
-                self._depth -= 1
-                if outer:
-                    self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+            if self._conn.total_changes != changes:
+                # Only a commit that wrote proves writes work: an empty one (a steady poll) succeeds on a full disk.
+                self._wrote()
+
+    def check_writable(self) -> None:
+        """Write and commit one row that changes nothing: proves the database takes writes now.
+
+        Raises:
+            StoreUnavailable: it does not (`read_only` tells a read-only database from a passing fault).
+        """
+        with self.transaction():
+            self._conn.execute("UPDATE schema_version SET version = version")
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk or an I/O error ends the transaction itself).
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def _raise_fault(self, exc: sqlite3.Error) -> None:
+        """Raise `StoreUnavailable` (and report it) if `exc` is a fault; return if it is a bug (caller re-raises)."""
+        if not _is_fault(exc):
+            return
+        error = StoreUnavailable(str(exc), code=getattr(exc, "sqlite_errorname", None))
+        if self._waits_for_lock:
+            # Fail fast until a write works again: the next attempt (next poll, outbox retry) is the retry.
+            self._waits_for_lock = False
+            with suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA busy_timeout=0")
+        self.faults.failed(error)
+        raise error from exc
+
+    def _wrote(self) -> None:
+        if not self._waits_for_lock:
+            self._waits_for_lock = True
+            with suppress(sqlite3.Error):
+                self._conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        self.faults.wrote()
 
     @property
     def schema_version(self) -> int:
@@ -197,6 +272,12 @@ class SqliteStore:
         return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
+        try:
+            current = self.schema_version
+        except sqlite3.OperationalError:  # no schema_version table: a new database
+            current = 0
+        if current == SCHEMA_VERSION:
+            return  # nothing to write: a lock another process holds right now does not stop the start
         with self.transaction():
             self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             version = self.schema_version
@@ -218,7 +299,12 @@ class SqliteStore:
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                if self._depth == 0:  # inside a transaction, the transaction reports it once, as it ends
+                    self._raise_fault(exc)
+                raise
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -618,6 +704,28 @@ class SqliteStore:
 
 
 # ---------------------------------------------------------------------- row mapping
+
+
+#: SQLite's error names (and their extended forms, `SQLITE_IOERR_WRITE`) that say "the database cannot serve this
+#: now", as opposed to a bug in our SQL or a constraint we broke.
+_FAULT_CODES = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "SQLITE_PROTOCOL",
+    "SQLITE_NOMEM",
+    "SQLITE_PERM",
+    "SQLITE_NOLFS",
+)
+
+
+def _is_fault(exc: sqlite3.Error) -> bool:
+    return str(getattr(exc, "sqlite_errorname", "")).startswith(_FAULT_CODES)
 
 
 def _statements(script: str) -> list[str]:

@@ -27,7 +27,8 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -148,6 +149,8 @@ class AlertEngine:
         #: stream -> (newest read applied, identity of its result): older reads' results are stale.
         self._applied: dict[str, tuple[int, tuple[int, float] | None]] = {}
         self._reads = 0
+        #: Warnings of the transaction in progress (`_recording`), logged once it commits.
+        self._pending_logs: list[tuple[int, str, dict[str, Any]]] | None = None
 
     # ------------------------------------------------------------------ routing
 
@@ -200,7 +203,7 @@ class AlertEngine:
             return
         now = self.clock()
         previous = self.states.get(stream, {})
-        with self.store.transaction():
+        with self._recording():
             current = self._save_states(stream, previous, result.tasks, now)
             self._readable(stream, now)
             for sub in subs:
@@ -239,7 +242,7 @@ class AlertEngine:
             error=error.message,
             warned=old.warned,
         )
-        with self.store.transaction():
+        with self._recording():
             if health.failures >= self.failures_before_warning:
                 health = replace(health, warned=True)
                 for sub in subs:
@@ -255,9 +258,10 @@ class AlertEngine:
                         reason=error.message,
                     )
                     if created:
-                        logger.warning(
+                        self._log_when_recorded(
+                            logging.WARNING,
                             "watch.blind",
-                            extra={"stream": stream, "channel": sub.channel_id, "error_kind": error.kind},
+                            {"stream": stream, "channel": sub.channel_id, "error_kind": error.kind},
                         )
                         if cycle is None:
                             self._announce(sub.channel_id, KIND_BLIND, [ep], None, now)
@@ -369,6 +373,32 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ internals
 
+    @contextmanager
+    def _recording(self) -> Iterator[None]:
+        """A store transaction whose warnings wait for its commit (and are dropped if it rolls back).
+
+        A poll the store refused to record is redone by the next cycle: without this, the same problem would be
+        logged on every poll for as long as the database refuses writes.
+        """
+        outer, lines = self._pending_logs, []
+        self._pending_logs = lines
+        try:
+            with self.store.transaction():
+                yield
+        finally:
+            self._pending_logs = outer
+        if outer is not None:
+            outer.extend(lines)  # inside a caller's recording: its commit decides
+            return
+        for level, event, extra in lines:
+            logger.log(level, event, extra=extra)
+
+    def _log_when_recorded(self, level: int, event: str, extra: dict[str, Any]) -> None:
+        if self._pending_logs is None:
+            logger.log(level, event, extra=extra)
+        else:
+            self._pending_logs.append((level, event, extra))
+
     def _save_states(
         self, stream: str, previous: dict[str, KnownTask], tasks: Sequence[TransferTask], now: float
     ) -> dict[str, KnownTask]:
@@ -457,9 +487,10 @@ class AlertEngine:
 
     def _new_problems(self, sub: Subscription, fresh: list[Episode], now: float, cycle: Cycle | None) -> None:
         for ep in fresh:
-            logger.warning(
+            self._log_when_recorded(
+                logging.WARNING,
                 "watch.problem",
-                extra={"stream": ep.stream, "task": ep.task_name, "state": ep.state, "channel": ep.channel_id},
+                {"stream": ep.stream, "task": ep.task_name, "state": ep.state, "channel": ep.channel_id},
             )
         snoozed = {(s.stream, s.task_name) for s in self.store.snoozes(now=now, channel_id=sub.channel_id)}
         active = [e for e in fresh if (e.stream, e.task_name) not in snoozed]
@@ -482,7 +513,8 @@ class AlertEngine:
         """The task alert this cycle posted in `channel`, if it is still open (problems can join it)."""
         alert_id = cycle.alerts.get(channel)
         alert = self.store.alert(alert_id) if alert_id is not None else None
-        return alert if alert is not None and alert.resolved_at is None else None
+        # The channel check matters after a rolled-back write: its alert id may since belong to another channel.
+        return alert if alert is not None and alert.channel_id == channel and alert.resolved_at is None else None
 
     def _join(self, alert: Alert, episodes: Sequence[Episode], mention: str | None, now: float) -> None:
         """Add problems to an alert already queued or posted; its message is edited to list them.

@@ -14,17 +14,24 @@
 - Alerts are rendered when sent, so an update always shows the latest state, a waiting update makes later
   ones redundant, and an update (or a `mention` reply) queued before the post was rendered is skipped: the
   post showed it.
+- The database refusing a write (`StoreUnavailable`: locked, disk full, read-only) never ends delivery. A row
+  that could not be marked as being sent was not sent: it waits in the store. What Slack answered for a row
+  that was sent but could not be recorded is kept in memory and recorded first once the store takes writes
+  again (that channel waits meanwhile, so order holds and the message is not sent twice). Passes pause for
+  `store_retry` seconds after a refused write instead of spinning, or until any write works again.
 
 Duplicates: a row is marked done only once Slack's answer is back. A message Slack accepted whose answer
 never arrived is sent again: on the next start if the process died meanwhile (the window is one Slack round
 trip), or by the retry if the answer was lost (connection reset, timeout). Every message posted from the
 outbox carries its row's idempotency key in its metadata, so such a duplicate shows as two messages with
-one key.
+one key. The same holds for as long as the database refuses writes (see above):
+those rows are sent again if the process stops before it can record them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -38,6 +45,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.blocks.limits import Message
+from bot.errors import StoreUnavailable
 from bot.store.base import OUT_MENTION, OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, OutboxItem, Store
 from bot.watcher.ids import ALERT_METADATA_EVENT
 
@@ -140,6 +148,7 @@ class OutboxSender:
         concurrency: channels served at once.
         backoff: delays after 5xx and network errors.
         park_retry: seconds before a refused channel is tried again.
+        store_retry: seconds between passes while the database refuses writes.
     """
 
     def __init__(
@@ -153,6 +162,7 @@ class OutboxSender:
         concurrency: int = 4,
         backoff: Backoff | None = None,
         park_retry: float = 900.0,
+        store_retry: float = 5.0,
     ) -> None:
         self.store = store
         self.client = client
@@ -161,6 +171,7 @@ class OutboxSender:
         self.channel_interval = channel_interval
         self.backoff = backoff or Backoff()
         self.park_retry = park_retry
+        self.store_retry = store_retry
         self._semaphore = asyncio.Semaphore(concurrency)
         self._pass = asyncio.Lock()
         self._next_ok: dict[str, float] = {}
@@ -168,6 +179,10 @@ class OutboxSender:
         self._stopping = False
         self._broken = {s.channel_id for s in store.subscriptions() if s.delivery_error}
         self._next_probe = 0.0
+        #: No pass before this time (clock): the store refused a write.
+        self._store_ok_at = 0.0
+        #: Rows Slack answered whose outcome the store refused to record, by id, oldest first.
+        self.unrecorded: dict[int, tuple[OutboxItem, _Outcome, int]] = {}
         #: Delivered calls since start (for tests and the benchmark).
         self.delivered = 0
 
@@ -189,13 +204,23 @@ class OutboxSender:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver until `request_stop()`; sleeps until the next row is due or something is queued."""
+        """Deliver until `request_stop()`; sleeps until the next row is due or something is queued.
+
+        Nothing ends this loop but `request_stop()`: a store fault pauses it for `store_retry` seconds, and so
+        does a bug (logged), so one bad moment never leaves every later alert undelivered.
+        """
         self._stopping = False
         while not self._stopping:
             self._wake.clear()
-            if await self.deliver_due():
-                continue
-            delay = self.next_delay()
+            try:
+                if await self.deliver_due():
+                    continue
+                delay = self.next_delay()
+            except StoreUnavailable:
+                delay = self._hold()
+            except Exception:
+                logger.exception("outbox.loop_failed")
+                delay = self._hold()
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
@@ -206,7 +231,10 @@ class OutboxSender:
         while self.clock() < deadline:
             if await self.deliver_due():
                 continue
-            delay = self.next_delay()
+            try:
+                delay = self.next_delay()
+            except StoreUnavailable:
+                delay = self._hold()
             if delay is None:
                 return True
             remaining = deadline - self.clock()
@@ -217,28 +245,61 @@ class OutboxSender:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
                 pass
-        return self.next_delay() is None
+        try:
+            return self.next_delay() is None
+        except StoreUnavailable:
+            return False
 
     def next_delay(self) -> float | None:
         """Seconds until some pending row may be sent (None: nothing pending)."""
         heads = self.store.outbox_heads()
-        if not heads:
+        if not heads and not self.unrecorded:
             return None
         now = self.clock()
-        soonest = min(max(h.not_before, self._next_ok.get(h.channel_id, 0.0)) for h in heads)
-        return max(0.0, soonest - now)
+        soonest = min((max(h.not_before, self._next_ok.get(h.channel_id, 0.0)) for h in heads), default=now)
+        return max(0.0, soonest - now, self._store_ok_at - now if self.store.faults.failing else 0.0)
 
     async def deliver_due(self) -> int:
         """Send the head row of every channel that is due now; returns how many were attempted."""
         async with self._pass:  # one pass at a time (the loop, stop()'s drain, a test's flush)
             now = self.clock()
-            self._probe_parked(now)
-            heads = self.store.outbox_heads()
+            if now < self._store_ok_at and self.store.faults.failing:
+                return 0  # paused after a refused write (a write elsewhere that worked ends the pause)
+            try:
+                self._record_unrecorded()
+                self._probe_parked(now)
+                heads = self.store.outbox_heads()
+            except StoreUnavailable:
+                self._hold()
+                return 0
             due = [h for h in heads if h.not_before <= now and self._next_ok.get(h.channel_id, 0.0) <= now]
             if due:
                 await asyncio.gather(*(self._guarded(item) for item in due))
-            metrics.OUTBOX_DEPTH.set(self.store.outbox_depth())
+            with contextlib.suppress(StoreUnavailable):
+                metrics.OUTBOX_DEPTH.set(self.store.outbox_depth())
             return len(due)
+
+    # ------------------------------------------------------------------ store faults
+
+    def _hold(self) -> float:
+        """The store refused a write: no pass for `store_retry` seconds (the store logs the fault, rate-limited)."""
+        self._store_ok_at = self.clock() + self.store_retry
+        return self.store_retry
+
+    def _record(self, item: OutboxItem, outcome: _Outcome, attempt: int) -> None:
+        """Record what Slack answered, or keep it for later if the store refuses (never send the row again)."""
+        try:
+            self._apply(item, outcome, attempt)
+        except StoreUnavailable:
+            self.unrecorded[item.id] = (item, outcome, attempt)
+            self._hold()
+            logger.info("outbox.outcome_unrecorded", extra={"key": item.key, "action": outcome.action})
+
+    def _record_unrecorded(self) -> None:
+        """Record the outcomes the store refused before, oldest first; raises `StoreUnavailable` if it still does."""
+        for item_id, (item, outcome, attempt) in list(self.unrecorded.items()):
+            self._apply(item, outcome, attempt)
+            del self.unrecorded[item_id]
 
     # ------------------------------------------------------------------ one row
 
@@ -257,12 +318,14 @@ class OutboxSender:
         async with self._semaphore:
             try:
                 await self._deliver(item)
+            except StoreUnavailable:
+                # The row could not be marked as being sent, so it was not sent: it waits, pending, in the store.
+                self._hold()
             except Exception:
                 # A bug (rendering, store) must not stop delivery of every other row: back off this one.
                 logger.exception("outbox.internal_error", extra={"outbox_id": item.id, "key": item.key})
                 delay = self.backoff.delay(item.attempts + 1)
-                self.store.mark_retry(item.id, not_before=self.clock() + delay, error="internal_error")
-                metrics.OUTBOX_FAILURES.labels(error="internal_error").inc()
+                self._record(item, _Outcome("retry", "internal_error", delay), item.attempts + 1)
 
     async def _deliver(self, item: OutboxItem) -> None:
         self.store.mark_sending(item.id)
@@ -275,9 +338,14 @@ class OutboxSender:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             outcome = _Outcome("retry", "network", self.backoff.delay(attempt))
             logger.warning("outbox.network_error", extra={"key": item.key, "error": type(exc).__name__})
-        self._apply(item, outcome, attempt)
+        except StoreUnavailable:
+            # Reading the alert to render it failed: nothing went to Slack; try again when the store answers.
+            outcome = _Outcome("retry", "store_unavailable", 0.0)
+        self._record(item, outcome, attempt)
 
     def _apply(self, item: OutboxItem, outcome: _Outcome, attempt: int) -> None:
+        """Record one outcome: the store first, then memory, metrics and logs, so a refused write changes nothing
+        and the same outcome can be applied again later (`unrecorded`)."""
         now = self.clock()
         extra = {"key": item.key, "channel": item.channel_id, "attempt": attempt, "error": outcome.error}
         if outcome.action == "done":
@@ -286,13 +354,12 @@ class OutboxSender:
                     self.store.set_alert_posted(item.alert_id, outcome.ts, now, outcome.seq)
                 self.store.mark_done(item.id, now)
                 if item.channel_id in self._broken:
-                    self._broken.discard(item.channel_id)
                     self.store.set_delivery_error(item.channel_id, None, now)
                     self.store.unpark(item.channel_id, now)
+            self._broken.discard(item.channel_id)
             self.delivered += 1
             logger.debug("outbox.delivered", extra=extra)
             return
-        metrics.OUTBOX_FAILURES.labels(error=outcome.error or "unknown").inc()
         if outcome.action == "retry":
             self.store.mark_retry(item.id, not_before=now + outcome.delay, error=outcome.error or "")
             if outcome.error == "ratelimited":
@@ -309,6 +376,7 @@ class OutboxSender:
         else:
             self.store.mark_dead(item.id, outcome.error or "")
             logger.error("outbox.dropped", extra=extra)
+        metrics.OUTBOX_FAILURES.labels(error=outcome.error or "unknown").inc()
 
     def _classify(self, exc: SlackApiError, attempt: int) -> _Outcome:
         status, error, retry_after = _slack_error(exc)

@@ -8,6 +8,12 @@ the command cache and refresh it. `*` watches are expanded through the streams l
 
 The store is opened and closed by the caller; `stop()` finishes the cycle in flight and flushes the outbox
 within its timeout.
+
+A database that refuses writes (`StoreUnavailable`) stops neither loop. A poll result that could not be
+recorded is not remembered in memory either, so the next cycle finds the same change again and records (and
+alerts) it then, if it still lasts; the outbox keeps what it could not record (see `OutboxSender`). While
+writes fail, each cycle ends with one harmless write (`Store.check_writable`) so readiness comes back even
+when nothing else needs writing; the store itself warns, at most once a minute.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.config import Settings
-from bot.errors import ConfigError, DisError, NotFound, Unavailable
+from bot.errors import ConfigError, DisError, NotFound, StoreUnavailable, Unavailable
 from bot.services.health import install_health, observe_slack
 from bot.services.tasks import TaskService
 from bot.store import open_store
@@ -68,6 +74,8 @@ class Watcher:
         channel_interval: seconds between two Slack calls to one channel.
         backoff: delays of the outbox after 5xx and network errors.
         discovery_interval: seconds between two reads of the streams list for `*` watches.
+        park_retry: seconds before a channel Slack refuses is tried again.
+        store_retry: seconds the outbox waits after the database refused a write.
 
     Raises:
         ConfigError: `DIS_WATCH` is malformed (the message names DIS_WATCH).
@@ -86,6 +94,7 @@ class Watcher:
         backoff: Backoff | None = None,
         discovery_interval: float = 300.0,
         park_retry: float = 900.0,
+        store_retry: float = 5.0,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -110,6 +119,7 @@ class Watcher:
             channel_interval=channel_interval,
             backoff=backoff,
             park_retry=park_retry,
+            store_retry=store_retry,
         )
         self.engine.on_enqueue = self.sender.wake
         self.last_cycle: CycleReport | None = None
@@ -122,6 +132,8 @@ class Watcher:
         self._cycle: asyncio.Task[None] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._sender_task: asyncio.Task[None] | None = None
+        #: start() could not write (DIS_WATCH, rows left mid-send): each cycle tries again before polling.
+        self._resume_pending = False
         self._service: WatchService | None = None
         self._owns_store = False
 
@@ -140,9 +152,12 @@ class Watcher:
             raise ConfigError("SLACK_BOT_TOKEN is not set: the watcher needs it to post alerts")
         slack = AsyncWebClient(token=deps.slack.token, base_url=deps.slack.base_url, timeout=deps.slack.timeout)
         # Alerts failing to reach Slack is what readiness is for: report this client's calls too.
-        observe_slack(slack, install_health(deps))
+        health = install_health(deps)
+        observe_slack(slack, health)
         owns = store is None
         store = store if store is not None else open_store(deps.settings.database_url)
+        # So are alerts that cannot be recorded: /readyz is 503 naming the store while its writes fail.
+        health.add_check("store", store.faults.check)
         watcher = cls(deps.settings, store, deps.tasks, slack, **options)
         watcher._owns_store = owns
         deps.watches = watcher.service
@@ -180,21 +195,37 @@ class Watcher:
                     self.engine.unwatched(*key)
 
     async def start(self) -> None:
-        """Sync `DIS_WATCH`, resume the outbox (rows caught mid-send go again), start polling."""
-        self.sync_config()
-        resumed = self.store.recover_sending()
-        if resumed:
-            logger.warning("outbox.resumed_in_flight", extra={"rows": resumed})
+        """Sync `DIS_WATCH`, resume the outbox (rows caught mid-send go again), start polling.
+
+        If the database refuses those writes (another process holds its lock), start() still returns and every
+        cycle tries them again; polling and the outbox begin once they are done, so no row is sent before the
+        rows a previous process left mid-send are reset.
+        """
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._sender_task = asyncio.create_task(self.sender.run(), name="watch-outbox")
+        self._resume_pending = not self._resume_store()
+        if self._resume_pending:
+            logger.warning("watch.start_deferred")  # the store says why (store.write_failing)
         # The first cycle starts now, so a stop() right after start() still finishes a poll in flight.
         self._cycle = asyncio.create_task(self._safe_cycle(), name="watch-cycle")
         self._loop_task = asyncio.create_task(self._run(), name="watch-loop")
         logger.info(
             "watch.started",
-            extra={"interval": self.interval, "concurrency": self.concurrency, "outbox": self.store.outbox_depth()},
+            extra={"interval": self.interval, "concurrency": self.concurrency, "outbox": self._outbox_depth()},
         )
+
+    def _resume_store(self) -> bool:
+        """The start's writes (DIS_WATCH, rows left mid-send), then the outbox; False while the store refuses."""
+        try:
+            self.sync_config()
+            resumed = self.store.recover_sending()
+        except StoreUnavailable:
+            return False
+        if resumed:
+            logger.warning("outbox.resumed_in_flight", extra={"rows": resumed})
+        self._sender_task = asyncio.create_task(self.sender.run(), name="watch-outbox")
+        self._resume_pending = False
+        return True
 
     async def stop(self, timeout: float = 10.0) -> bool:  # noqa: ASYNC109 - the shutdown budget is the API
         """Finish the cycle in flight, then deliver what can be delivered, all within `timeout` seconds.
@@ -227,11 +258,24 @@ class Watcher:
             except TimeoutError:
                 flushed = False
         else:
-            flushed = self.sender.next_delay() is None
-        logger.info("watch.stopped", extra={"flushed": flushed, "outbox": self.store.outbox_depth()})
+            try:
+                flushed = self.sender.next_delay() is None
+            except StoreUnavailable:
+                flushed = False
+        if self.sender.unrecorded:
+            # Slack took these but the store never recorded it: the next start sends them again (duplicates).
+            logger.warning("watch.stopped_unrecorded", extra={"rows": len(self.sender.unrecorded)})
+        logger.info("watch.stopped", extra={"flushed": flushed, "outbox": self._outbox_depth()})
         if self._owns_store:
             self.store.close()
         return flushed
+
+    def _outbox_depth(self) -> int | None:
+        """Rows waiting, for the start and stop log lines (None if the database cannot be read right now)."""
+        try:
+            return self.store.outbox_depth()
+        except StoreUnavailable:
+            return None
 
     async def flush(self) -> int:
         """Deliver every outbox row that is due now (tests); returns how many calls were attempted."""
@@ -267,9 +311,16 @@ class Watcher:
 
     async def _safe_cycle(self) -> None:
         try:
-            await self.run_cycle()
+            if not self._resume_pending or self._resume_store():
+                await self.run_cycle()
+        except StoreUnavailable:
+            logger.debug("watch.cycle_unrecorded")  # the store warns (once a minute); the next cycle retries
         except Exception:
             logger.exception("watch.cycle_failed")
+        if self.store.faults.failing:
+            # A quiet bot may have nothing to write for hours: prove writes work, so readiness comes back.
+            with contextlib.suppress(StoreUnavailable):
+                self.store.check_writable()
         now = self.clock()
         if now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
@@ -277,6 +328,8 @@ class Watcher:
                 removed = self.store.prune(now - KEEP_HISTORY)
                 if removed:
                     logger.info("watch.pruned", extra={"rows": removed})
+            except StoreUnavailable:
+                pass  # an hour from now
             except Exception:
                 logger.exception("watch.prune_failed")
 
@@ -299,11 +352,15 @@ class Watcher:
         ordered = sorted(streams)
         routes = route(subs, ordered)
         failures = await self._poll_all(ordered, routes, cycle)
-        self.engine.finish_cycle(cycle)
-        if wildcard and self._streams is not None:
-            for sub in wildcard:
-                if sub.baseline_pending:
-                    self.store.set_baseline_done(sub.channel_id, ALL_STREAMS)
+        try:
+            self.engine.finish_cycle(cycle)
+            if wildcard and self._streams is not None:
+                for sub in wildcard:
+                    if sub.baseline_pending:
+                        self.store.set_baseline_done(sub.channel_id, ALL_STREAMS)
+        except StoreUnavailable:
+            # Roll-up, recovery replies and reminders all come from the store: the next cycle does them again.
+            logger.debug("watch.finish_unrecorded")
         seconds = time.monotonic() - t0
         metrics.WATCH_CYCLE.observe(seconds)
         self.cycles += 1
@@ -378,19 +435,26 @@ class Watcher:
                 self._discovered_at = float("-inf")
                 logger.info("watch.stream_gone", extra={"stream": stream})
                 return False
-            self.engine.record_poll_failure(stream, exc, subs, cycle, read=read)
+            self._record(self.engine.record_poll_failure, stream, exc, subs, cycle, read=read)
             logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})
             return False
         except Exception as exc:
             logger.exception("watch.poll_crashed", extra={"stream": stream})
             error = Unavailable(f"unexpected {type(exc).__name__}")
-            self.engine.record_poll_failure(stream, error, subs, cycle, read=read)
+            self._record(self.engine.record_poll_failure, stream, error, subs, cycle, read=read)
             return False
+        self._record(self.engine.record_poll, stream, result, subs, cycle, read=read)
+        return True
+
+    @staticmethod
+    def _record(apply: Callable[..., None], stream: str, *args: Any, **kwargs: Any) -> None:
+        """Apply a poll's result; if the store refuses, the engine remembers nothing, so the next poll redoes it."""
         try:
-            self.engine.record_poll(stream, result, subs, cycle, read=read)
+            apply(stream, *args, **kwargs)
+        except StoreUnavailable:
+            logger.debug("watch.poll_unrecorded", extra={"stream": stream})  # the store warns, once a minute
         except Exception:
             logger.exception("watch.apply_failed", extra={"stream": stream})
-        return True
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

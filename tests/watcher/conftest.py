@@ -143,17 +143,23 @@ def clock() -> FakeClock:
 async def make_rig(
     sim: DisSimulator, fake: FakeSlack, make_client: Callable[..., DisClient], tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[MakeRig]:
-    """Factory `make_rig(WATCH_REPEAT_MINUTES=60, ..., db=path, clock=FakeClock(), **watcher_options)`."""
+    """Factory `make_rig(WATCH_REPEAT_MINUTES=60, ..., db=path, clock=FakeClock(), options={watcher options},
+    store_options={SqliteStore options})`."""
     stores: list[SqliteStore] = []
 
     def make(
-        *, db: Path | None = None, rig_clock: FakeClock | None = None, options: dict[str, Any] | None = None, **env: Any
+        *,
+        db: Path | None = None,
+        rig_clock: FakeClock | None = None,
+        options: dict[str, Any] | None = None,
+        store_options: dict[str, Any] | None = None,
+        **env: Any,
     ) -> Rig:
         values: dict[str, Any] = {"WATCH_INTERVAL_SECONDS": 1, "WATCH_FAILURES_BEFORE_WARNING": 3}
         values.update(env)
         settings = settings_for(sim, **values)
         path = db or tmp_path / "dis-bot.db"
-        store = SqliteStore(str(path))
+        store = SqliteStore(str(path), **(store_options or {}))
         stores.append(store)
         tasks = TaskService(make_client(sim), settings.cache_ttl_seconds)
         slack = AsyncWebClient(token=BOT_TOKEN, base_url=fake.url, retry_handlers=[])

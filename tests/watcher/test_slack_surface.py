@@ -15,7 +15,7 @@ from bot.server import build_deps, build_runtime
 from bot.services.watches import WatchService
 from bot.watcher.ids import ALERT_ACK
 from bot.watcher.watcher import Watcher
-from tests.conftest import FAST_RETRY, settings_for
+from tests.conftest import FAST_RETRY, WriteLock, settings_for
 from tests.slack import payloads
 from tests.slack.blockkit import all_text, buttons, validate_message
 from tests.slack.conftest import ALICE, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackBot
@@ -149,6 +149,27 @@ async def test_snooze_button(bot: SlackBot) -> None:
     assert "snoozed until" in all_text(update.payload)
     answer = await bot.answer(await bot.command("watching"))
     assert "`to-obs` (orders) snoozed until" in all_text(answer.payload)
+
+
+async def test_commands_and_buttons_say_when_the_database_refuses_writes(bot: SlackBot, tmp_path: Path) -> None:
+    """While another connection holds the database's lock, `/dis watch` and Acknowledge answer "I cannot record
+    that right now" (nothing changed); once it is free the same press works."""
+    bot.sim.add_stream("orders", [SimTask("to-obs")])
+    bot.sim.add_stream("billing", [SimTask("to-dws")])
+    await bot.answer(await bot.command("watch orders"))
+    bot.sim.set_state("orders", "to-obs", "ERROR")
+    await watcher_of(bot).run_cycle()
+    [alert] = await bot.fake.wait_for("chat.postMessage", timeout=5)
+    value = buttons(alert.payload)[ALERT_ACK]["value"]
+    with WriteLock(tmp_path / "bot.db"):
+        answer = await bot.answer(await bot.command("watch billing"))
+        assert "I cannot record that right now" in answer.text
+        note = await bot.answer(await bot.click(ALERT_ACK, value, user="U0BOB"))
+        assert "I cannot record that right now" in note.text and note.payload["response_type"] == "ephemeral"
+    assert [s.stream for s in bot.deps.watches.store.subscriptions(channel_id=CHANNEL)] == ["orders"]
+    await bot.click(ALERT_ACK, value, user="U0BOB", ephemeral=False)
+    [update] = await bot.fake.wait_for("chat.update", timeout=5)
+    assert "Acknowledged by <@U0BOB>" in all_text(update.payload)
 
 
 async def test_button_from_another_channel_is_refused(bot: SlackBot) -> None:

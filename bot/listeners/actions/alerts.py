@@ -14,9 +14,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.blocks.errors import error_message
+from bot.blocks.errors import error_message, store_refused_message
 from bot.blocks.limits import Message, escape
 from bot.deps import Deps
+from bot.errors import StoreUnavailable
 from bot.listeners.actions.views import where_of
 from bot.listeners.common import button_value, deps_of, respond_with
 from bot.services.watches import WatchService
@@ -41,6 +42,11 @@ async def _note(respond: AsyncRespond, text: str) -> None:
     await respond_with(respond, Message(text, []), response_type="ephemeral", replace_original=False)
 
 
+async def _refused(respond: AsyncRespond) -> None:
+    # The database refuses writes: say so rather than leave the press unanswered (the store logs the fault).
+    await respond_with(respond, store_refused_message(), response_type="ephemeral", replace_original=False)
+
+
 async def acknowledge(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]) -> None:
     """Acknowledge: the first press records who and stops reminders; the alert shows it."""
     await ack()
@@ -48,7 +54,13 @@ async def acknowledge(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     service = _service(context)
     if service is None or alert_id is None:
         return
-    alert, first = service.acknowledge_in(channel, alert_id, user) if channel else service.acknowledge(alert_id, user)
+    try:
+        alert, first = (
+            service.acknowledge_in(channel, alert_id, user) if channel else service.acknowledge(alert_id, user)
+        )
+    except StoreUnavailable:
+        await _refused(respond)
+        return
     if alert is None:
         await respond_with(
             respond,
@@ -69,11 +81,15 @@ def snooze_callback(seconds: int) -> Any:
         service = _service(context)
         if service is None or alert_id is None:
             return
-        alert = service.store.alert(alert_id)
-        if alert is None or (channel and alert.channel_id != channel):
-            await _note(respond, "I no longer follow this alert here.")
+        try:
+            alert = service.store.alert(alert_id)
+            if alert is None or (channel and alert.channel_id != channel):
+                await _note(respond, "I no longer follow this alert here.")
+                return
+            result = service.snooze(alert_id, user, seconds)
+        except StoreUnavailable:
+            await _refused(respond)
             return
-        result = service.snooze(alert_id, user, seconds)
         if not result.episodes:
             await _note(respond, "Nothing to snooze: every problem of this alert has ended.")
 
