@@ -30,7 +30,7 @@ websocket side can misbehave on purpose:
     conn = fake.socket_connections[-1]                       # open connections, oldest first
     await fake.socket_disconnect("refresh_requested", conn)  # Slack's "please reconnect"; conn stays open
     await fake.socket_send("slash_commands", payload, connection=conn)
-    await fake.socket_close(conn)                            # Slack closes it
+    await fake.socket_close(conn)                            # Slack closes it (abrupt=True: no close frame)
     fake.socket_mute(conn)                                   # stops answering the client's pings
 
 A Slack that accepts connections but never answers: `fake.stall("auth.test", "apps.connections.open")` makes
@@ -123,6 +123,7 @@ class SocketConnection:
     number: int
     ws: web.WebSocketResponse
     opened_at: float
+    transport: asyncio.BaseTransport | None = None
     muted: bool = False
 
     @property
@@ -465,7 +466,7 @@ class FakeSlack:
         # autoping off: the fake answers pings itself, so that a muted connection can stop answering them.
         ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
-        conn = SocketConnection(next(self._socket_numbers), ws, time.monotonic())
+        conn = SocketConnection(next(self._socket_numbers), ws, time.monotonic(), request.transport)
         self._sockets.append(conn)
         await ws.send_json(
             {"type": "hello", "num_connections": len(self._sockets), "connection_info": {"app_id": "A0DISBOT"}}
@@ -544,11 +545,20 @@ class FakeSlack:
         conn = self._socket(connection)
         await conn.ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-slack"}})
 
-    async def socket_close(self, connection: SocketConnection | None = None, code: int = 1001) -> float:
-        """Close a connection from Slack's side (default: the newest); returns `time.monotonic()` of the close."""
+    async def socket_close(
+        self, connection: SocketConnection | None = None, code: int = 1001, *, abrupt: bool = False
+    ) -> float:
+        """Close a connection from Slack's side (default: the newest); returns `time.monotonic()` of the close.
+
+        `abrupt=True` drops the TCP connection without a close frame, as a load balancer or a network cut does.
+        """
         conn = self._socket(connection)
-        await conn.ws.close(code=code)
-        return time.monotonic()
+        closed_at = time.monotonic()
+        if abrupt and conn.transport is not None:
+            conn.transport.close()
+        else:
+            await conn.ws.close(code=code)
+        return closed_at
 
     def socket_mute(self, connection: SocketConnection | None = None) -> SocketConnection:
         """Stop answering the client's pings on a connection (default: the newest), as a link that went silent."""

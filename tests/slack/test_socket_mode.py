@@ -103,11 +103,13 @@ async def test_same_envelope_twice_is_acked_twice_and_answered_once(make_socket_
     assert "to-obs" in json.dumps(answer.payload)
 
 
-async def test_a_closed_connection_is_replaced_within_2_s(make_socket_bot):
-    """Slack closes the websocket: a new one (from a new URL) is up within 2 s and answers commands."""
+@pytest.mark.parametrize("abrupt", [False, True], ids=["close_frame", "dropped"])
+async def test_a_closed_connection_is_replaced_within_2_s(make_socket_bot, abrupt):
+    """Slack closes the websocket (or the TCP connection drops without a close frame): a new one, from a new URL,
+    is up within 2 s and answers commands."""
     bot = await make_socket_bot()
     reconnects = metric("disbot_socket_mode_reconnects_total", reason="closed")
-    closed_at = await bot.fake.socket_close()
+    closed_at = await bot.fake.socket_close(abrupt=abrupt)
     [_, second] = await bot.fake.wait_for("socket_mode.connect", count=2)
     assert second.at - closed_at < 2.0
     assert bot.fake.count("apps.connections.open") == 2
