@@ -196,6 +196,13 @@ class SocketModeClient:
                 )
                 await asyncio.sleep(delay)
                 continue
+            except Exception as exc:  # a bug of ours must not leave the bot deaf for good
+                failures += 1
+                self.last_error = f"internal error ({type(exc).__name__})"
+                # No traceback: aiohttp's messages name the URL, whose ticket opens the app's connection.
+                logger.error("socket_mode.connect_crashed", extra={"error": type(exc).__name__, "attempt": failures})
+                await asyncio.sleep(self.timing.retry.delay(failures))
+                continue
             await conn.replace.wait()
             reason = conn.reason
             self.reconnects += 1
@@ -204,12 +211,11 @@ class SocketModeClient:
             logger.info("socket_mode.reconnecting", extra={"connection": conn.number, "reason": reason})
             if conn.open:  # Slack asked: keep reading it until Slack closes it, or until drain_seconds
                 self._spawn(self._drain(conn), self._drains)
-                failures = 0
-            elif asyncio.get_running_loop().time() - conn.opened_at >= self.timing.ping_interval:
+            if asyncio.get_running_loop().time() - conn.opened_at >= self.timing.ping_interval:
                 failures = 0  # it served a while: replace it at once
             else:
-                # Closed right after it opened: back off as after a failed attempt, or a link that keeps
-                # dropping would be reopened in a tight loop.
+                # Left right after it opened: back off as after a failed attempt, or a link that keeps dropping
+                # would be reopened in a tight loop (a drained connection still serves meanwhile).
                 failures += 1
                 await asyncio.sleep(self.timing.retry.delay(failures))
 
@@ -231,25 +237,24 @@ class SocketModeClient:
                 greeted = await conn.greeted()
         except TimeoutError:
             await self._abandon(conn)
-            raise ConnectFailed(f"websocket: no hello within {self.timing.connect_timeout:g} s") from None
+            raise ConnectFailed(f"websocket: no handshake and hello within {self.timing.connect_timeout:g} s") from None
         except aiohttp.WSServerHandshakeError as exc:
             raise ConnectFailed(f"websocket: HTTP {exc.status}") from None
-        except aiohttp.ClientError as exc:  # the message names the URL and its ticket: keep only the type
+        except (aiohttp.ClientError, OSError) as exc:  # the message names the URL and its ticket: keep the type
             raise ConnectFailed(f"websocket: network ({type(exc).__name__})") from None
         if not greeted:
             await self._abandon(conn)
             raise ConnectFailed("websocket: closed before hello")
         self._live.append(conn)
         self.last_error = None
-        if self.down_since is not None:
+        down = 0.0
+        if self.down_since is not None:  # the first live connection after none
             down = self._clock() - self.down_since
             self.down_since = None
             self._up.set()
             if self.on_connected is not None:
                 self.on_connected(True)
-            logger.info("socket_mode.connected", extra={"connection": conn.number, "down_seconds": round(down, 2)})
-        else:
-            logger.info("socket_mode.connected", extra={"connection": conn.number, "down_seconds": 0})
+        logger.info("socket_mode.connected", extra={"connection": conn.number, "down_seconds": round(down, 2)})
         return conn
 
     def _take_prefetched(self) -> str | None:

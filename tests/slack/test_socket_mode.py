@@ -134,11 +134,10 @@ async def test_a_connection_that_stops_answering_pings_is_replaced(make_socket_b
     await bot.fake.wait_for("response_url", where=lambda c: c.hook_id == hook)
 
 
-async def test_every_attempt_asks_for_a_new_url(make_socket_bot):
+async def test_every_attempt_asks_for_a_new_url(make_socket_bot, fake):
     """Handshakes that fail (their single-use URLs spent) are retried with a new URL each: the bot connects."""
-    bot = await make_socket_bot(connect=False)
-    bot.fake.fail_next("socket_mode.connect", 2, status=503)
-    await bot.server.client.wait_connected()
+    fake.fail_next("socket_mode.connect", 2, status=503)
+    bot = await make_socket_bot()
     assert bot.fake.count("apps.connections.open") == 3
     assert [c.ok for c in bot.fake.calls_to("socket_mode.connect")] == [False, False, True]
 
@@ -181,10 +180,12 @@ async def test_readyz_names_socket_mode_while_the_websocket_is_down(make_socket_
         assert metric("disbot_socket_mode_connected") == 1
         bot.fake.fail_next("apps.connections.open", 1000, status=503)
         await bot.fake.socket_close()
-        await eventually(lambda: not bot.server.client.connected)
-        soon = await http.get("/readyz")  # within the grace: a reconnect in progress is not an outage
-        assert soon.json()["socket_mode"]["ok"] is True
-        await asyncio.sleep(FAST_SOCKET.down_grace)
+        client = bot.server.client
+        await eventually(lambda: not client.connected and client.last_error is not None)
+        assert client.down_since is not None
+        soon, _ = client.readiness(client.down_since + FAST_SOCKET.down_grace / 2)
+        assert soon  # within the grace a reconnect in progress is not an outage
+        await eventually(lambda: not client.readiness(time.monotonic())[0])
         down = await http.get("/readyz")
         assert down.status_code == 503
         detail = down.json()["socket_mode"]
@@ -199,15 +200,14 @@ async def test_readyz_names_socket_mode_while_the_websocket_is_down(make_socket_
         assert "disbot_socket_mode_connected 1.0" in (await http.get("/metrics")).text
 
 
-async def test_each_failed_connect_logs_one_warning_without_url_or_traceback(make_socket_bot, sim):
+async def test_each_failed_connect_logs_one_warning_without_url_or_traceback(make_socket_bot, fake, sim):
     """Three failed attempts (Slack's 503, its error code, a refused handshake) at LOG_LEVEL=DEBUG: three WARNING
     lines, no traceback, no URL or ticket, no token."""
     logs = log_to_buffer(sim)
-    bot = await make_socket_bot(connect=False)
-    bot.fake.fail_next("apps.connections.open", 1, status=503)
-    bot.fake.fail_next("apps.connections.open", 1, error="internal_error")
-    bot.fake.fail_next("socket_mode.connect", 1, status=403)
-    await bot.server.client.wait_connected()
+    fake.fail_next("apps.connections.open", 1, status=503)
+    fake.fail_next("apps.connections.open", 1, error="internal_error")
+    fake.fail_next("socket_mode.connect", 1, status=403)
+    await make_socket_bot()
     text = logs.getvalue()
     warnings = [line for line in text.splitlines() if " WARNING " in line]
     assert len(warnings) == 3, text
