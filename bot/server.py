@@ -161,10 +161,10 @@ class SlackSocketModeServer(_Lifecycle):
         await self._start_services()
 
     async def stop(self) -> None:
-        # The websocket first: no new command arrives while the watcher flushes its outbox.
-        await self.client.close()
+        # The websocket and the services together: no new command arrives while the watcher flushes its outbox,
+        # and closing the websocket does not eat into the watcher's 10 s (SIGTERM must end us within 10 s).
+        await asyncio.gather(self.client.close(), self._stop_services())
         metrics.set_socket_mode_connected(False)
-        await self._stop_services()
         if self._ops is not None:
             await self._ops.cleanup()
             self._ops = None
@@ -258,8 +258,8 @@ async def check_slack_app_token(server: SlackHttpServer | SlackSocketModeServer)
     with a clear message, as `check_slack_token` does for the bot token. (The first connection uses that URL.)
 
     Raises:
-        ConfigError: the token is not an app-level one (`xapp-`), or Slack refused it. Trouble reaching Slack only
-            logs a warning: the client keeps trying in the background.
+        ConfigError: the token is not an app-level one (`xapp-`), or Slack refused it. Trouble reaching Slack is no
+            error: the client keeps trying in the background.
     """
     if not isinstance(server, SlackSocketModeServer):
         return
@@ -296,14 +296,15 @@ async def serve(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     starting = asyncio.current_task()
+    interrupted = False
 
     def on_signal() -> None:
         # During start-up a check may wait on a Slack or DIS that does not answer: a signal cancels it.
-        nonlocal starting
+        nonlocal starting, interrupted
         stop.set()
         if starting is not None:
             starting.cancel()
-            starting = None
+            starting, interrupted = None, True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -321,7 +322,7 @@ async def serve(
         logger.info("server.stopping")
     except asyncio.CancelledError:
         task = asyncio.current_task()
-        if not stop.is_set() or task is None:
+        if not interrupted or task is None:
             raise  # cancelled from outside, not by a signal
         task.uncancel()
         logger.info("server.stopping", extra={"during": "start-up"})
