@@ -53,10 +53,14 @@ def _print(line: str) -> None:
 
 
 def banner(real_slack: bool) -> str:
+    # Socket Mode connects in the background: the banner (printed first) must not claim a connection yet.
     slack = (
-        "The bot is connected to your Slack workspace (Socket Mode)."
+        [
+            "The bot connects to your Slack workspace over Socket Mode (and keeps trying while Slack is",
+            "out of reach); /readyz and the log line socket_mode.connected say when it is connected.",
+        ]
         if real_slack
-        else "Slack is simulated too: every message the bot sends is printed below."
+        else ["Slack is simulated too: every message the bot sends is printed below."]
     )
     lines = [
         "DEMO on simulated data",
@@ -64,7 +68,7 @@ def banner(real_slack: bool) -> str:
         "Huawei Cloud. Dump tasks fail and recover on their own every few seconds, and now and then",
         ("DIS fails a request" if real_slack else "DIS fails a request or Slack refuses a message")
         + ", to show the bot retrying (see /metrics).",
-        slack,
+        *slack,
     ]
     width = max(len(line) for line in lines)
     return "\n".join(["=" * width, *lines, "=" * width])

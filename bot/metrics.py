@@ -85,6 +85,18 @@ TASKS_BY_STATE = Gauge(
     ["stream", "state"],
     registry=REGISTRY,
 )
+SOCKET_MODE_CONNECTED = Gauge(
+    "disbot_socket_mode_connected",
+    "1 while a Socket Mode websocket to Slack is open and greeted, else 0 (always 0 in HTTP mode).",
+    registry=REGISTRY,
+)
+SOCKET_MODE_RECONNECTS = Counter(
+    "disbot_socket_mode_reconnects_total",
+    "Socket Mode connections replaced, by reason: Slack asked (refresh_requested, warning, disconnect), "
+    "closed, ping_timeout.",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 
 #: Label values known in advance, exported at 0 from the start: a family with samples can be graphed and
@@ -102,6 +114,8 @@ CACHE_EVENT_NAMES = ("hit", "miss", "coalesced")
 ALERT_EVENTS = ("raised", "resolved", "reminded")
 OUTBOX_ERRORS = ("ratelimited", "server_error", "network")
 ACK_KINDS = ("command", "action", "event")
+#: Slack's `disconnect` reasons get their own label; any other reason counts as "disconnect".
+SOCKET_MODE_REASONS = ("refresh_requested", "warning", "disconnect", "closed", "ping_timeout")
 
 
 def _initialise() -> None:
@@ -117,6 +131,8 @@ def _initialise() -> None:
         OUTBOX_FAILURES.labels(error=error)
     for kind in ACK_KINDS:
         ACK_LATENCY.labels(kind=kind)
+    for reason in SOCKET_MODE_REASONS:
+        SOCKET_MODE_RECONNECTS.labels(reason=reason)
 
 
 _initialise()
@@ -136,6 +152,16 @@ def on_dis_request(endpoint: str, status: int | str, seconds: float) -> None:
 def on_dis_retry(endpoint: str, reason: str) -> None:
     """Callback for `DisClient.on_retry`."""
     DIS_RETRIES.labels(endpoint=endpoint, reason=reason).inc()
+
+
+def set_socket_mode_connected(connected: bool) -> None:
+    """Callback for `SocketModeClient.on_connected`."""
+    SOCKET_MODE_CONNECTED.set(1 if connected else 0)
+
+
+def on_socket_mode_reconnect(reason: str) -> None:
+    """Callback for `SocketModeClient.on_reconnect`: Slack's reason, or "closed" / "ping_timeout"."""
+    SOCKET_MODE_RECONNECTS.labels(reason=reason if reason in SOCKET_MODE_REASONS else "disconnect").inc()
 
 
 def set_stream_states(stream: str, counts: dict[str, int], previous: set[str] | None = None) -> None:

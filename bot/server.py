@@ -17,7 +17,6 @@ from typing import Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -29,8 +28,9 @@ from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.dis_credentials import check_dis_credentials
-from bot.services.health import SLACK_AUTH_ERRORS, slack_error_code
+from bot.services.health import SLACK_AUTH_ERRORS, install_health, slack_error_code
 from bot.services.tasks import TaskService
+from bot.socket_mode import ConnectFailed, EnvelopeDispatcher, SocketModeClient, SocketModeTiming
 from bot.store import check_database_writable
 from bot.watcher.watcher import Watcher
 
@@ -122,28 +122,51 @@ class SlackHttpServer(_Lifecycle):
 
 
 class SlackSocketModeServer(_Lifecycle):
-    """Socket Mode: a websocket to Slack (opened through `apps.connections.open` on SLACK_API_URL), and the ops
-    routes on `$PORT` so probes and scrapes work the same as in HTTP mode."""
+    """Socket Mode: a websocket to Slack (URLs from `apps.connections.open` on SLACK_API_URL), and the ops
+    routes on `$PORT` so probes and scrapes work the same as in HTTP mode.
 
-    def __init__(self, app: AsyncApp, deps: Deps, app_token: str, *, host: str = "0.0.0.0", port: int = 3000) -> None:
+    `start()` does not wait for Slack: the watcher runs (its alerts wait in the outbox) while the client keeps
+    trying, `/readyz` turns 503 after the websocket has been down for `timing.down_grace` seconds, and
+    `disbot_socket_mode_connected` says whether it is up (see `bot.socket_mode`).
+
+    Args:
+        timing: the Socket Mode client's intervals and timeouts (tests pass small ones).
+    """
+
+    def __init__(
+        self,
+        app: AsyncApp,
+        deps: Deps,
+        app_token: str,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        timing: SocketModeTiming | None = None,
+    ) -> None:
         super().__init__()
         self.bolt = app
         self.deps = deps
         self.host = host
         self.port = port
-        self.handler = AsyncSocketModeHandler(app, app_token)
+        self.client = SocketModeClient(app_token, deps.settings.slack_api_url, EnvelopeDispatcher(app), timing=timing)
+        self.client.on_connected = metrics.set_socket_mode_connected
+        self.client.on_reconnect = metrics.on_socket_mode_reconnect
         self._ops: web.AppRunner | None = None
 
     async def start(self) -> None:
         self._ops = await start_ops_server(self.port, self.deps, host=self.host)
         self.port = self._ops.addresses[0][1]
-        await self.handler.connect_async()
-        logger.info("server.socket_mode_connected", extra={"ops_port": self.port})
+        install_health(self.deps).add_check("socket_mode", self.client.readiness)
+        metrics.set_socket_mode_connected(False)
+        await self.client.start()
+        logger.info("server.socket_mode_started", extra={"ops_port": self.port})
         await self._start_services()
 
     async def stop(self) -> None:
-        await self._stop_services()
-        await self.handler.close_async()
+        # The websocket and the services together: no new command arrives while the watcher flushes its outbox,
+        # and closing the websocket does not eat into the watcher's 10 s (SIGTERM must end us within 10 s).
+        await asyncio.gather(self.client.close(), self._stop_services())
+        metrics.set_socket_mode_connected(False)
         if self._ops is not None:
             await self._ops.cleanup()
             self._ops = None
@@ -182,6 +205,7 @@ def build_runtime(
     services: Sequence[ServiceFactory] = (),
     host: str = "0.0.0.0",
     socket_mode: bool | None = None,
+    socket_timing: SocketModeTiming | None = None,
 ) -> Runtime:
     """Build deps, the Bolt app and the server for the mode the settings choose.
 
@@ -191,6 +215,7 @@ def build_runtime(
         services: factories of background services started with the server (`lambda deps: Watcher(deps)`).
         host: interface to bind.
         socket_mode: force a mode; default is Socket Mode exactly when SLACK_APP_TOKEN is set.
+        socket_timing: Socket Mode's intervals and timeouts (defaults suit Slack).
     """
     if socket_mode is None:
         socket_mode = settings.slack_app_token is not None
@@ -202,7 +227,7 @@ def build_runtime(
         if settings.slack_app_token is None:
             raise ConfigError("SLACK_APP_TOKEN is not set (the app-level token, xapp-...)")
         server = SlackSocketModeServer(
-            app, deps, settings.slack_app_token.get_secret_value(), host=host, port=settings.port
+            app, deps, settings.slack_app_token.get_secret_value(), host=host, port=settings.port, timing=socket_timing
         )
     else:
         server = SlackHttpServer(app, deps, host=host, port=settings.port)
@@ -230,6 +255,27 @@ async def check_slack_token(client: AsyncWebClient) -> None:
     logger.info("server.slack_identity", extra={"bot_user": identity.get("user_id"), "team": identity.get("team_id")})
 
 
+async def check_slack_app_token(server: SlackHttpServer | SlackSocketModeServer) -> None:
+    """In Socket Mode, ask Slack for a connection URL once at start-up so a wrong SLACK_APP_TOKEN stops the process
+    with a clear message, as `check_slack_token` does for the bot token. (The first connection uses that URL.)
+
+    Raises:
+        ConfigError: the token is not an app-level one (`xapp-`), or Slack refused it. Trouble reaching Slack is no
+            error: the client keeps trying in the background.
+    """
+    if not isinstance(server, SlackSocketModeServer):
+        return
+    if not server.client.app_token_looks_right:
+        raise ConfigError("SLACK_APP_TOKEN is not an app-level token: it must start with xapp- (Basic Information)")
+    try:
+        await server.client.check_app_token()
+    except ConnectFailed as exc:
+        if exc.refused:
+            raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({exc.code})") from None
+        # Not a WARNING: the client's first attempt follows at once and logs its own failure (one line per attempt).
+        logger.info("server.slack_app_check_failed", extra={"error": exc.kind})
+
+
 async def serve(
     settings: Settings,
     *,
@@ -251,20 +297,39 @@ async def serve(
     runtime.deps.dis.on_secret = redact.add
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    starting = asyncio.current_task()
+    interrupted = False
+
+    def on_signal() -> None:
+        # During start-up a check may wait on a Slack or DIS that does not answer: a signal cancels it.
+        nonlocal starting, interrupted
+        stop.set()
+        if starting is not None:
+            starting.cancel()
+            starting, interrupted = None, True
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
             pass
     try:
         assert runtime.deps.slack is not None
         check_database_writable(settings.database_url)
         await check_slack_token(runtime.deps.slack)
+        await check_slack_app_token(runtime.server)
         await check_dis_credentials(runtime.deps)  # rejected keys: one ERROR naming them, /readyz says so
         await runtime.server.start()
+        starting = None
         logger.info("server.started", extra={"mode": "socket" if runtime.socket_mode else "http"})
         await stop.wait()
         logger.info("server.stopping")
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not interrupted or task is None:
+            raise  # cancelled from outside, not by a signal
+        task.uncancel()
+        logger.info("server.stopping", extra={"during": "start-up"})
     finally:
         await runtime.server.stop()
         close = getattr(runtime.deps.dis, "aclose", None)

@@ -79,8 +79,9 @@ class ServedBot:
 
 
 @asynccontextmanager
-async def served_bot(env: dict[str, str], cwd) -> AsyncIterator[ServedBot]:
-    """Start `python -m bot serve`, wait until it serves, and make sure it is gone afterwards."""
+async def served_bot(env: dict[str, str], cwd, *, until: str | None = "server.started") -> AsyncIterator[ServedBot]:
+    """Start `python -m bot serve`, wait until it logs `until` (None: do not wait), and make sure it is gone
+    afterwards."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -94,7 +95,8 @@ async def served_bot(env: dict[str, str], cwd) -> AsyncIterator[ServedBot]:
     bot = ServedBot(proc)
     try:
         assert proc.stdout is not None
-        await wait_for_line(proc.stdout, "server.started", bot.seen)
+        if until is not None:
+            await wait_for_line(proc.stdout, until, bot.seen)
         yield bot
     finally:
         if proc.returncode is None:

@@ -24,6 +24,21 @@ response_url takes at most 5 posts within 30 minutes; beyond that it answers 404
 Socket Mode too: `apps.connections.open` (app-level `xapp-` token) hands out a websocket URL on this server;
 the connection is recorded as "socket_mode.connect", `await fake.socket_send("slash_commands", payload)` delivers
 an envelope, and the client's acknowledgement arrives as a "socket_mode.ack" call with the envelope id.
+Like Slack's, every URL carries a ticket that works for one handshake only (a failed one included). The
+websocket side can misbehave on purpose:
+
+    fake.fail_next("socket_mode.connect", 2, status=503)    # the next handshakes fail (their tickets are spent)
+    conn = fake.socket_connections[-1]                       # open connections, oldest first
+    await fake.socket_disconnect("refresh_requested", conn)  # Slack's "please reconnect"; conn stays open
+    await fake.socket_send("slash_commands", payload, connection=conn)
+    await fake.socket_close(conn)                            # Slack closes it (abrupt=True: no close frame)
+    fake.socket_mute(conn)                                   # stops answering the client's pings
+
+A Slack that accepts connections but never answers: `fake.stall("auth.test", "apps.connections.open")` makes
+those calls hang (recorded, unanswered) until `fake.unstall()` or `stop()`.
+
+Every envelope sent is recorded as "socket_mode.sent" (`ok=False` when its connection had closed under it:
+delivered nowhere, as when Slack writes to a socket the client already left).
 """
 
 from __future__ import annotations
@@ -96,6 +111,27 @@ class _Failure:
 MessageCallback = Callable[[Call], Awaitable[None] | None]
 
 
+@dataclass(eq=False)
+class SocketConnection:
+    """One Socket Mode websocket the fake accepted (see `FakeSlack.socket_connections`).
+
+    Attributes:
+        number: 1 for the first connection of this fake, then 2, 3, ...
+        opened_at: `time.monotonic()` of the handshake.
+        muted: when True the fake no longer answers the client's pings (a link that went silent).
+    """
+
+    number: int
+    ws: web.WebSocketResponse
+    opened_at: float
+    transport: asyncio.BaseTransport | None = None
+    muted: bool = False
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+
 class FakeSlack:
     """An in-process fake of Slack's Web API and response_url webhooks (aiohttp, 127.0.0.1, port 0 by default).
 
@@ -130,7 +166,9 @@ class FakeSlack:
         self.latency = latency
         self._token = token
         self._app_token = app_token
-        self._sockets: list[web.WebSocketResponse] = []
+        self._sockets: list[SocketConnection] = []
+        self._tickets: set[str] = set()
+        self._socket_numbers = itertools.count(1)
         self._host = host
         self._port = port
         self.calls: list[Call] = []
@@ -139,6 +177,8 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         #: Methods whose answers are held (see `hold`), each with the event that releases them.
         self._held: dict[str, asyncio.Event] = {}
+        self._stalled: set[str] = set()
+        self._unstalled = asyncio.Event()
         #: response_url hook id -> (issued at, monotonic; posts accepted so far).
         self._hooks: dict[str, tuple[float, int]] = {}
         self._changed: asyncio.Condition | None = None
@@ -165,8 +205,9 @@ class FakeSlack:
     async def stop(self) -> None:
         for method in list(self._held):
             self.release(method)
-        for ws in list(self._sockets):
-            await ws.close()
+        self.unstall()  # a stalled handler would hold the server's shutdown for a minute
+        for conn in list(self._sockets):
+            await conn.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -240,6 +281,16 @@ class FakeSlack:
         gate = self._held.pop(method, None)
         if gate is not None:
             gate.set()
+
+    def stall(self, *methods: str) -> None:
+        """Make calls of these Web API methods hang unanswered (recorded on arrival) until `unstall()`."""
+        self._stalled.update(methods)
+        self._unstalled.clear()
+
+    def unstall(self) -> None:
+        """Answer stalled calls again (those waiting get their answer now)."""
+        self._stalled.clear()
+        self._unstalled.set()
 
     # --- inspection ---
 
@@ -364,6 +415,11 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else payload.pop("token", "")
         call = Call(method, payload, time.monotonic(), time.time(), authorized=bool(token))
+        if method in self._stalled:
+            call.ok, call.error = False, "stalled"
+            await self._record(call)
+            await self._unstalled.wait()
+            return web.json_response({"ok": False, "error": "stalled"})
         failure = self._next_failure(method)
         if failure is not None:
             call.ok, call.error = False, failure.error
@@ -420,29 +476,63 @@ class FakeSlack:
             return {"ok": False, "error": "not_allowed_token_type"}
         if self._app_token is not None and token != self._app_token:
             return {"ok": False, "error": "invalid_auth"}
-        return {"ok": True, "url": f"ws://{self._host}:{self.port}/socket-mode"}
+        ticket = uuid.uuid4().hex
+        self._tickets.add(ticket)
+        return {"ok": True, "url": f"ws://{self._host}:{self.port}/socket-mode?ticket={ticket}&app_id=A0DISBOT"}
 
     # --- Socket Mode ---
 
-    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)  # answers the SDK's pings with pongs, like Slack
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        fresh = ticket in self._tickets
+        self._tickets.discard(ticket)  # one handshake per ticket, successful or not, like Slack's URLs
+        call = Call("socket_mode.connect", {}, time.monotonic(), time.time())
+        failure = self._next_failure("socket_mode.connect")
+        if failure is None and not fresh:
+            failure = _Failure(401, "invalid_ticket", None)
+        if failure is not None:
+            call.ok, call.error = False, failure.error
+            await self._record(call)
+            status = failure.status if failure.status != 200 else 400
+            return web.Response(status=status, text=failure.error)
+        # autoping off: the fake answers pings itself, so that a muted connection can stop answering them.
+        ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
-        self._sockets.append(ws)
+        conn = SocketConnection(next(self._socket_numbers), ws, time.monotonic(), request.transport)
+        self._sockets.append(conn)
         await ws.send_json(
             {"type": "hello", "num_connections": len(self._sockets), "connection_info": {"app_id": "A0DISBOT"}}
         )
-        await self._record(Call("socket_mode.connect", {}, time.monotonic(), time.time()))
+        call.payload = {"connection": conn.number}
+        await self._record(call)
         try:
             async for msg in ws:
-                if msg.type == web.WSMsgType.TEXT:
+                if msg.type == web.WSMsgType.PING:
+                    if not conn.muted:
+                        await ws.pong(msg.data)
+                elif msg.type == web.WSMsgType.TEXT:
                     try:
                         payload = json.loads(msg.data)
                     except ValueError:
                         payload = {"raw": msg.data}
+                    if isinstance(payload, dict):
+                        payload.setdefault("connection", conn.number)
                     await self._record(Call("socket_mode.ack", payload, time.monotonic(), time.time()))
         finally:
-            self._sockets.remove(ws)
+            self._sockets.remove(conn)
         return ws
+
+    @property
+    def socket_connections(self) -> list[SocketConnection]:
+        """The Socket Mode connections open now, oldest first."""
+        return list(self._sockets)
+
+    def _socket(self, connection: SocketConnection | None) -> SocketConnection:
+        if connection is not None:
+            return connection
+        if not self._sockets:
+            raise AssertionError("no Socket Mode connection is open")
+        return self._sockets[-1]
 
     async def socket_send(
         self,
@@ -453,13 +543,15 @@ class FakeSlack:
         accepts_response_payload: bool = True,
         retry_attempt: int | None = None,
         retry_reason: str | None = None,
+        connection: SocketConnection | None = None,
     ) -> str:
-        """Deliver a Socket Mode envelope ("slash_commands", "events_api", "interactive") to the newest connection.
+        """Deliver a Socket Mode envelope ("slash_commands", "events_api", "interactive") to `connection`
+        (default: the newest open one).
 
-        Returns the envelope id; the client's ack comes back as a "socket_mode.ack" call carrying it.
+        Returns the envelope id; the client's ack comes back as a "socket_mode.ack" call carrying it. The send is
+        recorded as "socket_mode.sent", failed when the connection had already closed.
         """
-        if not self._sockets:
-            raise AssertionError("no Socket Mode connection is open")
+        conn = self._socket(connection)
         eid = envelope_id or uuid.uuid4().hex
         envelope: dict[str, Any] = {
             "envelope_id": eid,
@@ -470,8 +562,41 @@ class FakeSlack:
         if retry_attempt is not None:
             envelope["retry_attempt"] = retry_attempt
             envelope["retry_reason"] = retry_reason or "timeout"
-        await self._sockets[-1].send_json(envelope)
+        call = Call("socket_mode.sent", {"envelope_id": eid, "connection": conn.number}, time.monotonic(), time.time())
+        try:
+            await conn.ws.send_json(envelope)
+        except (ConnectionError, RuntimeError):
+            call.ok, call.error = False, "connection_closed"
+        await self._record(call)
         return eid
+
+    async def socket_disconnect(
+        self, reason: str = "refresh_requested", connection: SocketConnection | None = None
+    ) -> None:
+        """Send Slack's `{"type": "disconnect", "reason": ...}` on a connection (default: the newest); it stays open."""
+        conn = self._socket(connection)
+        await conn.ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-slack"}})
+
+    async def socket_close(
+        self, connection: SocketConnection | None = None, code: int = 1001, *, abrupt: bool = False
+    ) -> float:
+        """Close a connection from Slack's side (default: the newest); returns `time.monotonic()` of the close.
+
+        `abrupt=True` drops the TCP connection without a close frame, as a load balancer or a network cut does.
+        """
+        conn = self._socket(connection)
+        closed_at = time.monotonic()
+        if abrupt and conn.transport is not None:
+            conn.transport.close()
+        else:
+            await conn.ws.close(code=code)
+        return closed_at
+
+    def socket_mute(self, connection: SocketConnection | None = None) -> SocketConnection:
+        """Stop answering the client's pings on a connection (default: the newest), as a link that went silent."""
+        conn = self._socket(connection)
+        conn.muted = True
+        return conn
 
     def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         """What Slack would answer for a successful call (only the fields bots use)."""

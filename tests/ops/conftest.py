@@ -184,4 +184,6 @@ METRIC_FAMILIES = (
     "disbot_outbox_depth",
     "disbot_outbox_delivery_failures_total",
     "disbot_watched_tasks",
+    "disbot_socket_mode_connected",
+    "disbot_socket_mode_reconnects_total",
 )

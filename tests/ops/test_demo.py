@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.demo import run_demo
 from bot.devtools.fake_slack import FakeSlack
 from bot.metrics import REGISTRY
+from tests.conftest import free_port
 from tests.ops.conftest import METRIC_FAMILIES, SLACK_APP_TOKEN, SLACK_BOT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,10 +155,31 @@ async def test_demo_with_slack_tokens_runs_in_socket_mode() -> None:
             blocks = json.dumps(alert.blocks)
             assert "ERROR" in blocks or "ABNORMAL" in blocks
             assert "DEMO on simulated data" in out.text
-            assert "connected to your Slack workspace (Socket Mode)" in out.text
+            assert "connects to your Slack workspace over Socket Mode" in out.text
         finally:
             stop.set()
             await asyncio.wait_for(demo, 15)
+
+
+async def test_demo_with_slack_out_of_reach_starts_and_claims_no_connection() -> None:
+    """With Slack tokens but Slack out of reach the demo still starts (Socket Mode keeps trying in the background),
+    and nothing it prints says the bot is connected."""
+    settings = Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN=SLACK_BOT_TOKEN,
+        SLACK_APP_TOKEN=SLACK_APP_TOKEN,
+        SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/",
+    )
+    out = Output()
+    stop = asyncio.Event()
+    demo = asyncio.create_task(run_demo(settings, port=0, interval=0.5, out=out, stop=stop, ops_port=0, seed=2))
+    try:
+        await out.wait_for(lambda text: "Ctrl-C stops the demo." in text, timeout=10)
+        assert "connects to your Slack workspace over Socket Mode" in out.text
+        assert "is connected to your Slack workspace" not in out.text
+    finally:
+        stop.set()
+        await asyncio.wait_for(demo, 15)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -4,12 +4,17 @@ async def test_x(bot):
     bot.sim.add_stream("orders", [SimTask("to-obs")])
     sent = await bot.command("tasks orders")
     answer = await bot.answer(sent)          # what reached the response_url
+
+async def test_y(make_socket_bot):
+    bot = await make_socket_bot()            # the same bot in Socket Mode, on the fake's websocket
+    hook = await bot.command("help")         # an envelope; bot.answers(hook) is what reached its response_url
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +22,12 @@ import httpx
 import pytest
 
 from bot.deps import Deps
-from bot.devtools.fake_slack import MESSAGE_METHODS, Call, FakeSlack
+from bot.devtools.fake_slack import MESSAGE_METHODS, Call, FakeSlack, SocketConnection
 from bot.dis.client import DisClient
+from bot.dis.retry import RetryPolicy
 from bot.dis.simulator import DisSimulator
-from bot.server import Runtime, build_deps, build_runtime
+from bot.server import Runtime, ServiceFactory, SlackSocketModeServer, build_deps, build_runtime
+from bot.socket_mode import SocketModeTiming
 from tests.conftest import FAST_RETRY, settings_for
 from tests.slack import payloads
 from tests.slack.blockkit import validate_message
@@ -120,6 +127,92 @@ class SlackBot:
 
 
 MakeBot = Callable[..., Awaitable[SlackBot]]
+
+APP_TOKEN = "xapp-1-A0DISBOT-0123456789"
+#: Socket Mode for tests: quick retries, drains and grace; a heartbeat slow enough that a busy machine answers it.
+FAST_SOCKET = SocketModeTiming(
+    ping_interval=2.0,
+    connect_timeout=3.0,
+    drain_seconds=3.0,
+    down_grace=0.5,
+    retry=RetryPolicy(base_delay=0.02, max_delay=0.1),
+    close_timeout=0.5,
+)
+
+
+class SocketBot:
+    """The bot in Socket Mode, driven the way Slack drives it: envelopes on the fake's websocket."""
+
+    def __init__(self, runtime: Runtime, fake: FakeSlack, sim: DisSimulator) -> None:
+        self.runtime = runtime
+        self.fake = fake
+        self.sim = sim
+        self.deps: Deps = runtime.deps
+
+    @property
+    def server(self) -> SlackSocketModeServer:
+        assert isinstance(self.runtime.server, SlackSocketModeServer)
+        return self.runtime.server
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    async def command(
+        self, text: str, *, hook: str | None = None, connection: SocketConnection | None = None, **envelope: Any
+    ) -> str:
+        """`/dis text` as an envelope (on `connection`, default the newest); returns its response_url hook id."""
+        hook = hook or uuid.uuid4().hex[:12]
+        body = payloads.slash_command(text, user=ALICE, channel=CHANNEL, response_url=self.fake.response_url(hook))
+        await self.fake.socket_send("slash_commands", payloads.socket_payload(body), connection=connection, **envelope)
+        return hook
+
+    def answers(self, hook: str) -> list[Call]:
+        """What reached the response_url `hook` so far."""
+        return [c for c in self.fake.calls_to("response_url") if c.hook_id == hook]
+
+    def acks(self, envelope_id: str) -> list[Call]:
+        return [c for c in self.fake.calls_to("socket_mode.ack") if c.payload.get("envelope_id") == envelope_id]
+
+
+MakeSocketBot = Callable[..., Awaitable[SocketBot]]
+
+
+@pytest.fixture
+async def make_socket_bot(sim: DisSimulator, fake: FakeSlack) -> AsyncIterator[MakeSocketBot]:
+    """Factory: `await make_socket_bot(timing=..., api_url=..., services=[...], **settings)` starts the bot in Socket
+    Mode against the `fake` Slack (or `api_url`), and waits for its first connection unless `connect=False`."""
+    started: list[Runtime] = []
+
+    async def make(
+        *,
+        timing: SocketModeTiming = FAST_SOCKET,
+        api_url: str | None = None,
+        services: Sequence[ServiceFactory] = (),
+        connect: bool = True,
+        **overrides: Any,
+    ) -> SocketBot:
+        values: dict[str, Any] = {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_APP_TOKEN": APP_TOKEN,
+            "SLACK_API_URL": api_url or fake.url,
+            "PORT": 0,
+        }
+        values.update(overrides)
+        settings = settings_for(sim, **values)
+        deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
+        runtime = build_runtime(settings, deps=deps, host="127.0.0.1", services=services, socket_timing=timing)
+        started.append(runtime)
+        await runtime.server.start()
+        bot = SocketBot(runtime, fake, sim)
+        if connect:
+            await bot.server.client.wait_connected()
+        return bot
+
+    yield make
+    for runtime in started:
+        await runtime.server.stop()
+        await runtime.deps.dis.aclose()
 
 
 @pytest.fixture

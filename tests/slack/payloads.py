@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 TEAM = "T0FAKE"
 APP = "A0DISBOT"
@@ -92,3 +92,11 @@ def block_actions(
     if not ephemeral:
         payload["message"] = {"type": "message", "ts": message_ts, "text": "", "blocks": []}
     return urlencode({"payload": json.dumps(payload)})
+
+
+def socket_payload(body: str) -> dict[str, Any]:
+    """The `payload` of a Socket Mode envelope for a body built above: Slack sends the same fields as JSON."""
+    if body.startswith("{"):
+        return json.loads(body)
+    fields = dict(parse_qsl(body))
+    return json.loads(fields["payload"]) if set(fields) == {"payload"} else fields

@@ -8,16 +8,13 @@ import httpx
 import pytest
 
 from bot.app import create_app
-from bot.devtools.fake_slack import FakeSlack
 from bot.dis.client import DisClient
 from bot.dis.simulator import SimTask
 from bot.errors import ConfigError
-from bot.server import SlackSocketModeServer, build_deps, build_runtime
+from bot.server import build_deps, build_runtime
 from tests.conftest import FAST_RETRY, free_port, settings_for
 from tests.slack.conftest import ALICE, BOT_TOKEN, CHANNEL
 from tests.slack.payloads import TEAM
-
-APP_TOKEN = "xapp-1-A0DISBOT-0123456789"
 
 
 async def test_healthz_answers_while_the_process_is_up(bot):
@@ -77,20 +74,10 @@ async def test_background_services_start_after_and_stop_before_the_server(sim, f
 
 
 @pytest.fixture
-async def socket_bot(sim):
+async def socket_bot(make_socket_bot):
     """The bot in Socket Mode against a fake Slack that speaks the Socket Mode websocket protocol."""
-    async with FakeSlack(token=BOT_TOKEN, app_token=APP_TOKEN) as fake:
-        settings = settings_for(
-            sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=fake.url, PORT=0
-        )
-        deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
-        runtime = build_runtime(settings, deps=deps, host="127.0.0.1")
-        assert isinstance(runtime.server, SlackSocketModeServer)
-        await runtime.server.start()
-        await fake.wait_for("socket_mode.connect")
-        yield runtime, fake
-        await runtime.server.stop()
-        await deps.dis.aclose()
+    bot = await make_socket_bot()
+    return bot.runtime, bot.fake
 
 
 async def test_socket_mode_slash_command_is_acked_and_answered(socket_bot, sim):
