@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from bot import version
 from bot.blocks.limits import age, plain_time
 from bot.config import Settings, load_settings
 from bot.dis.models import StreamInfo, TaskList
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="dis-bot",
         description="Slack chat-ops bot for Huawei Cloud DIS dump tasks. Settings come from the environment and .env.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tasks = sub.add_parser("tasks", help="list a stream's dump tasks, problem states first")

@@ -184,3 +184,13 @@ def test_console_script_end_to_end(thread_sim, tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["tasks"][0]["task_name"] == "to-dli"
+
+
+def test_version_prints_the_installed_version(capsys) -> None:
+    """`dis-bot --version` prints the installed package's version and exits 0."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"dis-bot {version('dis-bot')}"
