@@ -18,7 +18,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config import MISSING_BOT_TOKEN, MISSING_SIGNING_SECRET, Settings
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.listeners import register_listeners
@@ -94,7 +94,7 @@ def slack_client(settings: Settings) -> AsyncWebClient:
         ConfigError: SLACK_BOT_TOKEN is not set.
     """
     if settings.slack_bot_token is None:
-        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
+        raise ConfigError(MISSING_BOT_TOKEN)
     base = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
@@ -117,7 +117,7 @@ def create_app(settings: Settings, deps: Deps, *, socket_mode: bool = False) -> 
         deps.slack = slack_client(settings)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     if not secret and not socket_mode:
-        raise ConfigError("SLACK_SIGNING_SECRET is not set; HTTP mode needs it to verify requests from Slack")
+        raise ConfigError(MISSING_SIGNING_SECRET)
     app = DisBotApp(
         client=deps.slack,
         signing_secret=secret or None,

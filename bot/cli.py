@@ -16,7 +16,7 @@ from typing import Any
 
 from bot import version
 from bot.blocks.limits import age, plain_time
-from bot.config import Settings, load_settings
+from bot.config import Check, Settings, load_settings
 from bot.dis.models import StreamInfo, TaskList
 from bot.errors import BotError, ConfigError
 
@@ -157,10 +157,18 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], str]] = {
 }
 
 
+#: What each command needs of the settings, checked with the values themselves so one message lists every problem.
+_NEEDS: dict[str, Check] = {
+    "tasks": Settings.dis_problems,
+    "streams": Settings.dis_problems,
+    "serve": Settings.bot_problems,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(_NEEDS.get(args.command))
         out = _COMMANDS[args.command](settings, args)
     except ConfigError as exc:
         print(f"dis-bot: configuration error: {exc}", file=sys.stderr)
