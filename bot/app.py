@@ -13,6 +13,7 @@ from typing import Any
 
 from cachetools import TTLCache
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -23,7 +24,7 @@ from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.listeners import register_listeners
 from bot.listeners.common import DEPS_KEY
-from bot.logs import request_context
+from bot.logs import BOLT_LOGGER, request_context
 from bot.metrics import ACK_LATENCY
 
 logger = logging.getLogger("bot.slack")
@@ -82,6 +83,21 @@ def _dedup_middleware(seen: TTLCache[str, float]) -> Callable[..., Awaitable[Any
     return drop_redelivered_events
 
 
+class _DropBoltTokenFallbackWarning(logging.Filter):
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused." (logged when the app is built).
+
+    Whenever no `token` is passed, Bolt reads $SLACK_BOT_TOKEN by itself and then warns that the `client` we pass
+    wins over it. That client is built from the same SLACK_BOT_TOKEN (Settings) and carries what a bare token
+    cannot (SLACK_API_URL, the rate-limit retries), so passing it is right, and the warning, which reads like a
+    misconfiguration, is none. Any other Bolt warning passes.
+    """
+
+    MESSAGE = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.MESSAGE
+
+
 async def _on_error(error: Exception, body: dict[str, Any]) -> None:
     """Last resort: a listener raised. Log it (with the trace, redacted by the log filter); Slack gets nothing."""
     logger.error("slack.listener_failed", extra={"kind": request_kind(body)}, exc_info=error)
@@ -118,11 +134,14 @@ def create_app(settings: Settings, deps: Deps, *, socket_mode: bool = False) -> 
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     if not secret and not socket_mode:
         raise ConfigError(MISSING_SIGNING_SECRET)
+    bolt_logger = logging.getLogger(BOLT_LOGGER)
+    if not any(isinstance(f, _DropBoltTokenFallbackWarning) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_DropBoltTokenFallbackWarning())
     app = DisBotApp(
         client=deps.slack,
         signing_secret=secret or None,
         request_verification_enabled=bool(secret),
-        logger=logging.getLogger("bot.bolt"),
+        logger=bolt_logger,
         name="dis-bot",
     )
     app.use(_deps_middleware(deps))
