@@ -45,7 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--churn", action="store_true", help="let tasks fail and recover now and then")
 
     demo = sub.add_parser("demo", help="demo on simulated DIS data (Slack simulated too unless tokens are set)")
-    demo.add_argument("--port", type=int, default=8787, help="simulator port (dis-bot tasks can reach it there)")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="simulator port, where dis-bot tasks reaches it (default 8787, or a free port when 8787 is taken)",
+    )
     demo.add_argument("--interval", type=float, default=5.0, help="watcher poll interval in seconds")
 
     sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)")
