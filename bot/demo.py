@@ -210,6 +210,7 @@ async def run_demo(
     settings: Settings,
     *,
     port: int | None = None,
+    default_port: int = DEMO_SIM_PORT,
     interval: float = 5.0,
     out: Out = _print,
     stop: asyncio.Event | None = None,
@@ -224,12 +225,13 @@ async def run_demo(
     Args:
         settings: the user's settings; only Slack tokens, logging and DIS_WATCH are taken from them.
         port: the simulator's port (the CLI in a second terminal reaches it there; 0 picks a free one); None:
-            8787, or a free port when 8787 is taken (the printed URL and CLI line say which).
+            `default_port`, or a free port when that one is taken (the printed URL and CLI line say which).
+        default_port: the simulator's port when `port` is None (8787; tests pass one they hold).
         interval: seconds between watcher polls.
         out: where the demo writes (a line or a rendered message at a time).
         stop: set it to end the demo (tests); SIGINT/SIGTERM set it otherwise.
         ops_port: port of the bot's HTTP server (`/slack/events`, `/healthz`, `/readyz`, `/metrics`); `$PORT`
-            when None, or a free port when `PORT` is not set and its default is taken.
+            when None.
         churn_interval: mean seconds between two simulated failures or recoveries (default 2 x interval).
         command_every: seconds between two `/dis status` questions (offline mode).
         hiccup_every: seconds between two simulated failures of one call (`_hiccups`); None: none.
@@ -268,7 +270,7 @@ async def run_demo(
     with tempfile.TemporaryDirectory(prefix="dis-bot-demo-") as tmp:
         try:
             # An explicit --port is kept or refused; the default gives way, since any free port serves a demo.
-            sim_port = port if port is not None else (DEMO_SIM_PORT if can_listen(DEMO_SIM_PORT) else 0)
+            sim_port = port if port is not None else (default_port if can_listen(default_port) else 0)
             try:
                 sim_url = await sim.start(host="127.0.0.1", port=sim_port)
             except OSError as exc:
@@ -276,8 +278,8 @@ async def run_demo(
                     f"the demo's DIS simulator cannot listen on port {sim_port} ({exc.strerror}); "
                     "pick another with --port"
                 ) from None
-            if port is None and sim_port != DEMO_SIM_PORT:
-                out(f"Port {DEMO_SIM_PORT} is taken, so the DIS simulator listens on a free port: {sim_url}")
+            if port is None and sim_port != default_port:
+                out(f"Port {default_port} is taken, so the DIS simulator listens on a free port: {sim_url}")
             sim.churn(interval=churn_interval or max(2 * interval, 1.0), rng=random.Random(seed))
             signing_secret = secrets.token_hex(16)
             if real_slack:
@@ -298,9 +300,6 @@ async def run_demo(
                     "DIS_WATCH": f"*={DEMO_CHANNEL}",
                 }
             demo = demo_settings(settings, sim_url, interval=interval, db_path=Path(tmp) / "demo.db", slack=slack)
-            if ops_port is None and "port" not in settings.model_fields_set and not can_listen(demo.port):
-                out(f"Port {demo.port} (the default of PORT) is taken, so the bot serves on a free port.")
-                ops_port = 0
             if ops_port is not None:
                 demo = demo.model_copy(update={"port": ops_port})
             configure_logging(demo)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -80,13 +81,12 @@ def offline_demo(out: Output, stop: asyncio.Event, **options: Any) -> asyncio.Ta
 
 
 @contextlib.contextmanager
-def port_taken(port: int) -> Iterator[None]:
-    """Someone else listens on 127.0.0.1:`port` for the duration (if someone already does, just as good)."""
+def port_taken() -> Iterator[int]:
+    """A port someone else listens on (127.0.0.1) for the duration."""
     with socket.socket() as other:
-        with contextlib.suppress(OSError):
-            other.bind(("127.0.0.1", port))
-            other.listen()
-        yield
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
 
 
 async def test_offline_demo_prints_alerts_and_answers_and_serves_the_cli(monkeypatch) -> None:
@@ -230,17 +230,19 @@ async def test_make_run_passes_args_and_stops_on_ctrl_c(tmp_path) -> None:
             await proc.wait()
 
 
-async def test_demo_takes_a_free_port_when_8787_is_taken_and_prints_it() -> None:
-    """Without --port and with 8787 taken, the simulator listens on a free port, says so, and prints that one."""
+async def test_demo_takes_a_free_port_when_its_default_is_taken_and_prints_it() -> None:
+    """Without --port and with the default port (8787) taken, the simulator listens on a free port, says so, and
+    prints that one."""
+    assert inspect.signature(run_demo).parameters["default_port"].default == DEMO_SIM_PORT == 8787
     out, stop = Output(), asyncio.Event()
-    with port_taken(DEMO_SIM_PORT):
-        demo = offline_demo(out, stop, port=None, command_every=60, hiccup_every=None)
+    with port_taken() as taken:
+        demo = offline_demo(out, stop, port=None, default_port=taken, command_every=60, hiccup_every=None)
         try:
             await out.wait_for(lambda t: "From a second terminal" in t)
             text = out.text
-            assert f"Port {DEMO_SIM_PORT} is taken" in text
+            assert f"Port {taken} is taken" in text
             [url] = re.findall(r"DIS simulator: (\S+)", text)
-            assert not url.endswith(f":{DEMO_SIM_PORT}")
+            assert not url.endswith(f":{taken}")
             assert f"DIS_ENDPOINT={url} " in text  # the CLI line names the port in use
             async with httpx.AsyncClient() as http:
                 assert (await http.get(f"{url}/v2/none/streams")).status_code in (400, 401, 403, 404)
