@@ -162,11 +162,23 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], str]] = {
 }
 
 
+def _serve_problems(settings: Settings) -> list[str]:
+    """What `serve` needs: DIS and Slack settings, and a DIS_WATCH that parses (else the watcher refuses it later)."""
+    from bot.watcher.config import parse_dis_watch
+
+    problems = settings.bot_problems()
+    try:
+        parse_dis_watch(settings.dis_watch)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
+
+
 #: What each command needs of the settings, checked with the values themselves so one message lists every problem.
 _NEEDS: dict[str, Check] = {
     "tasks": Settings.dis_problems,
     "streams": Settings.dis_problems,
-    "serve": Settings.bot_problems,
+    "serve": _serve_problems,
 }
 
 

@@ -197,15 +197,17 @@ def test_version_prints_the_installed_version(capsys) -> None:
 
 
 def test_serve_lists_every_settings_problem_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
-    """`dis-bot serve` with a malformed value and missing ones: exit 2, one line naming every problem at once."""
+    """`dis-bot serve` with malformed values and missing ones: exit 2, one line naming every problem at once."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DIS_REGION", "CN North 4")
     monkeypatch.setenv("PORT", "99999")
+    monkeypatch.setenv("DIS_WATCH", "orders-prod=#alerts")
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     for name in ("DIS_REGION is invalid", "PORT is invalid", "DIS_PROJECT_ID", "DIS_AUTH_TOKEN", "SLACK_BOT_TOKEN"):
         assert name in err, err
+    assert "DIS_WATCH: '#alerts' (for orders-prod) is not a Slack channel ID" in err
     assert "SLACK_SIGNING_SECRET" in err and "SLACK_APP_TOKEN" in err
     assert "DIS_REGION is not set" not in err  # malformed is reported as malformed, once
 
