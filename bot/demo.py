@@ -4,12 +4,15 @@ It starts the DIS simulator with the sample streams (tasks fail and recover now 
 interval watching every stream, and the bot itself (the same `bot.server` runtime `dis-bot serve` uses):
 
 - without Slack settings, Slack is a local fake and every message the bot sends (alerts, their updates and thread
-  replies, command answers) is printed in the terminal as a readable rendering of its Block Kit; every so often
-  the demo asks `/dis status` through the real HTTP endpoint, signed like Slack signs it;
+  replies, command answers) is printed in the terminal as a readable rendering of its Block Kit, titled either
+  "alert from the watcher" or "answer to /dis <the question>"; every so often the demo asks `/dis status` through
+  the real HTTP endpoint, signed like Slack signs it;
 - with `SLACK_BOT_TOKEN` and `SLACK_APP_TOKEN`, the bot connects to the real workspace in Socket Mode and the
   alerts go to the channels of `DIS_WATCH` (or wherever people type `/dis watch`).
 
-Nothing here talks to Huawei Cloud; it says so first. Ctrl-C stops everything cleanly.
+Nothing here talks to Huawei Cloud; it says so first. The simulator listens on 8787 unless that port is taken (then
+on a free one, and says so), and the printed CLI line names this virtualenv's `dis-bot` so that it runs as pasted
+into a new shell. Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations
