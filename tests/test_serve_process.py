@@ -179,8 +179,7 @@ APP_TOKEN = "xapp-1-A0DISBOT-process-0123456789"
 
 
 async def test_serve_startup_log_reads_clean_at_the_default_level(sim, tmp_path) -> None:
-    """Socket Mode at the default level and format: no warning (Bolt's "As you gave `client`..."), no field shown
-    as None, no slack_sdk session chatter; only the bot's own events, a DIS retry among them."""
+    """Default level and format: only the bot's own INFO events; no Bolt warning, no `=None`, no session chatter."""
     sim.add_stream("orders-prod", [SimTask("to-obs", state="RUNNING")])
     sim.fail_next(1, status=502)  # the readiness probe's list_streams (a call with no stream) is retried once
     port = free_port()

@@ -93,20 +93,7 @@ async def test_offline_demo_prints_alerts_and_answers_and_serves_the_cli(monkeyp
     """Without Slack settings: banner first, then rendered alerts and a /dis answer; the CLI reads the simulator."""
     out = Output()
     stop = asyncio.Event()
-    demo = asyncio.create_task(
-        run_demo(
-            Settings(_env_file=None),
-            port=0,
-            interval=0.5,
-            out=out,
-            stop=stop,
-            ops_port=0,
-            churn_interval=0.5,
-            command_every=60,
-            hiccup_every=0.3,
-            seed=1,
-        )
-    )
+    demo = offline_demo(out, stop, command_every=60, hiccup_every=0.3)
     retries, failures = total("disbot_dis_retries_total"), total("disbot_outbox_delivery_failures_total")
     try:
         await out.wait_for(lambda t: rendered_alert(t) and rendered_answer(t))
@@ -184,8 +171,7 @@ async def test_demo_with_slack_tokens_runs_in_socket_mode() -> None:
 
 @pytest.mark.skipif(sys.platform == "win32" or shutil.which("make") is None, reason="POSIX signals and make")
 async def test_make_run_passes_args_and_stops_on_ctrl_c(tmp_path) -> None:
-    """`make run ARGS="--port 0 --interval 0.5"` hands the options to `dis-bot demo`: the banner and an alert
-    appear, polled every 0.5 s on a free port, and Ctrl-C (SIGINT to the terminal's process group) stops it cleanly."""
+    """`make run ARGS="--port 0 --interval 0.5"` passes both options to `dis-bot demo`; Ctrl-C stops it cleanly."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIS_", "SLACK_", "CLOUD_SDK_", "IAM_"))}
     env.update({"PORT": "0", "PYTHONUNBUFFERED": "1", "COLUMNS": "90"})
     venv = Path(sys.executable).parent.parent
@@ -231,8 +217,7 @@ async def test_make_run_passes_args_and_stops_on_ctrl_c(tmp_path) -> None:
 
 
 async def test_demo_takes_a_free_port_when_its_default_is_taken_and_prints_it() -> None:
-    """Without --port and with the default port (8787) taken, the simulator listens on a free port, says so, and
-    prints that one."""
+    """Without --port and 8787 (the default) taken, the simulator takes a free port, says so and prints that one."""
     assert inspect.signature(run_demo).parameters["default_port"].default == DEMO_SIM_PORT == 8787
     out, stop = Output(), asyncio.Event()
     with port_taken() as taken:
