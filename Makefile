@@ -16,8 +16,9 @@ test: $(STAMP)
 	$(BIN)/ruff format --check bot tests bench
 	$(BIN)/pytest
 
+# Options pass through: make run ARGS="--port 9000 --interval 2"
 run: $(STAMP)
-	$(BIN)/dis-bot demo
+	$(BIN)/dis-bot demo $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix bot tests bench

@@ -13,17 +13,18 @@ from typing import Any
 
 from cachetools import TTLCache
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config import MISSING_BOT_TOKEN, MISSING_SIGNING_SECRET, Settings
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.listeners import register_listeners
 from bot.listeners.common import DEPS_KEY
-from bot.logs import request_context
+from bot.logs import BOLT_LOGGER, request_context
 from bot.metrics import ACK_LATENCY
 
 logger = logging.getLogger("bot.slack")
@@ -82,6 +83,21 @@ def _dedup_middleware(seen: TTLCache[str, float]) -> Callable[..., Awaitable[Any
     return drop_redelivered_events
 
 
+class _DropBoltTokenFallbackWarning(logging.Filter):
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused." (logged when the app is built).
+
+    Whenever no `token` is passed, Bolt reads $SLACK_BOT_TOKEN by itself and then warns that the `client` we pass
+    wins over it. That client is built from the same SLACK_BOT_TOKEN (Settings) and carries what a bare token
+    cannot (SLACK_API_URL, the rate-limit retries), so passing it is right, and the warning, which reads like a
+    misconfiguration, is none. Any other Bolt warning passes.
+    """
+
+    MESSAGE = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.MESSAGE
+
+
 async def _on_error(error: Exception, body: dict[str, Any]) -> None:
     """Last resort: a listener raised. Log it (with the trace, redacted by the log filter); Slack gets nothing."""
     logger.error("slack.listener_failed", extra={"kind": request_kind(body)}, exc_info=error)
@@ -94,7 +110,7 @@ def slack_client(settings: Settings) -> AsyncWebClient:
         ConfigError: SLACK_BOT_TOKEN is not set.
     """
     if settings.slack_bot_token is None:
-        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
+        raise ConfigError(MISSING_BOT_TOKEN)
     base = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
@@ -117,12 +133,15 @@ def create_app(settings: Settings, deps: Deps, *, socket_mode: bool = False) -> 
         deps.slack = slack_client(settings)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     if not secret and not socket_mode:
-        raise ConfigError("SLACK_SIGNING_SECRET is not set; HTTP mode needs it to verify requests from Slack")
+        raise ConfigError(MISSING_SIGNING_SECRET)
+    bolt_logger = logging.getLogger(BOLT_LOGGER)
+    if not any(isinstance(f, _DropBoltTokenFallbackWarning) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_DropBoltTokenFallbackWarning())
     app = DisBotApp(
         client=deps.slack,
         signing_secret=secret or None,
         request_verification_enabled=bool(secret),
-        logger=logging.getLogger("bot.bolt"),
+        logger=bolt_logger,
         name="dis-bot",
     )
     app.use(_deps_middleware(deps))

@@ -14,8 +14,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from bot import version
 from bot.blocks.limits import age, plain_time
-from bot.config import Settings, load_settings
+from bot.config import Check, Settings, load_settings
 from bot.dis.models import StreamInfo, TaskList
 from bot.errors import BotError, ConfigError
 
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="dis-bot",
         description="Slack chat-ops bot for Huawei Cloud DIS dump tasks. Settings come from the environment and .env.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tasks = sub.add_parser("tasks", help="list a stream's dump tasks, problem states first")
@@ -43,7 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--churn", action="store_true", help="let tasks fail and recover now and then")
 
     demo = sub.add_parser("demo", help="demo on simulated DIS data (Slack simulated too unless tokens are set)")
-    demo.add_argument("--port", type=int, default=8787, help="simulator port (dis-bot tasks can reach it there)")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="simulator port, where dis-bot tasks reaches it (default 8787, or a free port when 8787 is taken)",
+    )
     demo.add_argument("--interval", type=float, default=5.0, help="watcher poll interval in seconds")
 
     sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)")
@@ -155,10 +162,30 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], str]] = {
 }
 
 
+def _serve_problems(settings: Settings) -> list[str]:
+    """What `serve` needs: DIS and Slack settings, and a DIS_WATCH that parses (else the watcher refuses it later)."""
+    from bot.watcher.config import parse_dis_watch
+
+    problems = settings.bot_problems()
+    try:
+        parse_dis_watch(settings.dis_watch)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+#: What each command needs of the settings, checked with the values themselves so one message lists every problem.
+_NEEDS: dict[str, Check] = {
+    "tasks": Settings.dis_problems,
+    "streams": Settings.dis_problems,
+    "serve": _serve_problems,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(_NEEDS.get(args.command))
         out = _COMMANDS[args.command](settings, args)
     except ConfigError as exc:
         print(f"dis-bot: configuration error: {exc}", file=sys.stderr)

@@ -7,8 +7,9 @@ The variable names are a contract (README "Settings"); each field's alias is its
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -17,6 +18,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigError
 
 _REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+# The Slack settings' messages, shared with the app factory that checks them again for programmatic callers.
+MISSING_BOT_TOKEN = "SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)"
+MISSING_APP_TOKEN = "SLACK_APP_TOKEN is not set (the app-level token, xapp-...)"
+MISSING_SIGNING_SECRET = (
+    "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify requests from Slack "
+    "(or set SLACK_APP_TOKEN, xapp-..., to use Socket Mode: no signing secret, no public URL)"
+)
 
 
 class AuthMode(StrEnum):
@@ -152,6 +161,36 @@ class Settings(BaseSettings):
         Raises:
             ConfigError: naming every variable that is missing or contradicts another.
         """
+        return self._require(self.dis_problems())
+
+    def require_bot(self, *, socket_mode: bool | None = None) -> Settings:
+        """Check everything `dis-bot serve` needs: DIS (`require_dis`) and Slack (`slack_problems`), at once.
+
+        Raises:
+            ConfigError: listing every problem, so one look at the message fixes them all.
+        """
+        return self._require(self.bot_problems(socket_mode=socket_mode))
+
+    def _require(self, problems: list[str]) -> Settings:
+        if problems:
+            raise ConfigError(_message(problems))
+        return self
+
+    def slack_problems(self, *, socket_mode: bool | None = None) -> list[str]:
+        """What is missing to talk to Slack: the bot token, and the app token (Socket Mode) or the signing
+        secret (HTTP mode). The mode is Socket Mode exactly when SLACK_APP_TOKEN is set, unless forced."""
+        socket = self.slack_app_token is not None if socket_mode is None else socket_mode
+        problems = []
+        if self.slack_bot_token is None:
+            problems.append(MISSING_BOT_TOKEN)
+        if socket and self.slack_app_token is None:
+            problems.append(MISSING_APP_TOKEN)
+        if not socket and self.slack_signing_secret is None:
+            problems.append(MISSING_SIGNING_SECRET)
+        return problems
+
+    def dis_problems(self) -> list[str]:
+        """What is missing or contradictory for calling DIS (empty when `require_dis()` passes)."""
         problems: list[str] = []
         if not self.dis_region:
             problems.append("DIS_REGION is not set (e.g. cn-north-4)")
@@ -196,18 +235,56 @@ class Settings(BaseSettings):
             missing = [n for n in required if n not in modes[mode]]
             if missing:
                 problems.append(f"{' and '.join(missing)} must be set together with {', '.join(modes[mode])}")
-        if problems:
-            raise ConfigError("; ".join(problems))
-        return self
+        return problems
+
+    def bot_problems(self, *, socket_mode: bool | None = None) -> list[str]:
+        """Everything `require_bot` checks: DIS first, then Slack."""
+        return self.dis_problems() + self.slack_problems(socket_mode=socket_mode)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build `Settings` from the environment, turning validation errors into one `ConfigError`."""
+#: What a command needs of the settings, as the list of what is wrong (`Settings.dis_problems`, `bot_problems`).
+Check = Callable[[Settings], list[str]]
+
+
+def load_settings(check: Check | None = None, **overrides: Any) -> Settings:
+    """Build `Settings` from the environment (and `.env`) and check them for what the command needs.
+
+    Every problem is reported at once, in one `ConfigError`: each malformed value with its variable and, with
+    `check`, everything missing or contradictory, so whoever fixes the settings sees the whole list on the first
+    try rather than one item per attempt.
+    """
+    invalid: dict[str, str] = {}
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        parts = []
         for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "settings"
-            parts.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
-        raise ConfigError("invalid settings: " + "; ".join(parts)) from None
+            name = str(err["loc"][0]) if err["loc"] else "settings"
+            invalid.setdefault(name, f"{name} is invalid: {err['msg'].removeprefix('Value error, ')}")
+        try:
+            # Check the rest as if the malformed variables were unset, to report what else is wrong too.
+            settings = Settings(**{**overrides, **_defaults(invalid)})
+        except ValidationError:
+            raise ConfigError(_message(list(invalid.values()))) from None
+    problems = list(invalid.values())
+    if check is not None:
+        # A malformed variable is reported once, as malformed, not a second time as "not set".
+        shadowed = tuple(f"{name} is not set" for name in invalid)
+        problems += [p for p in check(settings) if not p.startswith(shadowed)]
+    if problems:
+        raise ConfigError(_message(problems))
+    return settings
+
+
+def _defaults(names: dict[str, str]) -> dict[str, Any]:
+    """The default of each variable in `names` (by variable name), to stand in for its malformed value."""
+    defaults: dict[str, Any] = {}
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        for choice in alias.choices if isinstance(alias, AliasChoices) else ():
+            if choice in names:
+                defaults[str(choice)] = field.default
+    return defaults
+
+
+def _message(problems: list[str]) -> str:
+    return problems[0] if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(problems)

@@ -4,12 +4,15 @@ It starts the DIS simulator with the sample streams (tasks fail and recover now 
 interval watching every stream, and the bot itself (the same `bot.server` runtime `dis-bot serve` uses):
 
 - without Slack settings, Slack is a local fake and every message the bot sends (alerts, their updates and thread
-  replies, command answers) is printed in the terminal as a readable rendering of its Block Kit; every so often
-  the demo asks `/dis status` through the real HTTP endpoint, signed like Slack signs it;
+  replies, command answers) is printed in the terminal as a readable rendering of its Block Kit, titled either
+  "alert from the watcher" or "answer to /dis <the question>"; every so often the demo asks `/dis status` through
+  the real HTTP endpoint, signed like Slack signs it;
 - with `SLACK_BOT_TOKEN` and `SLACK_APP_TOKEN`, the bot connects to the real workspace in Socket Mode and the
   alerts go to the channels of `DIS_WATCH` (or wherever people type `/dis watch`).
 
-Nothing here talks to Huawei Cloud; it says so first. Ctrl-C stops everything cleanly.
+Nothing here talks to Huawei Cloud; it says so first. The simulator listens on 8787 unless that port is taken (then
+on a free one, and says so), and the printed CLI line names this virtualenv's `dis-bot` so that it runs as pasted
+into a new shell. Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ import itertools
 import logging
 import random
 import secrets
+import shlex
 import shutil
 import signal
+import socket
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -44,6 +50,10 @@ DEMO_REGION = "cn-north-4"
 DEMO_TOKEN = "sim-token"
 DEMO_CHANNEL = "C0DISDEMO"
 DEMO_CHANNEL_NAME = "dis-demo"
+#: The simulator's port unless `--port` says otherwise (a free one when it is taken).
+DEMO_SIM_PORT = 8787
+#: How the title of a watcher's message starts, so it cannot be mistaken for the answer to the demo's question.
+ALERT_TITLE = "alert from the watcher"
 
 Out = Callable[[str], None]
 
@@ -74,27 +84,37 @@ def banner(real_slack: bool) -> str:
     return "\n".join(["=" * width, *lines, "=" * width])
 
 
-def describe(call: Any, names: dict[str, str]) -> str:
-    """The title of a rendered message: where it went and what kind of call carried it."""
+def describe(call: Any, names: dict[str, str], asked: dict[str, str] | None = None) -> str:
+    """The title of a rendered message: what it is (the answer to which question, or an alert), where it went
+    and what kind of call carried it.
+
+    Args:
+        asked: the question (`status`) behind each response_url the demo handed out, by its hook id.
+    """
     payload = call.payload
     channel = str(payload.get("channel", ""))
     where = "#" + names.get(channel, channel) if channel else ""
+    what = ""
     stamp = time.strftime("%H:%M:%S", time.localtime(call.wall))
-    if call.method == "chat.postMessage":
-        kind = "thread reply" if payload.get("thread_ts") else "new message"
-    elif call.method == "chat.update":
-        kind = "message updated"
+    if call.method in ("chat.postMessage", "chat.update"):
+        # Only the watcher posts and edits messages in the demo: commands are answered through their response_url.
+        what = ALERT_TITLE
+        if call.method == "chat.update":
+            kind = "message updated"
+        else:
+            kind = "thread reply" if payload.get("thread_ts") else "new message"
     elif call.method == "chat.postEphemeral":
         kind = f"only visible to {payload.get('user', '?')}"
     elif call.method == "response_url":
-        where = "/dis answer"
+        question = (asked or {}).get(call.hook_id or "")
+        where = f"answer to /dis {question}" if question else "/dis answer"
         if payload.get("replace_original"):
             kind = "replaces the answer"
         else:
             kind = "in channel" if payload.get("response_type") == "in_channel" else "only visible to you"
     else:
         kind = call.method
-    return " · ".join(x for x in (stamp, where, kind) if x)
+    return " · ".join(x for x in (stamp, what, where, kind) if x)
 
 
 def _width() -> int:
@@ -127,14 +147,41 @@ def demo_settings(base: Settings, sim_url: str, *, interval: float, db_path: Pat
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def cli_command() -> str:
+    """This very `dis-bot`, as a command that works when pasted into any new shell.
+
+    A new shell has no virtualenv activated, so a bare `dis-bot` is "command not found" there: name the script
+    next to the running interpreter by its absolute path, or `python -m bot` through that interpreter.
+    """
+    script = Path(sys.executable).parent / "dis-bot"
+    if script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m bot"
+
+
 def second_terminal(sim_url: str) -> str:
-    return "\n".join(
-        [
-            "From a second terminal, the CLI reads the same simulated project:",
-            f"  DIS_ENDPOINT={sim_url} DIS_PROJECT_ID={DEMO_PROJECT} DIS_REGION={DEMO_REGION} \\",
-            f"  DIS_AUTH_TOKEN={DEMO_TOKEN} dis-bot tasks orders-prod",
-        ]
-    )
+    """How to read the demo's DIS from another terminal with the CLI (pasted as is, it runs there)."""
+    lines = [
+        "From a second terminal, the CLI reads the same simulated project; paste these two lines as they are:",
+        f"  DIS_ENDPOINT={sim_url} DIS_PROJECT_ID={DEMO_PROJECT} DIS_REGION={DEMO_REGION} \\",
+        f"  DIS_AUTH_TOKEN={DEMO_TOKEN} {cli_command()} tasks orders-prod",
+    ]
+    activate = Path(sys.prefix) / "bin" / "activate"
+    if sys.prefix != sys.base_prefix and activate.is_file():
+        lines.append(f"(After `source {shlex.quote(str(activate))}` in that terminal, plain `dis-bot` works too.)")
+    return "\n".join(lines)
+
+
+def can_listen(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether `host:port` can be bound right now (with SO_REUSEADDR, as aiohttp binds, so a connection left in
+    TIME_WAIT is no obstacle)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 async def ask(server_url: str, signing_secret: str, text: str, response_url: str) -> int:
@@ -169,7 +216,8 @@ async def ask(server_url: str, signing_secret: str, text: str, response_url: str
 async def run_demo(
     settings: Settings,
     *,
-    port: int = 8787,
+    port: int | None = None,
+    default_port: int = DEMO_SIM_PORT,
     interval: float = 5.0,
     out: Out = _print,
     stop: asyncio.Event | None = None,
@@ -183,7 +231,9 @@ async def run_demo(
 
     Args:
         settings: the user's settings; only Slack tokens, logging and DIS_WATCH are taken from them.
-        port: the simulator's port (the CLI in a second terminal reaches it there; 0 picks a free one).
+        port: the simulator's port (the CLI in a second terminal reaches it there; 0 picks a free one); None:
+            `default_port`, or a free port when that one is taken (the printed URL and CLI line say which).
+        default_port: the simulator's port when `port` is None (8787; tests pass one they hold).
         interval: seconds between watcher polls.
         out: where the demo writes (a line or a rendered message at a time).
         stop: set it to end the demo (tests); SIGINT/SIGTERM set it otherwise.
@@ -206,9 +256,10 @@ async def run_demo(
     stop = stop or asyncio.Event()
     width = _width()
     names = {DEMO_CHANNEL: DEMO_CHANNEL_NAME}
+    asked: dict[str, str] = {}  # the question behind each response_url handed out, by hook id
 
     def show(call: Any) -> None:
-        out(render_message(call.payload, title=describe(call, names), width=width))
+        out(render_message(call.payload, title=describe(call, names, asked), width=width))
 
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -225,12 +276,17 @@ async def run_demo(
     runtime = None
     with tempfile.TemporaryDirectory(prefix="dis-bot-demo-") as tmp:
         try:
+            # An explicit --port is kept or refused; the default gives way, since any free port serves a demo.
+            sim_port = port if port is not None else (default_port if can_listen(default_port) else 0)
             try:
-                sim_url = await sim.start(host="127.0.0.1", port=port)
+                sim_url = await sim.start(host="127.0.0.1", port=sim_port)
             except OSError as exc:
                 raise BotError(
-                    f"the demo's DIS simulator cannot listen on port {port} ({exc.strerror}); pick another with --port"
+                    f"the demo's DIS simulator cannot listen on port {sim_port} ({exc.strerror}); "
+                    "pick another with --port"
                 ) from None
+            if port is None and sim_port != default_port:
+                out(f"Port {default_port} is taken, so the DIS simulator listens on a free port: {sim_url}")
             sim.churn(interval=churn_interval or max(2 * interval, 1.0), rng=random.Random(seed))
             signing_secret = secrets.token_hex(16)
             if real_slack:
@@ -282,10 +338,13 @@ async def run_demo(
                         "In Slack, invite the bot to a channel and type `/dis watch orders-prod` (or `/dis status`);"
                         " set DIS_WATCH=*=C0123ABC to watch every stream from the start."
                     )
+            if fake is not None:
+                out(f"Boxes titled '{ALERT_TITLE}' come from the watcher, on its own, as tasks fail and recover.")
+                out("A box titled 'answer to /dis ...' answers the `$ /dis` line above it; alerts may come between.")
             out("Ctrl-C stops the demo.\n")
             hiccups = asyncio.create_task(_hiccups(sim, fake, hiccup_every)) if hiccup_every else None
             try:
-                await _converse(stop, fake, ops, signing_secret, command_every, out)
+                await _converse(stop, fake, ops, signing_secret, command_every, out, asked)
             finally:
                 if hiccups is not None:
                     hiccups.cancel()
@@ -321,9 +380,12 @@ async def _hiccups(sim: Any, fake: Any, every: float) -> None:
 
 
 async def _converse(
-    stop: asyncio.Event, fake: Any, server_url: str, signing_secret: str, every: float, out: Out
+    stop: asyncio.Event, fake: Any, server_url: str, signing_secret: str, every: float, out: Out, asked: dict[str, str]
 ) -> None:
-    """Until `stop`: in offline mode, ask `/dis status` now and then, as someone on call would."""
+    """Until `stop`: in offline mode, ask `/dis status` now and then, as someone on call would.
+
+    Each question gets its own response_url, recorded in `asked`, so its answer is titled with the question.
+    """
     if fake is None:
         await stop.wait()
         return
@@ -332,9 +394,14 @@ async def _converse(
     while not stop.is_set():
         text = questions[i % len(questions)]
         i += 1
-        out(f"$ /dis {text}    (asked by the demo, as a person in #{DEMO_CHANNEL_NAME} would)")
+        hook = secrets.token_hex(6)
+        asked[hook] = text
+        out(
+            f"$ /dis {text}    (asked by the demo, as a person in #{DEMO_CHANNEL_NAME} would;"
+            f" the answer is the box 'answer to /dis {text}')"
+        )
         try:
-            status = await ask(server_url, signing_secret, text, fake.response_url())
+            status = await ask(server_url, signing_secret, text, fake.response_url(hook))
             if status != 200:
                 out(f"(the bot answered HTTP {status})")
         except httpx.HTTPError as exc:

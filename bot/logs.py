@@ -19,6 +19,9 @@ from contextlib import contextmanager
 
 from bot.config import Settings
 
+#: The logger Bolt is given (`create_app`): its own internals, and slack_sdk's Socket Mode client, log there.
+BOLT_LOGGER = "bot.bolt"
+
 #: The id of the Slack request being handled (`DisBotApp.async_dispatch` sets it with `request_context()`).
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -127,7 +130,8 @@ class TextFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None)
         if rid:
             parts.append(f"request_id={rid}")
-        parts += [f"{k}={v}" for k, v in _extras(record).items()]
+        # A field with no value says nothing to a reader ("stream=None" on a call that has no stream): leave it out.
+        parts += [f"{k}={v}" for k, v in _extras(record).items() if v is not None]
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -153,7 +157,12 @@ def configure_logging(settings: Settings, stream: object = None) -> RedactSecret
     # thousand lines per poll cycle with a thousand watched streams. Only its warnings are worth having.
     for quiet in ("httpx", "httpcore"):
         logging.getLogger(quiet).setLevel(max(logging.WARNING, level))
-    # Libraries that would otherwise log request headers or chatty internals at DEBUG.
+    # Bolt and slack_sdk narrate their own workings at INFO ("A new session (s_...) has been established", every
+    # Socket Mode reconnect); the bot logs its own event for each thing that matters (server.*, slack.*), so below
+    # DEBUG only their warnings pass. At DEBUG Bolt's internals join in; the libraries' DEBUG lines (request
+    # headers and bodies) stay off.
+    quiet_unless_debug = level if level <= logging.DEBUG else max(logging.WARNING, level)
+    logging.getLogger(BOLT_LOGGER).setLevel(quiet_unless_debug)
     for noisy in ("aiohttp.access", "slack_sdk", "slack_bolt"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, level))
+        logging.getLogger(noisy).setLevel(max(logging.INFO, quiet_unless_debug))
     return redact

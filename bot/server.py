@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.app import create_app, slack_client
-from bot.config import Settings
+from bot.config import MISSING_APP_TOKEN, Settings
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
@@ -210,7 +210,7 @@ def build_runtime(
     """Build deps, the Bolt app and the server for the mode the settings choose.
 
     Args:
-        settings: the process settings (`require_dis()` is checked when deps are built here).
+        settings: the process settings (`require_bot()` is checked when deps are built here).
         deps: prebuilt services (tests); built from the settings otherwise.
         services: factories of background services started with the server (`lambda deps: Watcher(deps)`).
         host: interface to bind.
@@ -220,12 +220,12 @@ def build_runtime(
     if socket_mode is None:
         socket_mode = settings.slack_app_token is not None
     if deps is None:
-        deps = build_deps(settings.require_dis())
+        deps = build_deps(settings.require_bot(socket_mode=socket_mode))
     app = create_app(settings, deps, socket_mode=socket_mode)
     server: SlackHttpServer | SlackSocketModeServer
     if socket_mode:
         if settings.slack_app_token is None:
-            raise ConfigError("SLACK_APP_TOKEN is not set (the app-level token, xapp-...)")
+            raise ConfigError(MISSING_APP_TOKEN)
         server = SlackSocketModeServer(
             app, deps, settings.slack_app_token.get_secret_value(), host=host, port=settings.port, timing=socket_timing
         )

@@ -194,3 +194,41 @@ def test_console_script_end_to_end(thread_sim, tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["tasks"][0]["task_name"] == "to-dli"
+
+
+def test_version_prints_the_installed_version(capsys) -> None:
+    """`dis-bot --version` prints the installed package's version and exits 0."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"dis-bot {version('dis-bot')}"
+
+
+def test_serve_lists_every_settings_problem_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
+    """`dis-bot serve` with malformed values and missing ones: exit 2, one line naming every problem at once."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIS_REGION", "CN North 4")
+    monkeypatch.setenv("PORT", "99999")
+    monkeypatch.setenv("DIS_WATCH", "orders-prod=#alerts")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    for name in ("DIS_REGION is invalid", "PORT is invalid", "DIS_PROJECT_ID", "DIS_AUTH_TOKEN", "SLACK_BOT_TOKEN"):
+        assert name in err, err
+    assert "DIS_WATCH: '#alerts' (for orders-prod) is not a Slack channel ID" in err
+    assert "SLACK_SIGNING_SECRET" in err and "SLACK_APP_TOKEN" in err
+    assert "DIS_REGION is not set" not in err  # malformed is reported as malformed, once
+
+
+def test_serve_without_signing_secret_names_socket_mode_as_the_other_way(
+    cli_env, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """HTTP mode without SLACK_SIGNING_SECRET: exit 2, and the message offers SLACK_APP_TOKEN (Socket Mode)."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-cli-test-0123456789")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dis-bot: configuration error: SLACK_SIGNING_SECRET is not set")
+    assert "SLACK_APP_TOKEN" in err and "Socket Mode" in err and err.count("\n") == 1
+    assert "xoxb-cli-test-0123456789" not in err

@@ -206,3 +206,31 @@ async def test_post_in_flight_when_killed_is_sent_again_with_its_key(sim, tmp_pa
         assert alert.ts == posts[1].response["ts"]  # the bot follows the later one; the earlier is the one to delete
     finally:
         store.close()
+
+
+#: An app-level token: with it `serve` runs in Socket Mode against the fake Slack's websocket.
+APP_TOKEN = "xapp-1-A0DISBOT-process-0123456789"
+
+
+async def test_serve_startup_log_reads_clean_at_the_default_level(sim, tmp_path) -> None:
+    """Default level and format: only the bot's own INFO events; no Bolt warning, no `=None`, no session chatter."""
+    sim.add_stream("orders-prod", [SimTask("to-obs", state="RUNNING")])
+    sim.fail_next(1, status=502)  # the readiness probe's list_streams (a call with no stream) is retried once
+    port = free_port()
+    async with FakeSlack(token=BOT_TOKEN) as fake:
+        env = serve_env(sim, fake, port, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", SLACK_APP_TOKEN=APP_TOKEN)
+        del env["LOG_FORMAT"]
+        async with served_bot(env, tmp_path) as bot:
+            await fake.wait_for("socket_mode.connect", timeout=20)
+            async with httpx.AsyncClient() as http:
+                await http.get(f"http://127.0.0.1:{port}/readyz")  # probes DIS now if start-up has not yet
+            if "dis.retry" not in bot.output:
+                assert bot.proc.stdout is not None
+                await wait_for_line(bot.proc.stdout, "dis.retry", bot.seen)
+            code, _ = await bot.stop()
+        lines = bot.output.splitlines()
+    assert code == 0, bot.output
+    assert any(" dis.retry endpoint=list_streams " in line for line in lines), bot.output
+    assert all(line.split()[1] == "INFO" for line in lines if line.strip()), bot.output
+    assert all(line.split()[2].startswith("bot.") and line.split()[2] != "bot.bolt" for line in lines), bot.output
+    assert "None" not in bot.output and "token` will be unused" not in bot.output

@@ -152,7 +152,7 @@ def capture_logs() -> Iterator[Any]:
     saved = (list(root.handlers), root.level)
     noisy = {
         name: logging.getLogger(name).level
-        for name in ("httpx", "httpcore", "aiohttp.access", "slack_sdk", "slack_bolt")
+        for name in ("httpx", "httpcore", "aiohttp.access", "slack_sdk", "slack_bolt", "bot.bolt")
     }
 
     def capture(settings: Settings) -> io.StringIO:

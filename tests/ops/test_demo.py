@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from bot.config import Settings
-from bot.demo import run_demo
+from bot.demo import ALERT_TITLE, DEMO_SIM_PORT, run_demo
 from bot.devtools.fake_slack import FakeSlack
 from bot.metrics import REGISTRY
 from tests.conftest import free_port
@@ -65,27 +70,31 @@ def rendered_alert(text: str) -> bool:
 
 
 def rendered_answer(text: str) -> bool:
-    return "· /dis answer · only visible to you" in text and "DIS status" in text
+    """The answer to the demo's first question, titled with that question."""
+    return "· answer to /dis status · only visible to you" in text and "DIS status" in text
+
+
+def offline_demo(out: Output, stop: asyncio.Event, **options: Any) -> asyncio.Task[None]:
+    """The offline demo on free ports, fast and reproducible, until `stop` is set."""
+    values: dict[str, Any] = {"port": 0, "interval": 0.5, "ops_port": 0, "churn_interval": 0.5, "seed": 1}
+    values.update(options)
+    return asyncio.create_task(run_demo(Settings(_env_file=None), out=out, stop=stop, **values))
+
+
+@contextlib.contextmanager
+def port_taken() -> Iterator[int]:
+    """A port someone else listens on (127.0.0.1) for the duration."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
 
 
 async def test_offline_demo_prints_alerts_and_answers_and_serves_the_cli(monkeypatch) -> None:
     """Without Slack settings: banner first, then rendered alerts and a /dis answer; the CLI reads the simulator."""
     out = Output()
     stop = asyncio.Event()
-    demo = asyncio.create_task(
-        run_demo(
-            Settings(_env_file=None),
-            port=0,
-            interval=0.5,
-            out=out,
-            stop=stop,
-            ops_port=0,
-            churn_interval=0.5,
-            command_every=60,
-            hiccup_every=0.3,
-            seed=1,
-        )
-    )
+    demo = offline_demo(out, stop, command_every=60, hiccup_every=0.3)
     retries, failures = total("disbot_dis_retries_total"), total("disbot_outbox_delivery_failures_total")
     try:
         await out.wait_for(lambda t: rendered_alert(t) and rendered_answer(t))
@@ -182,24 +191,27 @@ async def test_demo_with_slack_out_of_reach_starts_and_claims_no_connection() ->
         await asyncio.wait_for(demo, 15)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-async def test_make_run_command_starts_and_stops_on_ctrl_c(tmp_path) -> None:
-    """`dis-bot demo` as a process: the banner and an alert appear, and Ctrl-C (SIGINT) ends it with exit 0."""
+@pytest.mark.skipif(sys.platform == "win32" or shutil.which("make") is None, reason="POSIX signals and make")
+async def test_make_run_passes_args_and_stops_on_ctrl_c(tmp_path) -> None:
+    """`make run ARGS="--port 0 --interval 0.5"` passes both options to `dis-bot demo`; Ctrl-C stops it cleanly."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIS_", "SLACK_", "CLOUD_SDK_", "IAM_"))}
     env.update({"PORT": "0", "PYTHONUNBUFFERED": "1", "COLUMNS": "90"})
+    venv = Path(sys.executable).parent.parent
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "demo",
-        "--port",
-        "0",
-        "--interval",
-        "0.5",
+        "make",
+        "--no-print-directory",
+        "-f",
+        str(ROOT / "Makefile"),
+        f"VENV={venv}",
+        "-o",  # the virtualenv running this test is installed: never (re)install it from a test
+        f"{venv}/.installed",
+        "run",
+        "ARGS=--port 0 --interval 0.5",
         cwd=tmp_path,  # no .env from the repository
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal gives it: Ctrl-C reaches make and the demo
     )
     seen = ""
     try:
@@ -208,13 +220,84 @@ async def test_make_run_command_starts_and_stops_on_ctrl_c(tmp_path) -> None:
                 line = await proc.stdout.readline()
                 assert line, f"the demo exited early:\n{seen}"
                 seen += line.decode()
-        assert "DEMO on simulated data" in seen.split("╭", 1)[0]
-        proc.send_signal(signal.SIGINT)
+        head = seen.split("╭", 1)[0]
+        assert f"{venv}/bin/dis-bot demo --port 0 --interval 0.5" in head
+        assert "DEMO on simulated data" in head and "polled every 0.5 s" in head
+        [sim_port] = re.findall(r"DIS simulator: http://127\.0\.0\.1:(\d+)", head)
+        assert int(sim_port) != DEMO_SIM_PORT
+        os.killpg(proc.pid, signal.SIGINT)
         async with asyncio.timeout(20):
             rest, _ = await proc.communicate()
-        assert proc.returncode == 0, rest.decode()[-2000:]
-        assert "Demo stopped." in rest.decode()
+        assert "Demo stopped." in rest.decode(), rest.decode()[-2000:]
+        assert "Traceback" not in seen + rest.decode()
     finally:
         if proc.returncode is None:
-            proc.kill()
+            # The whole group: killing make alone would leave the demo running, holding the output pipe open.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+async def test_demo_takes_a_free_port_when_its_default_is_taken_and_prints_it() -> None:
+    """Without --port and 8787 (the default) taken, the simulator takes a free port, says so and prints that one."""
+    assert inspect.signature(run_demo).parameters["default_port"].default == DEMO_SIM_PORT == 8787
+    out, stop = Output(), asyncio.Event()
+    with port_taken() as taken:
+        demo = offline_demo(out, stop, port=None, default_port=taken, command_every=60, hiccup_every=None)
+        try:
+            await out.wait_for(lambda t: "From a second terminal" in t)
+            text = out.text
+            assert f"Port {taken} is taken" in text
+            [url] = re.findall(r"DIS simulator: (\S+)", text)
+            assert not url.endswith(f":{taken}")
+            assert f"DIS_ENDPOINT={url} " in text  # the CLI line names the port in use
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(f"{url}/v2/none/streams")).status_code in (400, 401, 403, 404)
+        finally:
+            stop.set()
+            await asyncio.wait_for(demo, 15)
+
+
+async def test_banner_cli_line_works_pasted_into_a_new_shell(tmp_path) -> None:
+    """The second-terminal command runs as printed in a new shell (no venv on PATH, another directory)."""
+    out, stop = Output(), asyncio.Event()
+    demo = offline_demo(out, stop, command_every=60, hiccup_every=None)
+    try:
+        await out.wait_for(lambda t: "From a second terminal" in t)
+        lines = out.text.split("From a second terminal", 1)[1].splitlines()[1:3]
+        assert lines[0].endswith("\\") and "tasks orders-prod" in lines[1], lines
+        shell = await asyncio.create_subprocess_exec(
+            "/bin/sh",
+            "-c",
+            "\n".join(lines),
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        async with asyncio.timeout(30):
+            printed, errors = await shell.communicate()
+        assert shell.returncode == 0, errors.decode()
+        assert "orders-prod:" in printed.decode() and "orders-to-obs" in printed.decode()
+    finally:
+        stop.set()
+        await asyncio.wait_for(demo, 15)
+
+
+async def test_demo_titles_tell_the_answer_from_the_alerts() -> None:
+    """Each box says what it is: the answer names the question asked just before it, the rest are watcher alerts."""
+    out, stop = Output(), asyncio.Event()
+    demo = offline_demo(out, stop, command_every=60, hiccup_every=None)
+    try:
+        await out.wait_for(lambda t: rendered_alert(t) and rendered_answer(t))
+        text = out.text
+    finally:
+        stop.set()
+        await asyncio.wait_for(demo, 15)
+    asked = text.index("$ /dis status ")
+    assert "the answer is the box 'answer to /dis status'" in text[asked:].splitlines()[0]
+    titles = [line for line in text.splitlines() if line.startswith("╭─ ")]
+    answers = [t for t in titles if "answer to /dis status · only visible to you" in t]
+    alerts = [t for t in titles if f" · {ALERT_TITLE} · #dis-demo · " in t]
+    assert answers and alerts and len(answers) + len(alerts) == len(titles), titles
+    assert text.index(answers[0]) > asked

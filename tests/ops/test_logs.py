@@ -48,3 +48,20 @@ async def test_info_logs_one_line_per_command_not_per_http_request(make_bot, cap
     await bot.command("tasks orders-prod")
     records = parse_lines(buffer.getvalue())
     assert [r["event"] for r in records] == ["command.received"], records
+
+
+def test_text_logs_leave_out_fields_without_a_value(capture_logs) -> None:
+    """In LOG_FORMAT=text a field whose value is None is left out (no `stream=None`); JSON keeps it as null."""
+    import logging
+
+    from bot.config import Settings
+
+    logger = logging.getLogger("bot.dis")
+    text = capture_logs(Settings(_env_file=None, LOG_FORMAT="text"))
+    logger.info("dis.retry", extra={"endpoint": "list_streams", "code": None, "stream": None, "attempt": 1})
+    [line] = text.getvalue().splitlines()
+    assert line.endswith(" bot.dis dis.retry endpoint=list_streams attempt=1"), line
+    as_json = capture_logs(Settings(_env_file=None, LOG_FORMAT="json"))
+    logger.info("dis.retry", extra={"endpoint": "list_streams", "stream": None})
+    [record] = parse_lines(as_json.getvalue())
+    assert record["stream"] is None

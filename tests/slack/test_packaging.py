@@ -103,3 +103,15 @@ def test_manifest_grants_every_web_api_method_the_code_calls(manifest):
         EVENT_SCOPES[e] for e in manifest["settings"]["event_subscriptions"]["bot_events"]
     }
     assert needed - {None} <= scopes
+
+
+def test_build_output_is_ignored_by_git():
+    """`pip wheel .` / `python -m build` leave build/ and dist/: git ignores both, so they are never committed."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in ("build/lib/bot/cli.py", "dist/dis_bot-0.1.0.tar.gz"):
+        check = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, capture_output=True, timeout=30)
+        assert check.returncode == 0, f"{path} is not ignored"
