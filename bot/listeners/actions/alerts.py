@@ -52,7 +52,9 @@ def _service(context: dict[str, Any]) -> WatchService | None:
 class _Click:
     """One press of an alert button: who, where, which alert, and how to answer the presser."""
 
-    def __init__(self, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient):
+    def __init__(
+        self, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         self.body = body
         self.respond = respond
         self.client = web_client(context, client)
@@ -65,15 +67,16 @@ class _Click:
             self.respond, self.client, message, self.where, response_type="ephemeral", replace_original=False
         )
 
-    async def checked(self) -> bool:
-        """Whether the click may act: the value names an alert, and the click came from a conversation."""
+    async def checked_id(self) -> int | None:
+        """The alert id when the click may act (the value names an alert, the click came from a conversation);
+        else None, and the presser has been told why."""
         if self.alert_id is None:
             await refuse_button(self.respond, self.client, self.where, self.body)
-            return False
+            return None
         if not self.where.channel:  # a view: no conversation to match the alert against
             await refuse_button(self.respond, self.client, self.where, self.body, reason="view", text=FROM_A_VIEW)
-            return False
-        return True
+            return None
+        return self.alert_id
 
 
 async def acknowledge(
@@ -83,10 +86,9 @@ async def acknowledge(
     await ack()
     click = _Click(body, respond, context, client)
     service = _service(context)
-    if service is None or not await click.checked():
+    if service is None or (alert_id := await click.checked_id()) is None:
         return
-    assert click.alert_id is not None
-    alert, first = service.acknowledge_in(click.where.channel, click.alert_id, click.where.user)
+    alert, first = service.acknowledge_in(click.where.channel, alert_id, click.where.user)
     if alert is None:
         message = error_message("I no longer follow this alert here.", "It may be older than the bot's history.")
         await respond_or_post(
@@ -105,14 +107,13 @@ def snooze_callback(seconds: int) -> Any:
         await ack()
         click = _Click(body, respond, context, client)
         service = _service(context)
-        if service is None or not await click.checked():
+        if service is None or (alert_id := await click.checked_id()) is None:
             return
-        assert click.alert_id is not None
-        alert = service.store.alert(click.alert_id)
+        alert = service.store.alert(alert_id)
         if alert is None or alert.channel_id != click.where.channel:
             await click.note("I no longer follow this alert here.")
             return
-        result = service.snooze(click.alert_id, click.where.user, seconds)
+        result = service.snooze(alert_id, click.where.user, seconds)
         if not result.episodes:
             await click.note("Nothing to snooze: every problem of this alert has ended.")
 
