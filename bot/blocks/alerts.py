@@ -76,7 +76,7 @@ def task_line(ep: Episode, now: float, snooze: Snooze | None = None) -> str:
         if ep.end_state == "PAUSED":
             return f":double_vertical_bar: ~{name}~ paused after {down} in {ep.problem_state}"
         return f":white_check_mark: ~{name}~ {ep.end_state or 'RUNNING'} again · was {ep.problem_state}, down {down}"
-    parts = [f"{state_emoji(ep.state)} {name} *{ep.state}*"]
+    parts = [f"{state_emoji(ep.state)} {name} *{escape(ep.state)}*"]
     if ep.state != ep.problem_state:
         parts[0] += f" (was {ep.problem_state})"
     if ep.baseline:
@@ -278,7 +278,7 @@ def recovery_reply(episodes: Sequence[Episode]) -> Message:
 def reminder_reply(alert: Alert, open_episodes: Sequence[Episode], *, now: float) -> Message:
     """A reminder in the alert's thread while problems last and nobody acknowledged."""
     lines = [
-        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {e.state} for "
+        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {escape(e.state)} for "
         f"{duration(now - e.started_at)}"
         for e in sorted(open_episodes, key=_sort_key)
     ]
@@ -291,7 +291,7 @@ def mention_reply(mentions: str, episodes: Sequence[Episode]) -> Message:
     """Pages the watchers of problems that joined an alert after it was posted: Slack notifies nobody of a
     mention that an edit adds."""
     lines = [
-        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {e.state}"
+        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {escape(e.state)}"
         for e in sorted(episodes, key=_sort_key)
     ]
     text = truncate(f":rotating_light: {mentions} please take a look: this alert now also lists\n{_list(lines)}")
