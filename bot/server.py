@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
@@ -30,6 +32,7 @@ from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.dis_credentials import check_dis_credentials
 from bot.services.health import SLACK_AUTH_ERRORS, install_health, slack_error_code
 from bot.services.tasks import TaskService
+from bot.slack_signature import Unverified, verified_body
 from bot.socket_mode import ConnectFailed, EnvelopeDispatcher, SocketModeClient, SocketModeTiming
 from bot.store import check_database_writable
 from bot.watcher.watcher import Watcher
@@ -74,7 +77,9 @@ class _Lifecycle:
 class SlackHttpServer(_Lifecycle):
     """The HTTP front: `POST /slack/events` into Bolt, plus the ops routes, on one aiohttp application.
 
-    `web_app` is a plain `aiohttp.web.Application`: add routes to it before `start()`.
+    `web_app` is a plain `aiohttp.web.Application`: add routes to it before `start()`. Requests to
+    `/slack/events` are verified on their raw bytes before Bolt parses them (`bot.slack_signature`): a missing or
+    wrong signature gets 401 and one short log line, whatever the body; a signed body Bolt cannot read gets 400.
 
     Args:
         app: the Bolt app (`create_app`).
@@ -89,13 +94,31 @@ class SlackHttpServer(_Lifecycle):
         self.deps = deps
         self.host = host
         self.port = port
+        secret = deps.settings.slack_signing_secret
+        if secret is None or not secret.get_secret_value().strip():
+            raise ConfigError("SLACK_SIGNING_SECRET is not set; HTTP mode needs it to verify requests from Slack")
+        self.verifier = SignatureVerifier(secret.get_secret_value())
         self.web_app = web.Application()
         self.web_app.router.add_post(EVENTS_PATH, self._events)
         add_ops_routes(self.web_app, deps)
         self._runner: web.AppRunner | None = None
 
     async def _events(self, request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
+        try:
+            body = await verified_body(request, self.verifier)
+        except Unverified as exc:
+            # One short line: no body, no header values (the signature, a huge Content-Type) are ever logged.
+            extra = {"reason": exc.reason, "bytes": request.content_length, "remote": request.remote}
+            logger.warning("slack.request_rejected", extra=extra)
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+            if not isinstance(bolt_request.body, dict):
+                raise TypeError("not an object")
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # Signed, so from Slack (or someone holding the secret), but not a payload Bolt can read.
+            logger.warning("slack.request_unreadable", extra={"error": type(exc).__name__, "bytes": len(body)})
+            return web.json_response({"error": "bad request"}, status=400)
         bolt_response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 

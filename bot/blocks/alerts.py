@@ -21,6 +21,7 @@ from bot.blocks.limits import (
     epoch_ms,
     escape,
     header,
+    quiet_user,
     section,
     slack_date,
     state_emoji,
@@ -75,7 +76,7 @@ def task_line(ep: Episode, now: float, snooze: Snooze | None = None) -> str:
         if ep.end_state == "PAUSED":
             return f":double_vertical_bar: ~{name}~ paused after {down} in {ep.problem_state}"
         return f":white_check_mark: ~{name}~ {ep.end_state or 'RUNNING'} again · was {ep.problem_state}, down {down}"
-    parts = [f"{state_emoji(ep.state)} {name} *{ep.state}*"]
+    parts = [f"{state_emoji(ep.state)} {name} *{escape(ep.state)}*"]
     if ep.state != ep.problem_state:
         parts[0] += f" (was {ep.problem_state})"
     if ep.baseline:
@@ -161,7 +162,7 @@ def _header_and_text(alert: Alert, episodes: Sequence[Episode]) -> tuple[str, st
             return f"✅ I can read {what} again", f":white_check_mark: I can read {what} again"
         what = stream_label(open_eps[0].stream) if len(open_eps) == 1 else f"{len(open_eps)} streams"
         return f"⚠️ I cannot read {what}", f":warning: I cannot read {what}: I am blind to its dump tasks"
-    names = ", ".join(f"{e.stream}/{e.task_name}" for e in (open_eps or episodes)[:_NAMES_IN_FALLBACK])
+    names = ", ".join(escape(f"{e.stream}/{e.task_name}") for e in (open_eps or episodes)[:_NAMES_IN_FALLBACK])
     more = len(open_eps or episodes) - _NAMES_IN_FALLBACK
     names += f" and {more} more" if more > 0 else ""
     if not open_eps:
@@ -178,7 +179,7 @@ def _header_and_text(alert: Alert, episodes: Sequence[Episode]) -> tuple[str, st
         ep = episodes[0]
         verb = "was already" if ep.baseline else "is"
         title = f"{emoji} {ep.stream}: dump task {ep.task_name} {verb} {ep.state}"
-        text = f"{state_emoji(ep.state)} {ep.state}: {names}"
+        text = f"{state_emoji(ep.state)} {escape(ep.state)}: {names}"
     elif len(open_eps) == n:
         already = " (already failing)" if all(e.baseline for e in episodes) else ""
         title = f"{emoji} {n} dump tasks failing in {where}{already}"
@@ -277,7 +278,7 @@ def recovery_reply(episodes: Sequence[Episode]) -> Message:
 def reminder_reply(alert: Alert, open_episodes: Sequence[Episode], *, now: float) -> Message:
     """A reminder in the alert's thread while problems last and nobody acknowledged."""
     lines = [
-        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {e.state} for "
+        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {escape(e.state)} for "
         f"{duration(now - e.started_at)}"
         for e in sorted(open_episodes, key=_sort_key)
     ]
@@ -290,7 +291,7 @@ def mention_reply(mentions: str, episodes: Sequence[Episode]) -> Message:
     """Pages the watchers of problems that joined an alert after it was posted: Slack notifies nobody of a
     mention that an edit adds."""
     lines = [
-        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {e.state}"
+        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {escape(e.state)}"
         for e in sorted(episodes, key=_sort_key)
     ]
     text = truncate(f":rotating_light: {mentions} please take a look: this alert now also lists\n{_list(lines)}")
@@ -298,7 +299,8 @@ def mention_reply(mentions: str, episodes: Sequence[Episode]) -> Message:
 
 
 def ack_reply(user_id: str, now: float) -> Message:
-    text = f":eyes: <@{escape(user_id)}> acknowledged {slack_date(epoch_ms(now))}; no more reminders."
+    # Named, not mentioned: only the alert and its reminders page anyone.
+    text = f":eyes: {quiet_user(user_id)} acknowledged {slack_date(epoch_ms(now))}; no more reminders."
     return Message(text, [context(text)])
 
 
@@ -307,7 +309,7 @@ def snooze_reply(user_id: str, episodes: Sequence[Episode], until: float, second
     if len(episodes) > 10:
         names += f" and {len(episodes) - 10} more"
     text = (
-        f":no_bell: <@{escape(user_id)}> snoozed {names} in this channel for {duration(seconds)}, "
+        f":no_bell: {quiet_user(user_id)} snoozed {names} in this channel for {duration(seconds)}, "
         f"until {slack_date(epoch_ms(until))}: no reminders or new alerts for them here until then."
     )
     return Message(truncate(text, MAX_FALLBACK_TEXT), [context(truncate(text))])

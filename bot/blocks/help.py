@@ -6,6 +6,9 @@ from typing import Any
 
 from bot.blocks.limits import Message, context, escape, header, section
 
+#: Longest echo of a "did you mean" suggestion (the command word and its arguments as typed).
+ECHO_MAX = 100
+
 #: (usage, what it does), in the order people need them.
 COMMAND_HELP: tuple[tuple[str, str], ...] = (
     ("status", "the whole project at a glance: unhealthy tasks listed, the rest counted"),
@@ -37,8 +40,10 @@ def help_message(
         actions_enabled: whether admins can start/stop tasks from the Details view.
     """
     blocks: list[dict[str, Any]] = []
+    # Echoes of what was typed are cut short: `/dis taks` followed by a page of text gets one line back.
+    suggestion = _cut(suggestion, ECHO_MAX) if suggestion else suggestion
     if unknown is not None:
-        shown = escape(unknown if len(unknown) <= 60 else unknown[:60] + "…")
+        shown = escape(_cut(unknown, 60))
         lead = f":thinking_face: I don't know `{shown}`."
         if suggestion:
             lead += f" Did you mean `{prefix} {escape(suggestion)}`?"
@@ -60,13 +65,17 @@ def help_message(
     blocks.append(context(tips))
     if unknown is not None:
         # Escaped here too: the fallback is mrkdwn, and typed text may hold <!channel> or <@U…> (should_escape).
-        text = f"I don't know '{escape(unknown[:60])}'."
+        text = f"I don't know '{escape(_cut(unknown, 60))}'."
         if suggestion:
             text += f" Did you mean {prefix} {escape(suggestion)}?"
         text += f" Try {prefix} help."
     else:
         text = f"dis-bot commands: {', '.join(f'{prefix} {u}' for u, _ in COMMAND_HELP)}"
     return Message(text, blocks)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def home_view(*, actions_enabled: bool = False, watching: list[str] | None = None) -> dict[str, Any]:

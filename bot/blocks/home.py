@@ -23,6 +23,7 @@ from bot.blocks.limits import (
     divider,
     escape,
     header,
+    quiet_user,
     section,
     slack_date,
     state_emoji,
@@ -93,7 +94,7 @@ def alert_row(alert: AlertRow, workspace_url: str | None = None) -> str:
         more = f" and {len(alert.problems) - 5} more" if len(alert.problems) > 5 else ""
         what = f"{state_emoji(worst)} " + ", ".join(shown) + more
     where = f"since {slack_date(_ms(alert.started_at))} in <#{alert.channel_id}>"
-    acked = f" · acked by <@{alert.acked_by}>" if alert.acked_by else " · not acknowledged"
+    acked = f" · acked by {quiet_user(alert.acked_by)}" if alert.acked_by else " · not acknowledged"
     link = f" · <{message_link(alert.channel_id, alert.ts, workspace_url)}|open message>" if alert.ts else ""
     return truncate(f"{what}\n{where}{acked}{link}", MAX_ROW)
 

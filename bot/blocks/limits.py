@@ -1,11 +1,14 @@
 """Slack's Block Kit limits and the few helpers every block builder needs.
 
 Builders are pure: domain data in, `Message` out, no I/O. Untrusted text (names from DIS, user input) goes
-through `escape()`; anything that could grow goes through `truncate()`.
+through `escape()`, in the blocks and in the `text` fallback alike; anything that could grow goes through
+`truncate()`. Only alerts and their reminders may page people: every other message names the people and groups
+it mentions with `quiet_mentions()`.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,9 +48,41 @@ class Message:
         return {"text": self.text, "blocks": self.blocks}
 
 
+#: Control characters (C0, DEL, C1) other than newline and tab: NUL and friends from users or DIS are dropped.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def escape(text: str) -> str:
-    """Escape the three characters mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Untrusted text made inert for mrkdwn: `&`, `<`, `>` escaped (so `<!channel>` cannot ping), control
+    characters dropped."""
+    return _CONTROL.sub("", str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+#: A live mention in Slack markup: a user, a user group, or @here/@channel/@everyone, with an optional label.
+_MENTION = re.compile(r"<(?:@([UW][A-Z0-9]+)|!subteam\^([A-Z0-9]+)|!(here|channel|everyone))(?:\|([^<>]*))?>")
+_LABEL_JUNK = re.compile(r"[^\w.' -]")
+
+
+def quiet_mentions(text: str) -> str:
+    """Every mention in `text` (our own markup) as a name that notifies nobody: `@jane`, `@oncall`, `@here`.
+
+    Slack has no markup that names a person or group without notifying them (`<@U…>` pings, in blocks and in the
+    `text` fallback alike; a rich_text `user` element is a mention too), so the name is written as plain text in
+    a code span, which Slack never parses. The label Slack puts in an escaped mention (`<@U123|jane>`) is used
+    when there is one, else the id (`@U123`): the bot has no `users:read` scope to look names up.
+    """
+
+    def name(m: re.Match[str]) -> str:
+        ident = m.group(1) or m.group(2) or m.group(3)
+        label = _LABEL_JUNK.sub("", m.group(4) or "").strip().lstrip("@")[:40]
+        return f"`@{label or ident}`"
+
+    return _MENTION.sub(name, text)
+
+
+def quiet_user(user_id: str) -> str:
+    """A user named without a notification (`@U123`), for "acknowledged by", "shared by" and the like."""
+    return quiet_mentions(f"<@{user_id}>") if re.fullmatch(r"[UW][A-Z0-9]+", user_id) else f"`{escape(user_id)}`"
 
 
 def truncate(text: str, limit: int = MAX_SECTION_TEXT) -> str:
@@ -129,7 +164,9 @@ def section(text: str, **extra: Any) -> dict[str, Any]:
 
 
 def header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_TEXT), "emoji": True}}
+    # plain_text is never parsed (no escaping), but a NUL from DIS has no place in it either.
+    clean = _CONTROL.sub("", text)
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(clean, MAX_HEADER_TEXT), "emoji": True}}
 
 
 def context(*texts: str) -> dict[str, Any]:

@@ -53,4 +53,4 @@ def stream_list(
     )
     names = ", ".join(s.stream_name for s in ordered[:20]) + (f" and {total - 20} more" if total > 20 else "")
     text = f"{total} stream(s) in project {project}" + (f": {names}" if names else "")
-    return Message(truncate(text, 3000), blocks)
+    return Message(truncate(escape(text), 3000), blocks)  # names come from DIS: inert in the fallback too

@@ -175,7 +175,9 @@ def task_detail(
     blocks.append(view_actions(view, *extra))
     blocks = blocks[: MAX_BLOCKS - 1] + blocks[-1:] if len(blocks) > MAX_BLOCKS else blocks
 
-    fallback = f"{stream}/{name}: {state}, {len(parts)} partition(s), {discarded:,} discarded, last transfer "
+    fallback = (
+        escape(f"{stream}/{name}: {state}") + f", {len(parts)} partition(s), {discarded:,} discarded, last transfer "
+    )
     fallback += plain_time(detail.last_transfer_timestamp)
     if result:
         fallback += f". {result}"

@@ -54,9 +54,10 @@ def task_line(task: TransferTask, now: float) -> str:
 def fallback(result: TaskList) -> str:
     """The plain `text` of a task list: notifications and screen readers see this."""
     counts = state_counts(result.counts(), emoji=False)
-    problems = [t.task_name for t in result.sorted_tasks() if is_problem(t.state)]
+    # Names come from DIS: inert in the fallback too (the counts are escaped by `state_counts`).
+    problems = [escape(t.task_name) for t in result.sorted_tasks() if is_problem(t.state)]
     as_of = plain_time(int(result.fetched_at * 1000))
-    text = f"{result.stream}: {len(result.tasks)} dump task(s) ({counts}) as of {as_of}"
+    text = f"{escape(result.stream)}: {len(result.tasks)} dump task(s) ({counts}) as of {as_of}"
     if problems:
         shown = ", ".join(problems[:10]) + (f" and {len(problems) - 10} more" if len(problems) > 10 else "")
         text += f". Needs attention: {shown}"

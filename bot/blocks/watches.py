@@ -17,6 +17,8 @@ from bot.blocks.limits import (
     epoch_ms,
     escape,
     header,
+    quiet_mentions,
+    quiet_user,
     section,
     slack_date,
     state_emoji,
@@ -49,7 +51,7 @@ def watch_added(
     streams: int | None = None,
     interval_seconds: float = 60.0,
 ) -> Message:
-    """The answer to `/dis watch STREAM [mention …]`."""
+    """The answer to `/dis watch STREAM [mention …]`; the mentioned are named, not notified (`quiet_mentions`)."""
     what = _what(sub.stream)
     if created:
         title = f":eyes: Watching {what} in this channel"
@@ -72,20 +74,22 @@ def watch_added(
         f"I check every {duration(interval_seconds)} and post here when a dump task turns ERROR or ABNORMAL, "
         "then update that alert when it recovers."
     )
-    notes = [f"Alerts mention {sub.mention}." if sub.mention else "Alerts mention nobody (add `mention @group`)."]
+    who = quiet_mentions(sub.mention or "")
+    notes = [f"Alerts mention {who}." if sub.mention else "Alerts mention nobody (add `mention @group`)."]
     if sub.delivery_error:
         notes.append(
             f":warning: My last post here failed (`{escape(sub.delivery_error)}`): invite me with `/invite @dis-bot`."
         )
     text = "\n".join(lines)
-    return Message(truncate(text.replace("*", ""), 3000), [section(text), context(*notes)])
+    plain = " ".join([text, *notes]).replace("*", "").replace("`", "")
+    return Message(truncate(plain, 3000), [section(text), context(*notes)])
 
 
 def watch_not_found(stream: str, project: str | None = None) -> Message:
     where = f" in project `{escape(project)}`" if project else ""
     text = f":mag: *Stream `{escape(stream)}` was not found{where}*, so I did not start watching it."
     return Message(
-        f"Stream {stream} was not found; not watching it.",
+        f"Stream {escape(stream)} was not found; not watching it.",
         [section(text), context("`/dis streams` lists the streams of the project.")],
     )
 
@@ -161,7 +165,7 @@ def watching_message(
         title = f"*{escape(stream_label(sub.stream)) if not sub.is_wildcard else 'Every stream (*)'}*"
         bits = [title]
         if sub.mention:
-            bits.append(f"mentions {sub.mention}")
+            bits.append(f"mentions {quiet_mentions(sub.mention)}")
         if sub.source == SOURCE_CONFIG:
             bits.append("from `DIS_WATCH`")
         lines = [" · ".join(bits)]
@@ -174,11 +178,11 @@ def watching_message(
         for snooze in status.snoozes[:5]:
             lines.append(
                 f":no_bell: `{escape(snooze.task_name)}` ({escape(snooze.stream)}) snoozed until "
-                f"{slack_date(epoch_ms(snooze.until))}" + (f" by <@{escape(snooze.by)}>" if snooze.by else "")
+                f"{slack_date(epoch_ms(snooze.until))}" + (f" by {quiet_user(snooze.by)}" if snooze.by else "")
             )
         blocks.append(section("\n".join(lines)))
     if len(statuses) > _MAX_WATCHES:
         blocks.append(context(f"…and {len(statuses) - _MAX_WATCHES} more watches."))
     blocks.append(context(f"Polled every {duration(interval_seconds)}. `/dis unwatch STREAM` stops a watch."))
-    plain = ", ".join(stream_label(s.subscription.stream) for s in statuses)
+    plain = ", ".join(escape(stream_label(s.subscription.stream)) for s in statuses)
     return Message(truncate(f"Watches in this channel: {plain}", 3000), blocks)

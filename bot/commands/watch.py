@@ -3,6 +3,9 @@
 Mentions arrive escaped by Slack (the command has "Escape channels, users, and links" on):
 `<@U123|jane>` for a person, `<!subteam^S123|@oncall>` for a user group. A bare `@name` means Slack did
 not escape it, and a name cannot be turned into an id without extra scopes, so it is refused with a hint.
+The mention is stored as Slack markup with the name Slack's escape carried (`<@U123|jane>`,
+`<!subteam^S123|@oncall>`: both page as usual in alerts), so answers can name whoever it mentions without
+notifying them (`bot.blocks.limits.quiet_mentions`).
 """
 
 from __future__ import annotations
@@ -22,19 +25,21 @@ _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _GROUP = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>")
 _SPECIAL = re.compile(r"<!(here|channel)(?:\|[^>]*)?>")
 _RAW_ID = re.compile(r"[UWS][A-Z0-9]{5,}")
+#: A name kept from Slack's escape: one word (mentions are stored space-separated), nothing Slack would parse.
+_SAFE_LABEL = re.compile(r"@?[\w.'-]{1,80}")
 _NOBODY = {"none", "nobody", "off", "-"}
 
 
 def parse_mention(token: str) -> str:
-    """One mention as Slack's canonical markup (`<@U123>`, `<!subteam^S123>`, `<!here>`).
+    """One mention as Slack markup (`<@U123|jane>`, `<!subteam^S123|@oncall>`, `<!here>`, `<@U123>` for a raw id).
 
     Raises:
         UsageError: for anything that is not an escaped user, user group, @here/@channel or a raw id.
     """
     if m := _USER.fullmatch(token):
-        return f"<@{m.group(1)}>"
+        return f"<@{m.group(1)}{_label(token)}>"
     if m := _GROUP.fullmatch(token):
-        return f"<!subteam^{m.group(1)}>"
+        return f"<!subteam^{m.group(1)}{_label(token)}>"
     if m := _SPECIAL.fullmatch(token):
         return f"<!{m.group(1)}>"
     if token.lower() in ("@here", "@channel"):
@@ -46,6 +51,12 @@ def parse_mention(token: str) -> str:
         "so it arrives as a real mention, or give its ID (U… for a person, S… for a user group).",
         WATCH_USAGE,
     )
+
+
+def _label(token: str) -> str:
+    """`|name` from an escaped mention when the name is safe to store and show, else ""."""
+    _, bar, label = token[1:-1].partition("|")
+    return f"|{label}" if bar and _SAFE_LABEL.fullmatch(label) else ""
 
 
 def parse_watch_args(args: list[str]) -> tuple[str, str | None, bool]:

@@ -15,7 +15,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.limits import Message
+from bot.blocks.limits import Message, section
 from bot.deps import Deps
 from bot.services.health import slack_error_code
 
@@ -32,9 +32,16 @@ def deps_of(context: dict[str, Any]) -> Deps:
 
 
 def button_value(body: dict[str, Any]) -> str:
-    """The `value` of the clicked button of a block_actions payload ("" when there is none)."""
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value", ""))
+    """The `value` of the clicked button of a block_actions payload ("" when there is none or it is not text)."""
+    value = clicked_action(body).get("value", "")
+    return value if isinstance(value, str) else ""
+
+
+def clicked_action(body: dict[str, Any]) -> dict[str, Any]:
+    """The clicked element of a block_actions payload ({} when the payload has none)."""
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    return first if isinstance(first, dict) else {}
 
 
 def web_client(context: dict[str, Any], client: AsyncWebClient) -> AsyncWebClient:
@@ -103,7 +110,9 @@ async def respond_or_post(
             return True
     logger.info("slack.response_url_fallback", extra={"channel": where.channel, "has_url": respond is not None})
     if not where.channel:
-        return False
+        # A click in a view (App Home) has neither a conversation nor a response_url: tell the user in the
+        # bot's DM (chat.postMessage to a user id opens it; chat:write covers it).
+        return bool(where.user) and await post_message(client, where.user, message)
     if options.get("replace_original") and not where.ephemeral and where.message_ts:
         return await _web_call(
             client, "chat_update", channel=where.channel, ts=where.message_ts, text=message.text, blocks=message.blocks
@@ -137,3 +146,29 @@ async def _logged_call(client: AsyncWebClient, method: str, event: str, fields: 
         logger.warning(event, extra={**fields, "error": type(exc).__name__})
         return False
     return True
+
+
+#: The answer to a button whose value we cannot read: crafted, or from a message an older bot drew.
+BAD_BUTTON_TEXT = (
+    ":grey_question: I could not read that button. It may belong to an older message: "
+    "run the command again (`/dis help` lists them)."
+)
+
+
+async def refuse_button(
+    respond: AsyncRespond | None,
+    client: AsyncWebClient,
+    where: Where,
+    body: dict[str, Any],
+    *,
+    reason: str = "unreadable",
+    text: str = BAD_BUTTON_TEXT,
+) -> None:
+    """Answer a click we will not act on, politely and to the clicker only; log which button (never its value)."""
+    action_id = clicked_action(body).get("action_id")
+    logger.warning(
+        "slack.button_refused",
+        extra={"action": action_id if isinstance(action_id, str) else None, "user": where.user, "reason": reason},
+    )
+    message = Message(text.replace("`", ""), [section(text)])
+    await respond_or_post(respond, client, message, where, response_type="ephemeral", replace_original=False)

@@ -104,7 +104,7 @@ def test_acked_alert_and_unreadable_stream(store) -> None:
     blocks = valid_home(home_view(collect_overview(store), now=NOW, workspace_url=WORKSPACE))
     shown = "\n".join(render_blocks(blocks))
     assert "cannot read *z-blind*: DIS refused the credentials" in shown
-    assert "acked by @U42" in shown
+    assert "acked by `@U42`" in shown
     assert shown.index("*z-blind*") < shown.index("*a-fine*")
     assert "⚠ cannot read since" in shown and "auth_error" in shown
     assert "1 unreadable" in shown

@@ -100,3 +100,21 @@ def socket_payload(body: str) -> dict[str, Any]:
         return json.loads(body)
     fields = dict(parse_qsl(body))
     return json.loads(fields["payload"]) if set(fields) == {"payload"} else fields
+
+
+def view_block_actions(action_id: str, value: str, *, user: str, view_type: str = "home") -> str:
+    """A form-encoded `payload=` body for a click in a view (App Home): no channel and no response_url."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+        "api_app_id": APP,
+        "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": "V0HOME"},
+        "trigger_id": f"{int(time.time())}.1.{uuid.uuid4().hex[:8]}",
+        "team": {"id": TEAM, "domain": "fake"},
+        "view": {"id": "V0HOME", "type": view_type, "blocks": [], "app_id": APP, "team_id": TEAM},
+        "actions": [
+            {"action_id": action_id, "block_id": "b1", "value": value, "type": "button", "action_ts": str(time.time())}
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})

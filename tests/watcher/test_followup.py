@@ -48,7 +48,7 @@ async def test_reminders_until_acknowledged(rig: Rig) -> None:
     assert first and alert is not None and alert.acked_by == "U0BOB"
     await rig.watcher.flush()
     ack_reply = rig.replies(ts)[-1]
-    assert "<@U0BOB> acknowledged" in ack_reply.text
+    assert "`@U0BOB` acknowledged" in ack_reply.text
     current = json.dumps(rig.fake.messages[(CHANNEL, ts)]["blocks"])
     assert "Acknowledged by <@U0BOB>" in current and ALERT_ACK not in current
     for _ in range(3):
@@ -91,7 +91,7 @@ async def test_snooze_silences_the_task_in_that_channel(rig: Rig) -> None:
     assert [e.task_name for e in result.episodes] == ["to-obs"]
     await rig.watcher.flush()
     assert "snoozed until" in json.dumps(rig.message(mine)["blocks"])
-    assert "<@U0BOB> snoozed `to-obs`" in rig.replies(mine.response["ts"])[-1].text
+    assert "`@U0BOB` snoozed `to-obs`" in rig.replies(mine.response["ts"])[-1].text
 
     rig.sim.set_state("orders", "to-obs", "RUNNING")
     await rig.cycle()

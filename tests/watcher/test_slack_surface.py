@@ -70,12 +70,13 @@ async def test_watch_with_mention_and_already_failing(bot: SlackBot) -> None:
     answer = await bot.answer(sent)
     validate_message(answer.payload)
     text = all_text(answer.payload)
-    assert "Watching `orders`" in text and "<!subteam^S0ONCALL>" in text and "`to-obs` (ERROR)" in text
+    assert "Watching `orders`" in text and "Alerts mention `@oncall`" in text and "`to-obs` (ERROR)" in text
+    assert "<!subteam" not in text  # named, not paged: only the alert mentions the group
     [alert] = await bot.fake.wait_for("chat.postMessage", timeout=5, where=lambda c: c.payload["channel"] == CHANNEL)
     validate_message(alert.payload)
-    assert alert.text.startswith("<!subteam^S0ONCALL>") and "already" in alert.blocks[0]["text"]["text"]
+    assert alert.text.startswith("<!subteam^S0ONCALL|@oncall>") and "already" in alert.blocks[0]["text"]["text"]
     [sub] = bot.deps.watches.store.subscriptions(channel_id=CHANNEL)
-    assert sub.mention == "<!subteam^S0ONCALL>" and sub.created_by == ALICE
+    assert sub.mention == "<!subteam^S0ONCALL|@oncall>" and sub.created_by == ALICE
 
 
 async def test_watch_unknown_stream_is_refused(bot: SlackBot) -> None:
@@ -110,7 +111,7 @@ async def test_watching_and_unwatch(bot: SlackBot) -> None:
     answer = await bot.answer(await bot.command("watching"))
     validate_message(answer.payload)
     text = all_text(answer.payload)
-    assert "*orders*" in text and "mentions <@U0BOB>" in text and "Last poll" in text and "1 RUNNING" in text
+    assert "*orders*" in text and "mentions `@bob`" in text and "Last poll" in text and "1 RUNNING" in text
     answer = await bot.answer(await bot.command("unwatch orders"))
     assert "Stopped watching `orders`" in all_text(answer.payload)
     answer = await bot.answer(await bot.command("watching"))
@@ -130,10 +131,10 @@ async def test_acknowledge_button(bot: SlackBot) -> None:
     [update] = await bot.fake.wait_for("chat.update", timeout=5)
     assert "Acknowledged by <@U0BOB>" in all_text(update.payload) and ALERT_ACK not in buttons(update.payload)
     [_, reply] = await bot.fake.wait_for("chat.postMessage", count=2, timeout=5)
-    assert reply.payload["thread_ts"] == alert.response["ts"] and "<@U0BOB> acknowledged" in reply.text
+    assert reply.payload["thread_ts"] == alert.response["ts"] and "`@U0BOB` acknowledged" in reply.text
     again = await bot.click(ALERT_ACK, button["value"], user="U0CAROL", ephemeral=False)
     note = await bot.answer(again)
-    assert "Already acknowledged by <@U0BOB>" in note.text and note.payload["response_type"] == "ephemeral"
+    assert "Already acknowledged by `@U0BOB`" in note.text and note.payload["response_type"] == "ephemeral"
 
 
 async def test_snooze_button(bot: SlackBot) -> None:

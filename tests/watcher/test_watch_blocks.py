@@ -36,10 +36,10 @@ def test_watching_shows_polls_errors_and_snoozes() -> None:
     validate_message(msg)
     text = all_text(msg)
     assert "I cannot post alerts here" in text and "not_in_channel" in text
-    assert "Last poll 30 s ago: 5 tasks" in text and "1 ERROR" in text and "mentions <!subteam^S1>" in text
+    assert "Last poll 30 s ago: 5 tasks" in text and "1 ERROR" in text and "mentions `@S1`" in text
     assert "failed (6 in a row): authentication or permission refused — DIS refused" in text
     assert "from `DIS_WATCH`" in text and "Cannot be read since" in text
-    assert "`to-obs` (orders) snoozed until" in text and "by <@U1>" in text
+    assert "`to-obs` (orders) snoozed until" in text and "by `@U1`" in text
     assert "Every stream (*)" in text and "2 streams polled" in text and "1 could not be read: `b`" in text
     assert "Not polled yet" in text
 
@@ -67,6 +67,6 @@ def test_watch_and_unwatch_answers() -> None:
     )
     validate_message(msg)
     text = all_text(msg)
-    assert "Watching `orders`" in text and "Already failing: `a` (ERROR)" in text and "Alerts mention <@U1>" in text
+    assert "Watching `orders`" in text and "Already failing: `a` (ERROR)" in text and "Alerts mention `@U1`" in text
     assert "DIS_WATCH" in unwatch_answer("orders", "from_config").text
     assert "comes back when the bot restarts" in unwatch_answer("orders", "removed", in_config=True).text

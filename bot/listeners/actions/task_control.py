@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import ids
 from bot.blocks.errors import error_message
-from bot.blocks.limits import Message, escape, plain_time, slack_date
+from bot.blocks.limits import Message, escape, plain_time, quiet_user, slack_date
 from bot.blocks.task_detail import task_detail
 from bot.commands.base import CommandContext
 from bot.commands.errors import error_answer, short_error
@@ -26,7 +26,7 @@ from bot.commands.task import can_act
 from bot.errors import DisError
 from bot.ids import TaskRef, View
 from bot.listeners.actions.views import action_context, where_of
-from bot.listeners.common import button_value, respond_or_post, web_client
+from bot.listeners.common import button_value, refuse_button, respond_or_post, web_client
 
 audit = logging.getLogger("bot.audit")
 logger = logging.getLogger("bot.slack")
@@ -76,6 +76,7 @@ async def _act(
         ref = TaskRef.decode(button_value(body))
     except ValueError:
         audit.warning(event, extra={"user": ctx.user_id, "outcome": "bad_request"})
+        await refuse_button(respond, web, where, body)
         return
     fields = {"user": ctx.user_id, "channel": ctx.channel_id, "stream": ref.stream, "task": ref.task}
 
@@ -110,7 +111,7 @@ async def _act(
     now_ms = int(time.time() * 1000)
     done = "Start" if verb == "start" else "Stop"
     text = (
-        f":white_check_mark: *{done} requested* by <@{ctx.user_id}> at {slack_date(now_ms, '{time_secs}')}: "
+        f":white_check_mark: *{done} requested* by {quiet_user(ctx.user_id)} at {slack_date(now_ms, '{time_secs}')}: "
         f"DIS accepted it. The state below is what DIS reports now."
     )
     await _show_result(ctx, ref, reply, text, fallback=f"{done} requested at {plain_time(now_ms)}; DIS accepted it.")

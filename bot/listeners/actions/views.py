@@ -1,7 +1,8 @@
 """Buttons that show things: Refresh (fresh read), paging and "All tasks", Share in channel, Details.
 
 Each button carries the `View` it shows; the click re-runs that command, so nothing stale is trusted.
-Ephemeral answers keep their Share button; shared and in-thread messages never get one.
+Ephemeral answers keep their Share button; shared and in-thread messages never get one. A value that is not a
+view we draw (`View.decode`) gets a polite answer to the clicker, never a crash or a command run.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.controls import add_share, append_blocks, without_share
-from bot.blocks.limits import Message
+from bot.blocks.limits import Message, quiet_user
 from bot.blocks.limits import context as context_line
 from bot.commands.base import CommandContext
 from bot.commands.router import run_view
 from bot.ids import TaskRef, View
-from bot.listeners.common import Where, button_value, deps_of, respond_or_post, respond_with, web_client
+from bot.listeners.common import (
+    Where,
+    button_value,
+    deps_of,
+    refuse_button,
+    respond_or_post,
+    respond_with,
+    web_client,
+)
 
 logger = logging.getLogger("bot.slack")
 
@@ -38,18 +47,30 @@ def action_context(body: dict[str, Any], context: dict[str, Any], *, fresh: bool
     )
 
 
+def _part(body: dict[str, Any], key: str) -> dict[str, Any]:
+    part = body.get(key)
+    return part if isinstance(part, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def is_ephemeral(body: dict[str, Any]) -> bool:
-    return bool((body.get("container") or {}).get("is_ephemeral"))
+    return _part(body, "container").get("is_ephemeral") is True
 
 
 def where_of(body: dict[str, Any]) -> Where:
-    """Where the clicked message is, for the Web API fallback when response_url cannot take the answer."""
-    container = body.get("container") or {}
+    """Where the clicked message is, for the Web API fallback when response_url cannot take the answer.
+
+    `channel` is "" for a click in a view (App Home): a view belongs to no conversation.
+    """
+    container = _part(body, "container")
     return Where(
-        channel=(body.get("channel") or {}).get("id") or container.get("channel_id", ""),
-        user=(body.get("user") or {}).get("id", ""),
-        thread_ts=container.get("thread_ts"),
-        message_ts=container.get("message_ts"),
+        channel=_text(_part(body, "channel").get("id")) or _text(container.get("channel_id")) or "",
+        user=_text(_part(body, "user").get("id")) or "",
+        thread_ts=_text(container.get("thread_ts")),
+        message_ts=_text(container.get("message_ts")),
         ephemeral=is_ephemeral(body),
     )
 
@@ -70,7 +91,7 @@ async def _rerun(
     try:
         view = View.decode(button_value(body))
     except ValueError:
-        logger.warning("slack.bad_button_value", extra={"action": (body.get("actions") or [{}])[0].get("action_id")})
+        await refuse_button(respond, web_client(context, client), where_of(body), body)
         return
     message = await run_view(action_context(body, context, fresh=fresh), view)
     await replace_message(body, respond, web_client(context, client), message)
@@ -102,11 +123,11 @@ async def share(
     try:
         view = View.decode(button_value(body))
     except ValueError:
-        logger.warning("slack.bad_button_value", extra={"action": "share"})
+        await refuse_button(respond, web_client(context, client), where_of(body), body)
         return
     ctx = action_context(body, context)
     message = without_share(await run_view(ctx, view))
-    message = append_blocks(message, context_line(f"Shared by <@{ctx.user_id}>"))
+    message = append_blocks(message, context_line(f"Shared by {quiet_user(ctx.user_id)}"))
     where = where_of(body)
     if await respond_or_post(
         respond, web_client(context, client), message, where, response_type="in_channel", replace_original=False
@@ -123,7 +144,7 @@ async def details(
     try:
         ref = TaskRef.decode(button_value(body))
     except ValueError:
-        logger.warning("slack.bad_button_value", extra={"action": "details"})
+        await refuse_button(respond, web_client(context, client), where_of(body), body)
         return
     ctx = action_context(body, context)
     message = await run_view(ctx, View("task", (ref.stream, ref.task)))
