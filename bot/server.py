@@ -30,8 +30,9 @@ from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.dis_credentials import check_dis_credentials
-from bot.services.health import SLACK_AUTH_ERRORS, install_health, slack_error_code
+from bot.services.health import install_health
 from bot.services.tasks import TaskService
+from bot.slack_errors import read_error, refuses_token
 from bot.slack_signature import Unverified, verified_body
 from bot.socket_mode import ConnectFailed, EnvelopeDispatcher, SocketModeClient, SocketModeTiming
 from bot.store import check_database_writable
@@ -267,10 +268,10 @@ async def check_slack_token(client: AsyncWebClient) -> None:
     try:
         identity = await client.auth_test()
     except SlackApiError as exc:
-        error = slack_error_code(exc)
-        if error in SLACK_AUTH_ERRORS:
-            raise ConfigError(f"Slack refused SLACK_BOT_TOKEN ({error})") from None
-        logger.warning("server.slack_check_failed", extra={"error": error})
+        failure = read_error(exc)
+        if refuses_token(failure):
+            raise ConfigError(f"Slack refused SLACK_BOT_TOKEN ({failure.code})") from None
+        logger.warning("server.slack_check_failed", extra={"error": failure.code})
         return
     except Exception as exc:
         logger.warning("server.slack_check_failed", extra={"error": type(exc).__name__})

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.limits import Message, section
 from bot.deps import Deps
-from bot.services.health import slack_error_code
+from bot.slack_errors import error_code
 
 logger = logging.getLogger("bot.slack")
 
@@ -140,7 +140,7 @@ async def _logged_call(client: AsyncWebClient, method: str, event: str, fields: 
     try:
         await getattr(client, method)(**kwargs)
     except SlackApiError as exc:
-        logger.warning(event, extra={**fields, "error": slack_error_code(exc)})
+        logger.warning(event, extra={**fields, "error": error_code(exc)})
         return False
     except Exception as exc:
         logger.warning(event, extra={**fields, "error": type(exc).__name__})

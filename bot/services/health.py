@@ -7,8 +7,10 @@
   A 2xx marks DIS ok; 401/403/441, 429, 5xx, timeouts, connection errors and IAM login failures mark it failed.
   Other 4xx (a stream that does not exist) prove DIS answered and change nothing.
 - Slack: `observe_slack(client, health)` wraps one `AsyncWebClient`'s `api_call`, which every Web API method goes
-  through, so Bolt's calls, the watcher's and ours are all seen. `ok: true` marks Slack ok; auth errors, 429, 5xx
-  and network errors mark it failed; other method errors (`channel_not_found`) change nothing.
+  through, so Bolt's calls, the watcher's and ours are all seen. `ok: true` marks Slack ok; a refused token, 429,
+  5xx (or Slack's own `fatal_error`, ...) and network errors mark it failed; errors about one request (a refused
+  channel such as `not_in_channel` or `no_permission`, a gone message) change nothing. Which code is which is
+  decided in `bot.slack_errors`.
 
 A quiet bot (no alerts, nobody typing) makes no calls, so readiness would lapse after `READY_MAX_AGE_SECONDS`.
 Optional probes (`DisClient.list_streams`, `AsyncWebClient.auth_test`) are therefore run in the background when
@@ -26,8 +28,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
+from bot.errors import DisError
+from bot.slack_errors import failure_reason
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
@@ -42,21 +44,6 @@ Check = Callable[[float], tuple[bool, dict[str, Any]]]
 
 #: DIS statuses that say "DIS cannot serve us" (anything else non-2xx is about the request, not the service).
 _DIS_FAILURE_STATUSES = {401, 403, 429, 441}
-#: Slack method errors that mean our token or app cannot work at all.
-SLACK_AUTH_ERRORS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "no_permission",
-        "org_login_required",
-        "ekm_access_denied",
-        "team_access_not_granted",
-        "not_allowed_token_type",
-    }
-)
 _MAX_REASON = 200
 
 
@@ -180,7 +167,7 @@ class Health:
         if error is None:
             self.mark_slack_ok()
             return
-        reason = slack_failure_reason(error)
+        reason = failure_reason(error)
         if reason is not None:
             self.mark_slack_failed(f"{method}: {reason}")
 
@@ -239,43 +226,12 @@ class Health:
         except TimeoutError:
             dep.failed(self.clock(), f"probe timed out after {self.probe_timeout:g} s")
         except Exception as exc:
-            kind = getattr(exc, "kind", None) or slack_failure_reason(exc) or type(exc).__name__
+            kind = exc.kind if isinstance(exc, DisError) else failure_reason(exc) or type(exc).__name__
             logger.info("health.probe_failed", extra={"dependency": dep.name, "kind": kind})
             if dep.failures == failures:  # no hook saw it (the hooks' reason is more precise: keep it)
                 dep.failed(self.clock(), f"probe: {kind}")
         else:
             dep.ok(self.clock())
-
-
-def slack_error_code(error: SlackApiError) -> str:
-    """Slack's `error` code of a failed Web API call, or `http_<status>` when the answer carried none.
-
-    Slack's edge answers a 5xx in text or HTML, so `response.data` may be a string (where `response.get` raises)
-    or an empty dict.
-    """
-    response = error.response
-    data = getattr(response, "data", None)
-    code = data.get("error") if isinstance(data, dict) else None
-    return str(code) if code else f"http_{getattr(response, 'status_code', 0)}"
-
-
-def slack_failure_reason(error: BaseException) -> str | None:
-    """A short reason when `error` means Slack cannot serve us; None when Slack answered about the request."""
-    if isinstance(error, SlackApiError):
-        status = getattr(error.response, "status_code", 200) or 200
-        code = slack_error_code(error)
-        if status == 429 or code == "ratelimited":
-            return "ratelimited"
-        if status >= 500:
-            return f"HTTP {status}"
-        if code in SLACK_AUTH_ERRORS:
-            return str(code)
-        return None
-    if isinstance(error, TimeoutError):
-        return "timeout"
-    if isinstance(error, aiohttp.ClientError | OSError):
-        return f"network ({type(error).__name__})"
-    return None
 
 
 def observe_slack(client: AsyncWebClient, health: Health) -> AsyncWebClient:

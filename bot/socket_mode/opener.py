@@ -13,8 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.dis.retry import parse_retry_after
-from bot.services.health import SLACK_AUTH_ERRORS
+from bot.slack_errors import read_answer, refuses_token
 
 METHOD = "apps.connections.open"
 
@@ -50,8 +49,8 @@ async def open_url(session: aiohttp.ClientSession, api_url: str, app_token: str,
     try:
         async with asyncio.timeout(timeout), session.post(url, headers=headers) as response:
             if response.status == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                raise ConnectFailed(f"{METHOD}: ratelimited", code="ratelimited", retry_after=retry_after)
+                failure = read_answer(429, None, response.headers.get("Retry-After"))
+                raise ConnectFailed(f"{METHOD}: ratelimited", code="ratelimited", retry_after=failure.retry_after)
             if response.status != 200:
                 raise ConnectFailed(f"{METHOD}: HTTP {response.status}")
             body: Any = await response.json(content_type=None)
@@ -64,8 +63,9 @@ async def open_url(session: aiohttp.ClientSession, api_url: str, app_token: str,
     if not isinstance(body, dict):
         raise ConnectFailed(f"{METHOD}: unreadable answer")
     if not body.get("ok"):
-        code = str(body.get("error") or "unknown_error")[:60]
-        raise ConnectFailed(f"{METHOD}: {code}", refused=code in SLACK_AUTH_ERRORS, code=code)
+        failure = read_answer(response.status, body)
+        # A refused app-level token (revoked, a bot token, no connections:write) stays refused: no retry helps.
+        raise ConnectFailed(f"{METHOD}: {failure.code}", refused=refuses_token(failure), code=failure.code)
     ws_url = body.get("url")
     if not isinstance(ws_url, str) or not ws_url.startswith(("wss://", "ws://")):
         raise ConnectFailed(f"{METHOD}: answer without a websocket URL")

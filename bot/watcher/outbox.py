@@ -10,6 +10,8 @@
 - `channel_not_found`, `not_in_channel`, `is_archived`: the channel's rows are *parked* and the error is
   recorded on its watches (shown by `/dis watching`); parked rows are tried again every `park_retry`
   seconds, or at once when someone runs `/dis watch` there, so inviting the bot repairs it.
+- A refused token, a missing scope or Slack's own trouble (`fatal_error`, ...) keeps the row: retried with backoff.
+  Which Slack code means what is decided once, in `bot.slack_errors`.
 - A message Slack refuses as too large is sent again as plain text rather than lost.
 - Alerts are rendered when sent, so an update always shows the latest state, a waiting update makes later
   ones redundant, and an update (or a `mention` reply) queued before the post was rendered is skipped: the
@@ -46,47 +48,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.blocks.limits import Message
 from bot.errors import StoreUnavailable
+from bot.slack_errors import Kind, read_error
 from bot.store.base import OUT_MENTION, OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, OutboxItem, Store
 from bot.watcher.ids import ALERT_METADATA_EVENT
 
 logger = logging.getLogger("bot.outbox")
-
-#: Slack refuses the channel itself: retrying soon will not help, a person can (invite the bot, unarchive the
-#: channel, let the bot post there).
-PERMANENT_CHANNEL_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
-        "no_permission",
-        "ekm_access_denied",
-    }
-)
-#: The message to update or reply to is gone: drop the row (logged).
-GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"})
-#: Our payload is refused: send plain text instead.
-TOO_BIG_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long"})
-#: Workspace-wide trouble: keep retrying with backoff (and shout in the logs) rather than drop alerts.
-RETRY_ERRORS = frozenset(
-    {
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-        "invalid_auth",
-        "not_authed",
-        "token_revoked",
-        "token_expired",
-        "account_inactive",
-        "missing_scope",
-        "team_access_not_granted",
-        "team_added_to_org",
-        "org_login_required",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -117,23 +83,6 @@ class _Outcome:
     delay: float = 0.0
     ts: str | None = None
     seq: int = 0
-
-
-def _slack_error(exc: SlackApiError) -> tuple[int, str, float | None]:
-    """(HTTP status, Slack error code, Retry-After seconds) of a failed call, whatever shape it came in."""
-    response: Any = exc.response
-    status = getattr(response, "status_code", None) or getattr(response, "status", None) or 0
-    data = getattr(response, "data", None)
-    error = data.get("error") if isinstance(data, dict) else None
-    headers = getattr(response, "headers", None) or {}
-    retry_after: float | None = None
-    for name, value in dict(headers).items():
-        if str(name).lower() == "retry-after":
-            try:
-                retry_after = float(value[0] if isinstance(value, list) else value)
-            except (TypeError, ValueError):
-                retry_after = None
-    return int(status), str(error or (f"http_{status}" if status else "unknown_error")), retry_after
 
 
 class OutboxSender:
@@ -379,19 +328,22 @@ class OutboxSender:
         metrics.OUTBOX_FAILURES.labels(error=outcome.error or "unknown").inc()
 
     def _classify(self, exc: SlackApiError, attempt: int) -> _Outcome:
-        status, error, retry_after = _slack_error(exc)
-        if status == 429 or error in ("ratelimited", "rate_limited"):
-            wait = min(retry_after if retry_after is not None else 1.0, self.backoff.max_retry_after)
+        failure = read_error(exc)
+        kind = failure.kind
+        if kind is Kind.RATELIMITED:
+            wait = min(failure.retry_after if failure.retry_after is not None else 1.0, self.backoff.max_retry_after)
             return _Outcome("retry", "ratelimited", wait)
-        if status >= 500:
+        if failure.status >= 500:
             return _Outcome("retry", "server_error", self.backoff.delay(attempt))
-        if error in PERMANENT_CHANNEL_ERRORS:
-            return _Outcome("park", error)
-        if error in GONE_ERRORS:
-            return _Outcome("dead", error)
-        if error in RETRY_ERRORS:
-            return _Outcome("retry", error, self.backoff.delay(attempt))
-        return _Outcome("dead", error)
+        if kind is Kind.CHANNEL_REFUSED:
+            return _Outcome("park", failure.code)
+        if kind is Kind.MESSAGE_GONE:
+            return _Outcome("dead", failure.code)
+        if kind in (Kind.SLACK_DOWN, Kind.TOKEN_REFUSED, Kind.NOT_PERMITTED):
+            # Workspace-wide trouble (Slack's, or a token or install an admin must fix): keep every alert and
+            # retry with backoff, shouting in the logs, rather than drop them.
+            return _Outcome("retry", failure.code, self.backoff.delay(attempt))
+        return _Outcome("dead", failure.code)
 
     async def _send(self, item: OutboxItem) -> _Outcome:
         if item.kind == OUT_MESSAGE:
@@ -439,10 +391,10 @@ class OutboxSender:
         try:
             return await call(text=message.text, blocks=message.blocks or None, **kwargs)
         except SlackApiError as exc:
-            _status, error, _ = _slack_error(exc)
-            if error not in TOO_BIG_ERRORS or not message.blocks:
+            failure = read_error(exc)
+            if failure.kind is not Kind.PAYLOAD_REFUSED or not message.blocks:
                 raise
-            logger.error("outbox.blocks_refused", extra={"error": error, "method": method})
+            logger.error("outbox.blocks_refused", extra={"error": failure.code, "method": method})
             return await call(text=message.text, **kwargs)
 
 

@@ -253,3 +253,15 @@ async def test_stop_gives_up_at_the_timeout(make_rig: MakeRig) -> None:
 def test_message_payload_round_trip() -> None:
     """Payload-carrying rows keep text and blocks."""
     assert Message("x", [{"type": "divider"}]).to_dict() == {"text": "x", "blocks": [{"type": "divider"}]}
+
+
+@pytest.mark.parametrize("error", ["not_allowed_token_type", "fatal_error", "team_added_to_org"])
+async def test_token_and_workspace_refusals_keep_the_alert(rig: Rig, error: str) -> None:
+    """A refused token or workspace-wide trouble (codes read by `bot.slack_errors`) is retried, never dropped."""
+    await failing(rig)
+    rig.fake.fail_next("chat.postMessage", 1, error=error)
+    await rig.cycle()
+    assert rig.posts() == [] and rig.fake.calls_to("chat.postMessage", ok=False)[0].error == error
+    rig.clock.advance(1)
+    await rig.watcher.flush()
+    assert len(rig.posts()) == 1

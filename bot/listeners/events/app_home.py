@@ -19,8 +19,8 @@ from bot.blocks import help as help_blocks
 from bot.blocks.home import home_view
 from bot.deps import Deps
 from bot.listeners.common import deps_of, web_client
-from bot.services.health import slack_error_code
 from bot.services.home import collect_overview
+from bot.slack_errors import error_code
 from bot.store.base import ALL_STREAMS
 
 logger = logging.getLogger("bot.slack")
@@ -85,4 +85,4 @@ async def app_home_opened(event: dict[str, Any], context: dict[str, Any], client
     try:
         await slack.views_publish(user_id=event.get("user", ""), view=view)
     except SlackApiError as exc:
-        logger.warning("slack.home_publish_failed", extra={"error": slack_error_code(exc)})
+        logger.warning("slack.home_publish_failed", extra={"error": error_code(exc)})
