@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from bot.message import Message as Message  # the builders' return type, imported from here by most
 
 MAX_BLOCKS = 50  # per message
 MAX_HOME_BLOCKS = 100  # per Home tab / modal
@@ -35,17 +36,6 @@ STATE_EMOJI = {
     "DELETE": ":wastebasket:",
 }
 UNKNOWN_STATE_EMOJI = ":grey_question:"
-
-
-@dataclass(frozen=True)
-class Message:
-    """A Slack message: Block Kit `blocks` plus the plain `text` fallback every message must carry."""
-
-    text: str
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": self.blocks}
 
 
 #: Control characters (C0, DEL, C1) other than newline and tab: NUL and friends from users or DIS are dropped.

@@ -46,8 +46,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.blocks.limits import Message
 from bot.errors import StoreUnavailable
+from bot.message import Message
 from bot.slack_errors import Kind, read_error
 from bot.store.base import OUT_MENTION, OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, OutboxItem, Store
 from bot.watcher.ids import ALERT_METADATA_EVENT
