@@ -122,15 +122,12 @@ def create_app(settings: Settings, deps: Deps, *, socket_mode: bool = False) -> 
 
     Args:
         settings: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_API_URL are read from here.
-        deps: the process's services, handed to every listener; its `slack` client is the app's (built with
-            `slack_client` when missing).
+        deps: the process's services, handed to every listener; its `slack` client is the app's.
         socket_mode: requests arrive over Socket Mode (no signing secret needed); HTTP mode requires one.
 
     Raises:
         ConfigError: the bot token is missing, or the signing secret in HTTP mode.
     """
-    if deps.slack is None:
-        deps.slack = slack_client(settings)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     if not secret and not socket_mode:
         raise ConfigError(MISSING_SIGNING_SECRET)

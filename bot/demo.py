@@ -249,7 +249,6 @@ async def run_demo(
     from bot.dis.simulator import DisSimulator
     from bot.logs import configure_logging
     from bot.server import build_deps, build_runtime
-    from bot.watcher.watcher import Watcher
 
     real_slack = settings.slack_bot_token is not None and settings.slack_app_token is not None
     out(banner(real_slack))
@@ -314,7 +313,7 @@ async def run_demo(
             runtime = build_runtime(
                 demo,
                 deps=deps,
-                services=[lambda d: Watcher.from_deps(d, spread=0.0)],
+                watcher={"spread": 0.0},
                 host="127.0.0.1",
                 socket_mode=real_slack,
             )
@@ -353,9 +352,7 @@ async def run_demo(
         finally:
             if runtime is not None:
                 await runtime.server.stop()
-                close = getattr(runtime.deps.dis, "aclose", None)
-                if close is not None:
-                    await close()
+                await runtime.deps.dis.aclose()
             if fake is not None:
                 await fake.stop()
             await sim.stop()

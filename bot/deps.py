@@ -1,15 +1,17 @@
-"""The long-lived objects one bot process shares, built once at start-up and passed to listeners and services."""
+"""The long-lived objects one bot process shares, built once at start-up (`bot.server.build_deps`) and passed to
+listeners, commands and the ops endpoints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.dis.api import DisApi
+from bot.services.health import Health
 from bot.services.tasks import TaskService
-
-if TYPE_CHECKING:
-    from slack_sdk.web.async_client import AsyncWebClient
+from bot.services.watches import WatchService
 
 
 @dataclass
@@ -20,14 +22,16 @@ class Deps:
         settings: the process settings.
         dis: the DIS client (`bot.dis.client.DisClient`): start/stop actions go straight to it.
         tasks: cached, single-flight reads for people.
-        slack: the Web API client (base URL `SLACK_API_URL`), shared by the app and the watcher.
-        watches: the watcher's subscription service (`bot.services.watches.WatchService`), when a store exists.
-        extras: room for services added later (health, app home) without changing every constructor.
+        health: readiness (`/readyz`), fed by the traffic of `dis` and `slack` (`bot.services.health.connect_health`).
+        slack: the Web API client (base URL `SLACK_API_URL`) the app and its listeners call, observed by `health`.
+        watches: the watcher's subscriptions and alert buttons, when a watcher runs in this process.
+        workspace_url: "https://acme.slack.com/", learned from the first `auth.test` (App Home links).
     """
 
     settings: Settings
-    dis: Any
+    dis: DisApi
     tasks: TaskService
-    slack: AsyncWebClient | None = None
-    watches: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    health: Health
+    slack: AsyncWebClient
+    watches: WatchService | None = None
+    workspace_url: str | None = None

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -27,15 +27,18 @@ from bot import metrics
 from bot.app import create_app, slack_client
 from bot.config import MISSING_APP_TOKEN, Settings
 from bot.deps import Deps
+from bot.dis.api import DisApi
 from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.dis_credentials import check_dis_credentials
-from bot.services.health import install_health
+from bot.services.health import connect_health, observe_slack
 from bot.services.tasks import TaskService
+from bot.services.watches import WatchService
 from bot.slack_errors import read_error, refuses_token
 from bot.slack_signature import Unverified, verified_body
 from bot.socket_mode import ConnectFailed, EnvelopeDispatcher, SocketModeClient, SocketModeTiming
-from bot.store import check_database_writable
+from bot.store import check_database_writable, open_store
+from bot.store.base import Store
 from bot.watcher.watcher import Watcher
 
 logger = logging.getLogger("bot.server")
@@ -101,7 +104,7 @@ class SlackHttpServer(_Lifecycle):
         self.verifier = SignatureVerifier(secret.get_secret_value())
         self.web_app = web.Application()
         self.web_app.router.add_post(EVENTS_PATH, self._events)
-        add_ops_routes(self.web_app, deps)
+        add_ops_routes(self.web_app, deps.health)
         self._runner: web.AppRunner | None = None
 
     async def _events(self, request: web.Request) -> web.Response:
@@ -178,9 +181,9 @@ class SlackSocketModeServer(_Lifecycle):
         self._ops: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._ops = await start_ops_server(self.port, self.deps, host=self.host)
+        self._ops = await start_ops_server(self.port, self.deps.health, host=self.host)
         self.port = self._ops.addresses[0][1]
-        install_health(self.deps).add_check("socket_mode", self.client.readiness)
+        self.deps.health.add_check("socket_mode", self.client.readiness)
         metrics.set_socket_mode_connected(False)
         await self.client.start()
         logger.info("server.socket_mode_started", extra={"ops_port": self.port})
@@ -196,8 +199,14 @@ class SlackSocketModeServer(_Lifecycle):
             self._ops = None
 
 
-def build_deps(settings: Settings, *, dis: object | None = None) -> Deps:
-    """DisClient, TaskService and the Slack client, wired to the metrics."""
+def build_deps(settings: Settings, *, dis: DisApi | None = None) -> Deps:
+    """The process's services: the DisClient (wired to the metrics unless given), TaskService, the Slack client,
+    and readiness fed by both.
+
+    Raises:
+        ConfigError: SLACK_BOT_TOKEN is not set.
+    """
+    slack = slack_client(settings)
     if dis is None:
         from bot.dis.client import DisClient
 
@@ -205,8 +214,33 @@ def build_deps(settings: Settings, *, dis: object | None = None) -> Deps:
         client.on_request = metrics.on_dis_request
         client.on_retry = metrics.on_dis_retry
         dis = client
-    tasks = TaskService(dis, settings.cache_ttl_seconds, on_cache_event=metrics.on_cache_event)  # type: ignore[arg-type]
-    return Deps(settings=settings, dis=dis, tasks=tasks, slack=slack_client(settings))
+    tasks = TaskService(dis, settings.cache_ttl_seconds, on_cache_event=metrics.on_cache_event)
+    health = connect_health(settings.ready_max_age_seconds, dis, slack)
+    return Deps(settings=settings, dis=dis, tasks=tasks, health=health, slack=slack)
+
+
+def build_watcher(deps: Deps, *, store: Store | None = None, **options: Any) -> Watcher:
+    """The watcher of a running bot, given what it needs, and `deps.watches` set so commands and buttons reach it.
+
+    The store is `DATABASE_URL`'s (opened here, closed by the watcher's `stop()`) unless one is given; its write
+    faults fail `/readyz` ("store"). The watcher gets its own Web API client on the same token and URL without the
+    rate-limit retry handler (the outbox honours Retry-After itself, without holding a call), observed by
+    `deps.health` like every other Slack call: alerts failing to reach Slack is what readiness is for.
+
+    Args:
+        options: the watcher's keyword options (`spread`, `channel_interval`, ...; tests pass small ones).
+
+    Raises:
+        ConfigError: DATABASE_URL or DIS_WATCH is invalid.
+    """
+    slack = AsyncWebClient(token=deps.slack.token, base_url=deps.slack.base_url, timeout=deps.slack.timeout)
+    observe_slack(slack, deps.health)
+    owns = store is None
+    store = store if store is not None else open_store(deps.settings.database_url)
+    deps.health.add_check("store", store.faults.check)
+    watcher = Watcher(deps.settings, store, deps.tasks, slack, owns_store=owns, **options)
+    deps.watches = WatchService.of(watcher)
+    return watcher
 
 
 @dataclass
@@ -216,6 +250,7 @@ class Runtime:
     deps: Deps
     app: AsyncApp
     server: SlackHttpServer | SlackSocketModeServer
+    watcher: Watcher | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -230,16 +265,18 @@ def build_runtime(
     host: str = "0.0.0.0",
     socket_mode: bool | None = None,
     socket_timing: SocketModeTiming | None = None,
+    watcher: Mapping[str, Any] | None = None,
 ) -> Runtime:
-    """Build deps, the Bolt app and the server for the mode the settings choose.
+    """Build deps, the Bolt app, the server for the mode the settings choose and, if asked, the watcher.
 
     Args:
         settings: the process settings (`require_bot()` is checked when deps are built here).
         deps: prebuilt services (tests); built from the settings otherwise.
-        services: factories of background services started with the server (`lambda deps: Watcher(deps)`).
+        services: factories of other background services started with the server, after the watcher.
         host: interface to bind.
         socket_mode: force a mode; default is Socket Mode exactly when SLACK_APP_TOKEN is set.
         socket_timing: Socket Mode's intervals and timeouts (defaults suit Slack).
+        watcher: run a watcher with these `build_watcher` options (`{}` for the defaults); None runs none.
     """
     if socket_mode is None:
         socket_mode = settings.slack_app_token is not None
@@ -255,8 +292,11 @@ def build_runtime(
         )
     else:
         server = SlackHttpServer(app, deps, host=host, port=settings.port)
+    watch = build_watcher(deps, **watcher) if watcher is not None else None
+    if watch is not None:
+        server.services.append(watch)
     server.services.extend(factory(deps) for factory in services)
-    return Runtime(deps, app, server)
+    return Runtime(deps, app, server, watch)
 
 
 async def check_slack_token(client: AsyncWebClient) -> None:
@@ -316,7 +356,7 @@ async def serve(
     from bot.logs import configure_logging
 
     redact = configure_logging(settings)
-    runtime = build_runtime(settings, services=[Watcher.from_deps, *services])
+    runtime = build_runtime(settings, services=services, watcher={})
     # IAM tokens are issued after start-up: teach the log filter each one as it arrives.
     runtime.deps.dis.on_secret = redact.add
     stop = stop or asyncio.Event()
@@ -338,11 +378,11 @@ async def serve(
         except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
             pass
     try:
-        assert runtime.deps.slack is not None
         check_database_writable(settings.database_url)
         await check_slack_token(runtime.deps.slack)
         await check_slack_app_token(runtime.server)
-        await check_dis_credentials(runtime.deps)  # rejected keys: one ERROR naming them, /readyz says so
+        # Rejected keys: one ERROR naming them, and /readyz says so.
+        await check_dis_credentials(settings, runtime.deps.dis, runtime.deps.health)
         await runtime.server.start()
         starting = None
         logger.info("server.started", extra={"mode": "socket" if runtime.socket_mode else "http"})
@@ -356,9 +396,7 @@ async def serve(
         logger.info("server.stopping", extra={"during": "start-up"})
     finally:
         await runtime.server.stop()
-        close = getattr(runtime.deps.dis, "aclose", None)
-        if close is not None:
-            await close()
+        await runtime.deps.dis.aclose()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
                 loop.remove_signal_handler(sig)

@@ -15,7 +15,6 @@ from bot.devtools.fake_slack import FakeSlack
 from bot.dis.simulator import SimTask
 from bot.server import build_deps
 from bot.services.dis_credentials import check_dis_credentials
-from bot.services.health import install_health
 from tests.conftest import SECRETS, SIM_TOKEN, free_port, settings_for
 from tests.test_serve_process import BOT_TOKEN, serve_env, served_bot
 
@@ -94,9 +93,8 @@ async def test_start_up_check_names_the_variables_of_each_auth_mode(
     deps = build_deps(settings_for(sim, mode, SLACK_BOT_TOKEN=BOT_TOKEN, **wrong))
     caplog.set_level(logging.INFO, logger="bot")
     try:
-        await check_dis_credentials(deps)
-        health = install_health(deps)
-        ready, detail = health.status()
+        await check_dis_credentials(deps.settings, deps.dis, deps.health)
+        ready, detail = deps.health.status()
     finally:
         await deps.dis.aclose()
     assert not ready and named in detail["dis_credentials"]["reason"]

@@ -65,7 +65,8 @@ def error_answer(exc: BaseException, ctx: CommandContext, subcommand: str) -> Me
     settings = ctx.deps.settings
     project = settings.dis_project_id or "?"
     where = f"project `{escape(project)}`" + (f" ({escape(settings.dis_region)})" if settings.dis_region else "")
-    log_fields = {"subcommand": subcommand, "user": ctx.user_id, "error_kind": getattr(exc, "kind", "internal")}
+    kind = exc.kind if isinstance(exc, DisError) else "internal"
+    log_fields = {"subcommand": subcommand, "user": ctx.user_id, "error_kind": kind}
     if isinstance(exc, DisError):
         log_fields.update({"dis_code": exc.code, "dis_status": exc.status, "dis_request_id": exc.request_id})
 

@@ -45,10 +45,9 @@ def clicked_action(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def web_client(context: dict[str, Any], client: AsyncWebClient) -> AsyncWebClient:
-    """The process's shared Web API client (observed by health checks), else Bolt's per-request one."""
-    deps = context.get(DEPS_KEY)
-    shared = getattr(deps, "slack", None)
-    return shared if isinstance(shared, AsyncWebClient) else client
+    """The process's shared Web API client (observed by readiness), not Bolt's per-request `client`: Bolt builds
+    that one afresh around the token, so calls made with it would go unseen by `/readyz`."""
+    return deps_of(context).slack
 
 
 async def respond_with(respond: AsyncRespond, message: Message, **options: Any) -> bool:

@@ -7,16 +7,12 @@ no HTTP, `start_ops_server` runs them alone on `$PORT` so the same probes and sc
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from bot import metrics
-from bot.services.health import Health, install_health
-
-if TYPE_CHECKING:
-    from bot.deps import Deps
+from bot.services.health import Health
 
 HEALTH_KEY = web.AppKey("dis_bot_health", Health)
 STARTED_KEY = web.AppKey("dis_bot_started", float)
@@ -40,9 +36,8 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
 
-def add_ops_routes(app: web.Application, deps: Deps) -> Health:
-    """Add the three endpoints to `app`; installs the health tracker on `deps` if it is not there yet."""
-    health = install_health(deps)
+def add_ops_routes(app: web.Application, health: Health) -> None:
+    """Add the three endpoints to `app`; `/readyz` answers from `health` (the process's `Deps.health`)."""
     app[HEALTH_KEY] = health
     app[STARTED_KEY] = time.monotonic()
     app.router.add_get("/healthz", healthz)
@@ -50,7 +45,6 @@ def add_ops_routes(app: web.Application, deps: Deps) -> Health:
     app.router.add_get("/metrics", metrics_endpoint)
     app.on_startup.append(_first_probes)
     app.on_cleanup.append(_stop_probes)
-    return health
 
 
 async def _first_probes(app: web.Application) -> None:
@@ -62,13 +56,13 @@ async def _stop_probes(app: web.Application) -> None:
     await app[HEALTH_KEY].aclose()
 
 
-async def start_ops_server(port: int, deps: Deps, *, host: str = "0.0.0.0") -> web.AppRunner:
+async def start_ops_server(port: int, health: Health, *, host: str = "0.0.0.0") -> web.AppRunner:
     """Serve only the ops endpoints on `host:port` (Socket Mode). Stop with `await runner.cleanup()`.
 
     The bound port (useful with `port=0`) is `runner.addresses[0][1]`.
     """
     app = web.Application()
-    add_ops_routes(app, deps)
+    add_ops_routes(app, health)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import AuthMode, Settings
 from bot.errors import AuthError, DisError
-from bot.services.health import chain, install_health
+from bot.services.health import Health, chain
 
 if TYPE_CHECKING:
-    from bot.deps import Deps
+    from bot.dis.api import DisApi
 
 logger = logging.getLogger("bot.server")
 
@@ -52,7 +52,7 @@ class CredentialStatus:
         return False, {"ok": False, "reason": self.rejected}
 
 
-async def check_dis_credentials(deps: Deps) -> CredentialStatus:
+async def check_dis_credentials(settings: Settings, dis: DisApi, health: Health) -> CredentialStatus:
     """Read the streams list once; if DIS rejects the credentials, log one ERROR and fail readiness until it
     accepts them. Never raises for DIS: the bot keeps running.
 
@@ -60,17 +60,18 @@ async def check_dis_credentials(deps: Deps) -> CredentialStatus:
     is left to the readiness probes, with a warning.
 
     Args:
-        deps: the process's services; `deps.dis` is the `DisClient`.
+        settings: the auth mode (the variables to name) and `DIS_TIMEOUT_SECONDS`.
+        dis: the process's `DisClient`.
+        health: the process's readiness, which gets the `dis_credentials` component.
     """
-    health = install_health(deps)
     credentials = CredentialStatus()
     health.add_check(COMPONENT, credentials.status)
-    deps.dis.on_request = chain(deps.dis.on_request, credentials.on_request)
+    dis.on_request = chain(dis.on_request, credentials.on_request)
     try:
-        async with asyncio.timeout(deps.settings.dis_timeout_seconds):
-            await deps.dis.list_streams()
+        async with asyncio.timeout(settings.dis_timeout_seconds):
+            await dis.list_streams()
     except AuthError as exc:
-        credentials.reject(_reason(deps, exc))
+        credentials.reject(_reason(settings, exc))
         # The CLI's message: it names the variable(s) and says what to check. Errors carry no secret.
         logger.error(
             "server.dis_credentials_rejected",
@@ -95,7 +96,7 @@ def _variables(settings: Settings) -> str:
     return "IAM_USERNAME, IAM_PASSWORD, IAM_DOMAIN_NAME"
 
 
-def _reason(deps: Deps, exc: AuthError) -> str:
+def _reason(settings: Settings, exc: AuthError) -> str:
     """`/readyz` is often reachable from outside: name the settings refused and how, not DIS's message."""
     how = ", ".join(part for part in (f"HTTP {exc.status}" if exc.status else None, exc.code) if part)
-    return f"DIS refused the credentials in {_variables(deps.settings)} at start-up{f' ({how})' if how else ''}"
+    return f"DIS refused the credentials in {_variables(settings)} at start-up{f' ({how})' if how else ''}"

@@ -16,7 +16,7 @@ A quiet bot (no alerts, nobody typing) makes no calls, so readiness would lapse 
 Optional probes (`DisClient.list_streams`, `AsyncWebClient.auth_test`) are therefore run in the background when
 a dependency's last success is older than half the limit, at most once per `probe_interval` each.
 
-Wiring is one line once `Deps` exists: `install_health(deps)` (idempotent, stored in `deps.extras["health"]`).
+Wiring is one call, made once by `bot.server.build_deps`: `connect_health(max_age, dis, slack)` (kept as `Deps.health`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from bot.slack_errors import failure_reason
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.deps import Deps
+    from bot.dis.api import DisApi
 
 logger = logging.getLogger("bot.health")
 
@@ -270,20 +270,10 @@ def chain(*callbacks: Callable[..., None] | None) -> Callable[..., None]:
     return call
 
 
-def install_health(deps: Deps) -> Health:
-    """Build the process's `Health`, hook it to `deps.dis` and `deps.slack`, store it in `deps.extras["health"]`.
-
-    Safe to call more than once: the second call returns the first tracker.
-    """
-    existing = deps.extras.get("health")
-    if isinstance(existing, Health):
-        return existing
-    dis_probe = getattr(deps.dis, "list_streams", None) if deps.dis is not None else None
-    slack_probe = deps.slack.auth_test if deps.slack is not None else None
-    health = Health(deps.settings.ready_max_age_seconds, dis_probe=dis_probe, slack_probe=slack_probe)
-    if deps.dis is not None and hasattr(deps.dis, "on_request"):
-        deps.dis.on_request = chain(deps.dis.on_request, health.on_dis_request)
-    if deps.slack is not None:
-        observe_slack(deps.slack, health)
-    deps.extras["health"] = health
+def connect_health(max_age_seconds: float, dis: DisApi, slack: AsyncWebClient) -> Health:
+    """The process's readiness tracker (`Deps.health`), fed by every request of `dis` and every Web API call of
+    `slack`, and probing both when they have been quiet. Built once, by `bot.server.build_deps`."""
+    health = Health(max_age_seconds, dis_probe=dis.list_streams, slack_probe=slack.auth_test)
+    dis.on_request = chain(dis.on_request, health.on_dis_request)
+    observe_slack(slack, health)
     return health

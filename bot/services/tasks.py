@@ -12,26 +12,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
 
+from bot.dis.api import DisReader
 from bot.dis.models import StreamInfo, TaskDetail, TaskList
 from bot.dis.names import validate_name
 
 logger = logging.getLogger("bot.cache")
 
 T = TypeVar("T")
-
-
-class DisReader(Protocol):
-    """What the services need from `bot.dis.client.DisClient` (kept narrow so the import stays one-way)."""
-
-    project_id: str
-
-    async def list_transfer_tasks(self, stream: str) -> TaskList: ...
-    async def show_transfer_task(self, stream: str, task: str) -> TaskDetail: ...
-    async def list_streams(self) -> list[StreamInfo]: ...
 
 
 @dataclass

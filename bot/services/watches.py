@@ -12,14 +12,18 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
+from bot.dis.api import TaskReads
 from bot.dis.models import TaskList, TransferTask
 from bot.dis.names import validate_name
-from bot.services.tasks import TaskService
 from bot.store.base import ALL_STREAMS, KIND_TASK, SOURCE_CONFIG, Alert, Store, Subscription
 from bot.watcher.engine import AlertEngine, SnoozeResult
 from bot.watcher.outbox import OutboxSender
 from bot.watcher.status import PollStatus, WatchStatus
+
+if TYPE_CHECKING:
+    from bot.watcher.watcher import Watcher
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class WatchService:
     def __init__(
         self,
         store: Store,
-        tasks: TaskService,
+        tasks: TaskReads,
         engine: AlertEngine,
         *,
         sender: OutboxSender | None = None,
@@ -77,6 +81,18 @@ class WatchService:
         self.config_watches = set(config_watches)
         self.interval_seconds = interval_seconds
         self.clock = clock
+
+    @classmethod
+    def of(cls, watcher: Watcher) -> WatchService:
+        """The service for a running watcher's commands and buttons, sharing its store, reads, engine and outbox."""
+        return cls(
+            watcher.store,
+            watcher.tasks,
+            watcher.engine,
+            sender=watcher.sender,
+            config_watches=watcher.config_watches,
+            interval_seconds=watcher.interval,
+        )
 
     async def watch(
         self,

@@ -24,24 +24,18 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.config import Settings
-from bot.errors import ConfigError, DisError, NotFound, StoreUnavailable, Unavailable
-from bot.services.health import install_health, observe_slack
-from bot.services.tasks import TaskService
-from bot.store import open_store
+from bot.dis.api import TaskReads
+from bot.errors import DisError, NotFound, StoreUnavailable, Unavailable
 from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, Subscription
 from bot.watcher.config import parse_dis_watch
 from bot.watcher.engine import AlertEngine, Cycle, route
 from bot.watcher.outbox import Backoff, OutboxSender
-
-if TYPE_CHECKING:
-    from bot.deps import Deps
-    from bot.services.watches import WatchService
 
 logger = logging.getLogger("bot.watcher")
 
@@ -67,7 +61,7 @@ class Watcher:
             `WATCH_FAILURES_BEFORE_WARNING`.
         store: the opened store (`bot.store.open_store(settings.database_url)`).
         tasks: the shared `TaskService` (its cache is fed by the polls).
-        slack: the shared `AsyncWebClient`.
+        slack: the Web API client the outbox posts with (`bot.server.build_watcher` builds it).
         clock: wall clock (tests inject a fake to step through reminders, snoozes and retry delays).
         spread: fraction of the interval over which a cycle's reads are started (0 = all at once,
             limited only by the concurrency).
@@ -76,6 +70,7 @@ class Watcher:
         discovery_interval: seconds between two reads of the streams list for `*` watches.
         park_retry: seconds before a channel Slack refuses is tried again.
         store_retry: seconds the outbox waits after the database refused a write.
+        owns_store: `stop()` closes the store (it was opened for this watcher).
 
     Raises:
         ConfigError: `DIS_WATCH` is malformed (the message names DIS_WATCH).
@@ -85,7 +80,7 @@ class Watcher:
         self,
         settings: Settings,
         store: Store,
-        tasks: TaskService,
+        tasks: TaskReads,
         slack: AsyncWebClient,
         *,
         clock: Callable[[], float] = time.time,
@@ -95,6 +90,7 @@ class Watcher:
         discovery_interval: float = 300.0,
         park_retry: float = 900.0,
         store_retry: float = 5.0,
+        owns_store: bool = False,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -134,50 +130,7 @@ class Watcher:
         self._sender_task: asyncio.Task[None] | None = None
         #: start() could not write (DIS_WATCH, rows left mid-send): each cycle tries again before polling.
         self._resume_pending = False
-        self._service: WatchService | None = None
-        self._owns_store = False
-
-    @classmethod
-    def from_deps(cls, deps: Deps, *, store: Store | None = None, **options: Any) -> Watcher:
-        """The watcher of a running bot (`build_runtime(..., services=[Watcher.from_deps])`).
-
-        Opens `DATABASE_URL` (closed again by `stop()`) unless a store is given, and sets `deps.watches` so
-        the commands and buttons reach it. The watcher gets its own Web API client on the same token and URL
-        without the rate-limit retry handler: the outbox honours Retry-After itself, without holding a call.
-
-        Raises:
-            ConfigError: DATABASE_URL or DIS_WATCH is invalid; SLACK_BOT_TOKEN is missing.
-        """
-        if deps.slack is None:
-            raise ConfigError("SLACK_BOT_TOKEN is not set: the watcher needs it to post alerts")
-        slack = AsyncWebClient(token=deps.slack.token, base_url=deps.slack.base_url, timeout=deps.slack.timeout)
-        # Alerts failing to reach Slack is what readiness is for: report this client's calls too.
-        health = install_health(deps)
-        observe_slack(slack, health)
-        owns = store is None
-        store = store if store is not None else open_store(deps.settings.database_url)
-        # So are alerts that cannot be recorded: /readyz is 503 naming the store while its writes fail.
-        health.add_check("store", store.faults.check)
-        watcher = cls(deps.settings, store, deps.tasks, slack, **options)
-        watcher._owns_store = owns
-        deps.watches = watcher.service
-        return watcher
-
-    @property
-    def service(self) -> WatchService:
-        """The `WatchService` for the commands and buttons, sharing this watcher's engine (`Deps.watches`)."""
-        if self._service is None:
-            from bot.services.watches import WatchService
-
-            self._service = WatchService(
-                self.store,
-                self.tasks,
-                self.engine,
-                sender=self.sender,
-                config_watches=self.config_watches,
-                interval_seconds=self.interval,
-            )
-        return self._service
+        self._owns_store = owns_store
 
     # ------------------------------------------------------------------ lifecycle
 

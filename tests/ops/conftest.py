@@ -27,7 +27,7 @@ from bot.deps import Deps
 from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.client import DisClient
 from bot.dis.simulator import DisSimulator, SimTask
-from bot.services.health import Health, install_health
+from bot.services.health import Health, connect_health
 from bot.services.tasks import TaskService
 from tests.conftest import FAST_RETRY, new_simulator, settings_for
 from tests.slack_signing import signed_headers
@@ -129,8 +129,8 @@ async def make_bot() -> AsyncIterator[Any]:
         client.on_retry = metrics.on_dis_retry
         tasks = TaskService(client, settings.cache_ttl_seconds, on_cache_event=metrics.on_cache_event)
         slack = AsyncWebClient(token=SLACK_BOT_TOKEN, base_url=fake.url, retry_handlers=[])
-        deps = Deps(settings=settings, dis=client, tasks=tasks, slack=slack)
-        health = install_health(deps)
+        health = connect_health(settings.ready_max_age_seconds, client, slack)
+        deps = Deps(settings=settings, dis=client, tasks=tasks, health=health, slack=slack)
         cleanups.append(health.aclose)
         app = create_app(settings, deps)
         return Bot(sim, fake, settings, client, deps, app, health)

@@ -12,8 +12,8 @@ from bot.blocks.limits import MAX_HOME_BLOCKS
 from bot.devtools.render import render_blocks
 from bot.dis.simulator import SimTask
 from bot.metrics import REGISTRY
+from bot.server import build_watcher
 from bot.store.sqlite import SqliteStore
-from bot.watcher.watcher import Watcher
 from tests.ops.conftest import Bot
 from tests.slack.blockkit import validate_blocks
 
@@ -32,7 +32,7 @@ async def watched(make_bot):
     """A bot whose watcher watches orders-prod in C0ALERTS (one task already ERROR in the simulator)."""
     bot: Bot = await make_bot()
     store = SqliteStore(":memory:")
-    watcher = Watcher.from_deps(bot.deps, store=store, spread=0, channel_interval=0)
+    watcher = build_watcher(bot.deps, store=store, spread=0, channel_interval=0)
     store.upsert_subscription("C0ALERTS", "orders-prod", now=time.time())
     yield bot, watcher
     store.close()
@@ -127,7 +127,7 @@ async def test_home_in_a_running_bot_with_0_1_and_300_watched_streams(make_bot, 
     bot: Bot = await make_bot()
     store = SqliteStore(":memory:")
     try:
-        watcher = Watcher.from_deps(bot.deps, store=store, spread=0, channel_interval=0)
+        watcher = build_watcher(bot.deps, store=store, spread=0, channel_interval=0)
         names = [f"s-{i:03d}" for i in range(streams)]
         for i, name in enumerate(names):
             bot.sim.add_stream(name, [SimTask("to-obs", state="ERROR" if i % 3 == 0 else "RUNNING")])

@@ -6,8 +6,8 @@ import asyncio
 import time
 
 from bot.metrics import REGISTRY
+from bot.server import build_watcher
 from bot.store.sqlite import SqliteStore
-from bot.watcher.watcher import Watcher
 from tests.conftest import FAST_RETRY
 from tests.ops.conftest import Bot
 
@@ -82,7 +82,7 @@ async def test_watch_lag_shows_cycles_that_start_behind_schedule(make_bot) -> No
     bot: Bot = await make_bot(WATCH_INTERVAL_SECONDS=0.1)
     store = SqliteStore(":memory:")
     store.upsert_subscription("C0ALERTS", "orders-prod", now=time.time())
-    watcher = Watcher.from_deps(bot.deps, store=store, spread=0, channel_interval=0)
+    watcher = build_watcher(bot.deps, store=store, spread=0, channel_interval=0)
     bot.sim.latency = 0.4  # each cycle takes at least 0.4 s against an interval of 0.1 s
     await watcher.start()
     try:

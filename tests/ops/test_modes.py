@@ -77,7 +77,7 @@ async def send_command(bot: dict[str, Any], hook: str, text: str) -> None:
 
 async def test_readyz_and_metrics_are_served_on_port(running) -> None:
     """In both modes `$PORT` answers /readyz (200 once the start-up probes of DIS and Slack succeeded) and /metrics."""
-    health = running["runtime"].deps.extras["health"]
+    health = running["runtime"].deps.health
     await health.refresh()  # the start-up probes, already running
     response = await running["http"].get("/readyz")
     assert response.status_code == 200, response.text

@@ -18,7 +18,7 @@ from bot.devtools.fake_slack import FakeSlack
 from bot.dis.simulator import SimTask
 from bot.errors import DisError
 from bot.ops.http import add_ops_routes, start_ops_server
-from bot.services.health import Health
+from bot.services.health import Health, connect_health
 from bot.services.tasks import TaskService
 from tests.conftest import FAST_RETRY
 from tests.ops.conftest import METRIC_FAMILIES
@@ -37,11 +37,12 @@ async def ops(sim, make_client, fake_slack) -> AsyncIterator[dict[str, Any]]:
     client = make_client(sim)
     client.on_request = metrics.on_dis_request
     slack = AsyncWebClient(token="xoxb-test", base_url=fake_slack.url, retry_handlers=[])
-    deps = Deps(settings=client.settings, dis=client, tasks=TaskService(client, 0), slack=slack)
-    runner = await start_ops_server(0, deps, host="127.0.0.1")
+    health = connect_health(client.settings.ready_max_age_seconds, client, slack)
+    deps = Deps(settings=client.settings, dis=client, tasks=TaskService(client, 0), health=health, slack=slack)
+    runner = await start_ops_server(0, deps.health, host="127.0.0.1")
     port = runner.addresses[0][1]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        yield {"deps": deps, "http": http, "health": deps.extras["health"], "client": client, "slack": slack}
+        yield {"deps": deps, "http": http, "health": deps.health, "client": client, "slack": slack}
     await runner.cleanup()
 
 
@@ -70,10 +71,10 @@ async def test_readyz_is_503_with_reasons_when_both_are_down(sim, make_client) -
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.url, retry_handlers=[])
     await sim.stop()
-    deps = Deps(settings=client.settings, dis=client, tasks=TaskService(client, 0), slack=slack)
-    runner = await start_ops_server(0, deps, host="127.0.0.1")
+    health = connect_health(client.settings.ready_max_age_seconds, client, slack)
+    runner = await start_ops_server(0, health, host="127.0.0.1")
     try:
-        await deps.extras["health"].refresh()
+        await health.refresh()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}") as http:
             response = await http.get("/readyz")
         assert response.status_code == 503
@@ -152,12 +153,8 @@ async def test_routes_join_an_existing_app(sim, make_client) -> None:
     async def events(request: web.Request) -> web.Response:
         return web.Response(text="events")
 
-    client = make_client(sim)
-    deps = Deps(settings=client.settings, dis=client, tasks=TaskService(client, 0))
     app = web.Application()
     app.router.add_post("/slack/events", events)
-    health = add_ops_routes(app, deps)
-    assert deps.extras["health"] is health
-    assert add_ops_routes(web.Application(), deps) is health  # one tracker per process
+    add_ops_routes(app, Health(300))
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     assert {"/slack/events", "/healthz", "/readyz", "/metrics"} <= paths

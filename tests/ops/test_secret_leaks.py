@@ -16,8 +16,8 @@ import pytest
 
 from bot import metrics
 from bot.config import AuthMode
+from bot.server import build_watcher
 from bot.store.sqlite import SqliteStore
-from bot.watcher.watcher import Watcher
 from tests.conftest import FAST_RETRY, SECRETS
 from tests.ops.conftest import SLACK_SECRETS, Bot
 
@@ -89,7 +89,7 @@ async def exercise_watcher(bot: Bot) -> None:
     failing whole polls (401, 503) until the channels are warned."""
     store = SqliteStore(":memory:")
     try:
-        watcher = Watcher.from_deps(bot.deps, store=store, spread=0, channel_interval=0)
+        watcher = build_watcher(bot.deps, store=store, spread=0, channel_interval=0)
         for channel in ("C0W1", "C0W2", "C0W3", "C0W4"):  # one alert each (to-dws is ERROR)
             store.upsert_subscription(channel, "orders-prod", now=time.time())
         bot.fake.fail_next("chat.postMessage", status=429)

@@ -243,7 +243,7 @@ async def make_bot(sim: DisSimulator, fake: FakeSlack) -> AsyncIterator[MakeBot]
         runtime = build_runtime(settings, deps=deps, host="127.0.0.1", socket_mode=False)
         await runtime.server.start()
         # The server checks DIS and Slack once at start-up (readiness): let that finish so tests count their own calls.
-        await runtime.deps.extras["health"].refresh()
+        await runtime.deps.health.refresh()
         sim.reset_counts()
         http = httpx.AsyncClient(timeout=10)
         started.append((runtime, http))

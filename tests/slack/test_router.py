@@ -20,7 +20,8 @@ from tests.slack.blockkit import all_text, validate_message
 @pytest.fixture
 def ctx() -> CommandContext:
     settings = Settings(_env_file=None, DIS_REGION="eu-west-101", DIS_PROJECT_ID="proj-1")  # type: ignore[call-arg]
-    return CommandContext("U1", "C1", "T1", None, "command", Deps(settings=settings, dis=None, tasks=None))  # type: ignore[arg-type]
+    deps = Deps(settings=settings, dis=None, tasks=None, health=None, slack=None)  # type: ignore[arg-type]
+    return CommandContext("U1", "C1", "T1", None, "command", deps)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ import json
 
 import httpx
 import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 
 from bot.app import create_app
 from bot.dis.client import DisClient
@@ -39,6 +41,33 @@ async def test_bot_token_is_required(sim, fake):
     settings = settings_for(sim, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         build_deps(settings, dis=object())
+
+
+async def test_build_runtime_wires_the_watcher_in_one_place(sim, fake, tmp_path):
+    """build_runtime(watcher=...) builds the watcher with what it needs: the watch commands reach it, /readyz checks
+    its store, and its own Slack client (no rate-limit retry handler) reports to the process's readiness."""
+    db = f"sqlite:///{tmp_path}/bot.db"
+    settings = settings_for(
+        sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=0, DATABASE_URL=db
+    )
+    deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
+    runtime = build_runtime(settings, deps=deps, host="127.0.0.1", watcher={"spread": 0.0, "channel_interval": 0.0})
+    watcher = runtime.watcher
+    assert watcher is not None and runtime.server.services == [watcher]
+    assert deps.watches is not None and deps.watches.engine is watcher.engine
+    client = watcher.sender.client
+    assert client is not deps.slack
+    assert not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in client.retry_handlers)
+    await runtime.server.start()
+    try:
+        assert deps.health.status()[1]["store"]["ok"]
+        fake.fail_next("chat.postMessage", error="token_revoked")
+        with pytest.raises(SlackApiError):
+            await client.chat_postMessage(channel=CHANNEL, text="x")
+        assert deps.health.status()[1]["slack"]["reason"] == "Slack failing: chat.postMessage: token_revoked"
+    finally:
+        await runtime.server.stop()
+        await deps.dis.aclose()
 
 
 class _Recorder:

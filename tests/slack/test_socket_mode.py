@@ -20,8 +20,8 @@ from bot.devtools.fake_slack import FakeSlack
 from bot.dis.simulator import SimTask
 from bot.ids import REFRESH, View
 from bot.logs import configure_logging
+from bot.server import build_watcher
 from bot.watcher.outbox import Backoff
-from bot.watcher.watcher import Watcher
 from tests.conftest import eventually, free_port, settings_for
 from tests.slack import payloads
 from tests.slack.conftest import ALICE, APP_TOKEN, BOT_TOKEN, CHANNEL, FAST_SOCKET
@@ -150,7 +150,7 @@ async def test_slack_unreachable_at_start_the_watcher_runs_and_the_bot_connects_
     bot = await make_socket_bot(
         api_url=f"http://127.0.0.1:{port}/api/",
         connect=False,
-        services=[lambda d: Watcher.from_deps(d, spread=0.0, backoff=Backoff(base=0.05, cap=0.2, jitter=False))],
+        services=[lambda d: build_watcher(d, spread=0.0, backoff=Backoff(base=0.05, cap=0.2, jitter=False))],
         DIS_WATCH="orders=C0ALERTS",
         WATCH_INTERVAL_SECONDS=0.2,
         DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
@@ -171,7 +171,7 @@ async def test_readyz_names_socket_mode_while_the_websocket_is_down(make_socket_
     """Down for longer than the grace (15 s by default): /readyz is 503 with a reason naming Socket Mode, the
     gauge is 0; connected again: ready, gauge 1."""
     bot = await make_socket_bot()
-    health = bot.deps.extras["health"]
+    health = bot.deps.health
     await health.refresh()
     async with httpx.AsyncClient(base_url=bot.ops_url) as http:
         ready = await http.get("/readyz")

@@ -26,7 +26,7 @@ from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.client import DisClient
 from bot.dis.simulator import DisSimulator
 from bot.services.tasks import TaskService
-from bot.services.watches import WatchResult
+from bot.services.watches import WatchResult, WatchService
 from bot.store.sqlite import SqliteStore
 from bot.watcher.outbox import Backoff
 from bot.watcher.watcher import CycleReport, Watcher
@@ -61,7 +61,7 @@ class Rig:
         self.clock = clock
         self.db = db
         self.store = watcher.store
-        self.service = watcher.service
+        self.service = WatchService.of(watcher)
 
     async def watch(self, stream: str, channel: str = CHANNEL, mention: str | None = None) -> WatchResult:
         result = await self.service.watch(

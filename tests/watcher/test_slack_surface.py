@@ -47,7 +47,7 @@ async def bot(sim: DisSimulator, fake: FakeSlack, tmp_path: Path) -> AsyncIterat
         deps=deps,
         host="127.0.0.1",
         socket_mode=False,
-        services=[lambda d: Watcher.from_deps(d, spread=0.0, channel_interval=0.0)],
+        watcher={"spread": 0.0, "channel_interval": 0.0},
     )
     await runtime.server.start()
     async with httpx.AsyncClient(timeout=10) as http:
@@ -57,10 +57,8 @@ async def bot(sim: DisSimulator, fake: FakeSlack, tmp_path: Path) -> AsyncIterat
 
 
 def watcher_of(bot: SlackBot) -> Watcher:
-    service = bot.deps.watches
-    assert isinstance(service, WatchService)
-    [watcher] = [s for s in bot.runtime.server.services if isinstance(s, Watcher)]
-    return watcher
+    assert isinstance(bot.deps.watches, WatchService) and bot.runtime.watcher is not None
+    return bot.runtime.watcher
 
 
 async def test_watch_with_mention_and_already_failing(bot: SlackBot) -> None:

@@ -97,7 +97,7 @@ async def _act(
         method = ctx.deps.dis.start_transfer_tasks if verb == "start" else ctx.deps.dis.stop_transfer_tasks
         await method(ref.stream, [task_id])
     except Exception as exc:
-        kind = getattr(exc, "kind", "internal")
+        kind = exc.kind if isinstance(exc, DisError) else "internal"
         audit.warning(event, extra={**fields, "outcome": f"error:{kind}"})
         answer = error_answer(exc, ctx, f"task.{verb}")
         if isinstance(exc, DisError):

@@ -20,30 +20,29 @@ from bot.blocks.home import home_view
 from bot.deps import Deps
 from bot.listeners.common import deps_of, web_client
 from bot.services.home import collect_overview
+from bot.services.watches import WatchService
 from bot.slack_errors import error_code
 from bot.store.base import ALL_STREAMS
 
 logger = logging.getLogger("bot.slack")
 
 
-def last_reads(watches: Any) -> dict[str, float]:
+def last_reads(watches: WatchService) -> dict[str, float]:
     """When each stream was last read successfully, from the watcher's last polls (in memory)."""
-    engine = getattr(watches, "engine", None)
-    polls = getattr(engine, "polls", None) or {}
+    polls = watches.engine.polls
     return {stream: poll.at for stream, poll in list(polls.items()) if poll.ok and stream != ALL_STREAMS}
 
 
 async def build_home(deps: Deps, *, workspace_url: str | None = None, now: float | None = None) -> dict[str, Any]:
     """The Home view for this process: the overview when a watcher runs, else the how-to."""
     watches = deps.watches
-    store = getattr(watches, "store", None)
-    if store is None:
+    if watches is None:
         return help_blocks.home_view(actions_enabled=deps.settings.dis_actions_enabled)
     reads = last_reads(watches)
     # SQLite calls are short but synchronous; keep them off the event loop that is acking other requests.
     overview = await asyncio.to_thread(
         collect_overview,
-        store,
+        watches.store,
         last_reads=reads,
         project_id=deps.settings.dis_project_id,
         region=deps.settings.dis_region,
@@ -51,27 +50,22 @@ async def build_home(deps: Deps, *, workspace_url: str | None = None, now: float
     return home_view(overview, now=now, workspace_url=workspace_url)
 
 
-#: `deps.extras` key of the workspace URL ("https://acme.slack.com/"), learned once per process.
-WORKSPACE_URL = "slack_workspace_url"
-
-
 async def workspace_url(deps: Deps, context: dict[str, Any], client: AsyncWebClient) -> str | None:
     """The workspace URL for message permalinks: from Bolt's authorize result when it has one, else from one
-    `auth.test` per process (cached in `deps.extras`), so links never cost a `chat.getPermalink` per alert."""
+    `auth.test` per process (kept as `deps.workspace_url`), so links never cost a `chat.getPermalink` per alert."""
     result = context.get("authorize_result")
     url = getattr(result, "url", None) if result is not None else None
     if isinstance(url, str) and url.startswith("https://"):
         return url
-    cached = deps.extras.get(WORKSPACE_URL)
-    if isinstance(cached, str):
-        return cached
+    if deps.workspace_url is not None:
+        return deps.workspace_url
     try:
         answer = await client.auth_test()
     except SlackApiError:
         return None  # links fall back to opening the channel; try again at the next opening
     url = answer.get("url")
     if isinstance(url, str) and url.startswith("https://"):
-        deps.extras[WORKSPACE_URL] = url
+        deps.workspace_url = url
         return url
     return None
 
