@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -54,8 +55,8 @@ async def workspace_url(deps: Deps, context: dict[str, Any], client: AsyncWebCli
     """The workspace URL for message permalinks: from Bolt's authorize result when it has one, else from one
     `auth.test` per process (kept as `deps.workspace_url`), so links never cost a `chat.getPermalink` per alert."""
     result = context.get("authorize_result")
-    url = getattr(result, "url", None) if result is not None else None
-    if isinstance(url, str) and url.startswith("https://"):
+    url = result.url if isinstance(result, AuthorizeResult) else None
+    if url is not None and url.startswith("https://"):
         return url
     if deps.workspace_url is not None:
         return deps.workspace_url
