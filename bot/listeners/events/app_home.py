@@ -39,11 +39,12 @@ async def build_home(deps: Deps, *, workspace_url: str | None = None, now: float
     watches = deps.watches
     if watches is None:
         return help_blocks.home_view(actions_enabled=deps.settings.dis_actions_enabled)
+    store = watches.store
     reads = last_reads(watches)
     # SQLite calls are short but synchronous; keep them off the event loop that is acking other requests.
     overview = await asyncio.to_thread(
         collect_overview,
-        watches.store,
+        store,
         last_reads=reads,
         project_id=deps.settings.dis_project_id,
         region=deps.settings.dis_region,
