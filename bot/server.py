@@ -50,7 +50,7 @@ class Service(Protocol):
     """A background job that lives as long as the server (the watcher)."""
 
     async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+    async def stop(self) -> object: ...  # what it returns is not used (the watcher's says if it flushed)
 
 
 ServiceFactory = Callable[[Deps], Service]

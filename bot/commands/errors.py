@@ -66,7 +66,7 @@ def error_answer(exc: BaseException, ctx: CommandContext, subcommand: str) -> Me
     project = settings.dis_project_id or "?"
     where = f"project `{escape(project)}`" + (f" ({escape(settings.dis_region)})" if settings.dis_region else "")
     kind = exc.kind if isinstance(exc, DisError) else "internal"
-    log_fields = {"subcommand": subcommand, "user": ctx.user_id, "error_kind": kind}
+    log_fields: dict[str, object] = {"subcommand": subcommand, "user": ctx.user_id, "error_kind": kind}
     if isinstance(exc, DisError):
         log_fields.update({"dis_code": exc.code, "dis_status": exc.status, "dis_request_id": exc.request_id})
 
