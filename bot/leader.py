@@ -241,7 +241,7 @@ class PostgresLease:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._connect_failures = 0
+        self._failures = 0
 
     # --- what callers read ---
 
@@ -302,18 +302,10 @@ class PostgresLease:
             try:
                 conn = await self._connect()
             except _DB_ERRORS as exc:
-                self._connect_failures += 1
-                if self._connect_failures == 1 or self._connect_failures % 60 == 0:
-                    logger.warning(
-                        "leader.connect_failed",
-                        extra={"error": _describe(exc), "attempts": self._connect_failures, "holder": self.holder},
-                    )
+                self._failed("leader.connect_failed", _describe(exc))
                 first.set()
                 await self._pause(self.timing.retry_interval)
                 continue
-            if self._connect_failures:
-                logger.info("leader.connected", extra={"after_attempts": self._connect_failures})
-            self._connect_failures = 0
             self._conn = conn
             failed: str | None = None
             try:
@@ -328,12 +320,24 @@ class PostgresLease:
                 elif failed is not None and self._term is not None:
                     self._step_down(failed)
                 elif failed is not None:
-                    logger.warning("leader.connection_lost", extra={"reason": failed, "holder": self.holder})
+                    self._failed("leader.connection_lost", failed)
                 self._conn = None
                 conn.terminate()
             first.set()
             if not self._stopping:
                 await self._pause(self.timing.retry_interval)
+
+    def _failed(self, event: str, reason: str) -> None:
+        """Log a failed connect or session: the first of a run, then every 60th (a database down for an hour
+        writes a line a minute, not one a second)."""
+        self._failures += 1
+        if self._failures == 1 or self._failures % 60 == 0:
+            logger.warning(event, extra={"reason": reason, "attempts": self._failures, "holder": self.holder})
+
+    def _succeeded(self) -> None:
+        if self._failures:
+            logger.info("leader.connected", extra={"after_attempts": self._failures, "holder": self.holder})
+            self._failures = 0
 
     async def _connect(self) -> asyncpg.Connection:
         lease_ms = str(max(int(self.timing.lease * 1000), 1))
@@ -380,6 +384,7 @@ class PostgresLease:
                     self._step_down(f"term moved to {term}")
                     return
                 self._valid_until = sent + timing.lease
+            self._succeeded()
             first.set()
             await self._pause(timing.check_interval if self._term is not None else timing.retry_interval)
 
@@ -435,7 +440,9 @@ class PostgresLease:
     def _on_terminated(self, conn: asyncpg.Connection) -> None:
         # The server ended the session (pg_terminate_backend, a restart, the idle timeout): the lock is gone now,
         # so step down at once rather than at the next check.
-        if self._term is not None and not self._stopping and conn is self._conn:
+        if conn is not self._conn:
+            return  # one we closed ourselves
+        if self._term is not None and not self._stopping:
             self._step_down("connection closed by the server")
         self._wake.set()
 
