@@ -62,6 +62,11 @@ ON CONFLICT (id) DO UPDATE SET term = leadership.term + 1, holder = EXCLUDED.hol
 RETURNING term, (SELECT holder FROM prev)
 """
 _CURRENT_TERM = "SELECT term FROM leadership WHERE id = 1"
+#: The fencing check, for the store: first statement of every transaction that records a poll, opens an episode or
+#: marks an outbox row sent; go on only if it returns the writer's `lease.term`. FOR SHARE makes a takeover's term
+#: bump wait until such a transaction ends, so nothing written under an old term commits after a new leader starts
+#: (the store's sessions need `idle_in_transaction_session_timeout`, or a paused writer would hold up the bump).
+FENCE_SQL = "SELECT term FROM leadership WHERE id = 1 FOR SHARE"
 
 #: What asyncpg raises when the server, the network or the connection fails (the lock's fate is then unknown).
 _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from bot import metrics
-from bot.leader import LeaseTiming, asyncpg_dsn
+from bot.leader import FENCE_SQL, LeaseTiming, asyncpg_dsn
 from bot.wakeups import OUTBOX_QUEUED, WATCHES_CHANGED, notify
 from tests.conftest import eventually
 from tests.leader.conftest import FAST, Pg, leaders
@@ -93,6 +93,40 @@ async def test_term_grows_by_one_at_every_change_of_leader(pg: Pg, make_lease) -
         await eventually(lambda want=before + 1: [r.lease.term for r in leaders(*replicas)] == [want])
     terms = sorted(term for r in replicas for term, _ in r.gained)
     assert terms == list(range(1, 8)) and await pg.term() == 7
+
+
+async def test_takeover_waits_for_a_fenced_write_then_fences_the_old_term_out(pg: Pg, make_lease) -> None:
+    """The store's check (FENCE_SQL): a write of the old leader that passed it commits before the new term exists
+    (the bump waits on it), and every later check shows the new term, so the old leader's next write is refused."""
+    a, b = make_lease("a"), make_lease("b")
+    await a.lease.start()
+    await b.lease.start()
+    store = await asyncpg.connect(asyncpg_dsn(pg.url))  # leader a's store connection
+    try:
+        tx = store.transaction()
+        await tx.start()
+        assert await store.fetchval(FENCE_SQL) == a.lease.term == 1
+        await pg.terminate(a.lease.backend_pid)
+        # b takes the lock, and its term bump waits for a's fenced transaction.
+        await eventually(lambda: b.lease.backend_pid is not None)
+        waiting = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1"
+        pid = b.lease.backend_pid
+        await eventually_async(lambda: pg.conn.fetchval(waiting, pid), "Lock")
+        assert not b.lease.is_leader
+        await tx.commit()
+        committed = time.monotonic()
+        await eventually(lambda: b.lease.is_leader)
+        assert b.gained[0][0] == 2 and b.gained[0][1] >= committed
+        assert await store.fetchval(FENCE_SQL) == 2  # != a's term 1: the store refuses a's next write
+    finally:
+        await store.close()
+
+
+async def eventually_async(query, expected) -> None:
+    """Wait until an awaited query returns `expected` (5 s at most)."""
+    async with asyncio.timeout(5):
+        while await query() != expected:  # noqa: ASYNC110 - another session's state: nothing to wait on
+            await asyncio.sleep(0.01)
 
 
 async def test_notifications_wake_the_leader_within_a_second(pg: Pg, make_lease) -> None:
