@@ -77,6 +77,10 @@ WakeCallback = Callable[[str], None]
 _T = TypeVar("_T")
 
 
+class LeaseExpired(Exception):
+    """The leader went longer than a lease without a good check (a paused process, a blocked event loop)."""
+
+
 class Lease(Protocol):
     """Who leads. `start()` never raises for a database that is down: the replica stays a standby and retries."""
 
@@ -247,6 +251,7 @@ class PostgresLease:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
+        self._led = False  # whether this replica led during the current connection
 
     # --- what callers read ---
 
@@ -312,19 +317,20 @@ class PostgresLease:
                 await self._pause(self.timing.retry_interval)
                 continue
             self._conn = conn
+            self._led = False
             failed: str | None = None
             try:
                 for callback in self._listen.values():
                     _call(callback, "reconnected")  # notifications sent while we were away are lost: wake anyway
                 await self._session(conn, first)
-            except _DB_ERRORS as exc:
+            except (*_DB_ERRORS, LeaseExpired) as exc:
                 failed = _describe(exc)
             finally:
                 if self._stopping and self._term is not None:
                     await self._release(conn)
                 elif failed is not None and self._term is not None:
                     self._step_down(failed)
-                elif failed is not None:
+                elif failed is not None and not self._led:  # (a leader's loss is logged as leader.lost)
                     self._failed("leader.connection_lost", failed)
                 self._conn = None
                 conn.terminate()
@@ -379,7 +385,9 @@ class PostgresLease:
                     await self._take(conn, sent)
             elif sent >= self._valid_until:
                 # Stalled past the lease (a paused process, a blocked loop): the server may have freed the lock.
-                raise TimeoutError(f"no health check for {sent - self._valid_until + timing.lease:.1f}s")
+                raise LeaseExpired(
+                    f"lease expired: last good health check {sent - self._valid_until + timing.lease:.1f}s ago"
+                )
             else:
                 try:
                     term = await conn.fetchval(_CURRENT_TERM, timeout=timing.check_timeout)
@@ -403,6 +411,7 @@ class PostgresLease:
             raise
         assert row is not None  # RETURNING always yields the row
         self._term = int(row[0])
+        self._led = True
         self._valid_until = sent + self.timing.lease
         extra = {"term": self._term, "holder": self.holder, "previous": row[1], "reason": "lock acquired"}
         logger.info("leader.gained", extra=extra)
@@ -471,6 +480,8 @@ def _call(callback: Callable[[_T], None], arg: _T) -> None:
 
 def _describe(exc: BaseException) -> str:
     """A reason for the log: the error class and the server's message (asyncpg's never hold the URL)."""
+    if isinstance(exc, LeaseExpired):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return f"timed out{': ' + str(exc) if str(exc) else ''}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
