@@ -478,6 +478,22 @@ def _call(callback: Callable[[_T], None], arg: _T) -> None:
         logger.exception("leader.callback_failed", extra={"callback": getattr(callback, "__qualname__", "?")})
 
 
+def lease_for(
+    database_url: str,
+    watch_interval: float,
+    *,
+    on_gained: GainedCallback | None = None,
+    on_lost: LostCallback | None = None,
+    listen: Mapping[str, WakeCallback] | None = None,
+) -> Lease:
+    """The lease a replica on `DATABASE_URL` needs: a `PostgresLease` timed for `WATCH_INTERVAL_SECONDS` on
+    PostgreSQL, the single instance's `LocalLease` on SQLite (which has no one to share leadership with)."""
+    if database_url.split("://", 1)[0].split("+")[0] in ("postgres", "postgresql"):
+        timing = LeaseTiming.for_watch_interval(watch_interval)
+        return PostgresLease(database_url, timing=timing, on_gained=on_gained, on_lost=on_lost, listen=listen)
+    return LocalLease(on_gained=on_gained, on_lost=on_lost)
+
+
 def _describe(exc: BaseException) -> str:
     """A reason for the log: the error class and the server's message (asyncpg's never hold the URL)."""
     if isinstance(exc, LeaseExpired):

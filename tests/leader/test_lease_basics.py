@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bot import metrics
-from bot.leader import LeaseTiming, LocalLease, PostgresLease, asyncpg_dsn
+from bot.leader import LeaseTiming, LocalLease, PostgresLease, asyncpg_dsn, lease_for
 from tests.conftest import free_port
 
 
@@ -71,3 +71,11 @@ async def test_unreachable_database_leaves_a_standby_that_logs_no_password(caplo
     [warning] = [r for r in caplog.records if r.msg == "leader.connect_failed"]
     assert warning.levelname == "WARNING" and warning.attempts == 1
     assert all("pw-0123456789" not in r.getMessage() and "pw-0123456789" not in str(vars(r)) for r in caplog.records)
+
+
+def test_the_database_url_picks_the_lease() -> None:
+    """SQLite gets the single instance's lease; PostgreSQL (as Heroku writes it) a lock timed for the interval."""
+    assert isinstance(lease_for("sqlite:///dis-bot.db", 60), LocalLease)
+    lease = lease_for("postgres://u:p@db.example/d?sslmode=require", 60)
+    assert isinstance(lease, PostgresLease) and lease.timing == LeaseTiming.for_watch_interval(60)
+    assert lease.timing.lease == 15 and lease.timing.retry_interval == 1
