@@ -137,11 +137,12 @@ class Replica:
 
 @pytest.fixture
 async def make_lease(pg: Pg) -> AsyncIterator[Callable[..., Replica]]:
-    """Factory `make_lease(holder, timing=FAST, **kwargs)` for a `PostgresLease` on this test's key, not reporting
-    to /metrics (several share the process) unless `record=` says so; stopped after the test."""
+    """Factory `make_lease(holder, timing=FAST, url=None, **kwargs)` for a `PostgresLease` on this test's key (`url`:
+    the same database reached another way), not reporting to /metrics (several share the process) unless `record=`
+    says so; stopped after the test."""
     replicas: list[Replica] = []
 
-    def make(holder: str, timing: LeaseTiming = FAST, **kwargs: Any) -> Replica:
+    def make(holder: str, timing: LeaseTiming = FAST, *, url: str | None = None, **kwargs: Any) -> Replica:
         replica: Replica
         kwargs.setdefault("record", None)
 
@@ -152,7 +153,7 @@ async def make_lease(pg: Pg) -> AsyncIterator[Callable[..., Replica]]:
             replica.lost.append((reason, time.monotonic()))
 
         lease = PostgresLease(
-            pg.url, holder=holder, timing=timing, key=pg.key, on_gained=gained, on_lost=lost, **kwargs
+            url or pg.url, holder=holder, timing=timing, key=pg.key, on_gained=gained, on_lost=lost, **kwargs
         )
         replica = Replica(lease)
         replicas.append(replica)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -15,6 +17,7 @@ from bot.leader import FENCE_SQL, LeaseTiming, asyncpg_dsn
 from bot.wakeups import OUTBOX_QUEUED, WATCHES_CHANGED, notify
 from tests.conftest import eventually
 from tests.leader.conftest import FAST, Pg, leaders
+from tests.leader.proxy import TcpProxy
 
 
 async def test_three_leases_elect_exactly_one_leader(pg: Pg, make_lease) -> None:
@@ -32,7 +35,8 @@ async def test_three_leases_elect_exactly_one_leader(pg: Pg, make_lease) -> None
 
 async def test_killed_leader_session_hands_over_with_a_new_term(pg: Pg, make_lease) -> None:
     """pg_terminate_backend on the leader's session: it steps down at once, the standby leads with term 2."""
-    a, b = make_lease("a"), make_lease("b")
+    # a waits a second before reconnecting, so the standby's next try (0.1 s) surely comes first.
+    a, b = make_lease("a", replace(FAST, retry_interval=1.0)), make_lease("b")
     await a.lease.start()
     await b.lease.start()
     assert a.lease.is_leader and not b.lease.is_leader
@@ -77,6 +81,29 @@ async def test_leader_whose_checks_hang_steps_down_then_leads_again(pg: Pg, make
     assert a.lease.term == 2 and await pg.term() == 2
 
 
+async def test_cut_network_ends_leadership_on_both_sides(pg: Pg, make_lease) -> None:
+    """The leader's network goes silent (no FIN, no RST): its own check times out and it steps down; the server
+    ends the silent session after the lease, and the standby leads, in that order."""
+    server = urlsplit(pg.url)
+    async with TcpProxy(server.hostname or "127.0.0.1", server.port or 5432) as proxy:
+        a = make_lease("a", url=proxy.url_for(pg.url))
+        b = make_lease("b")
+        await a.lease.start()
+        await b.lease.start()
+        assert a.lease.is_leader
+        cut = time.monotonic()
+        proxy.freeze()
+        await eventually(lambda: bool(a.lost))
+        [(reason, lost_at)] = a.lost
+        assert reason == "timed out: health check took over 1s"
+        assert lost_at - cut < FAST.check_interval + FAST.check_timeout + 0.3
+        await eventually(lambda: b.lease.is_leader)
+        taken_at = b.gained[0][1]
+        assert lost_at < taken_at  # the old leader had stopped before the new one started
+        assert FAST.lease - FAST.check_interval - 0.05 < taken_at - cut < FAST.lease + FAST.retry_interval + 1.0
+        assert b.lease.term == 2
+
+
 async def test_term_grows_by_one_at_every_change_of_leader(pg: Pg, make_lease) -> None:
     """Killed sessions and stops, six changes of leader: every new leader's term is the last one plus one."""
     replicas = [make_lease("a"), make_lease("b")]
@@ -107,17 +134,19 @@ async def test_takeover_waits_for_a_fenced_write_then_fences_the_old_term_out(pg
         await tx.start()
         assert await store.fetchval(FENCE_SQL) == a.lease.term == 1
         await pg.terminate(a.lease.backend_pid)
-        # b takes the lock, and its term bump waits for a's fenced transaction.
-        await eventually(lambda: b.lease.backend_pid is not None)
-        waiting = "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1"
-        pid = b.lease.backend_pid
-        await eventually_async(lambda: pg.conn.fetchval(waiting, pid), "Lock")
-        assert not b.lease.is_leader
+        # Whoever takes the lock next (b, or a reconnected) has its term bump wait for a's fenced transaction.
+        bumps_waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE 'dis-bot lease %' AND wait_event_type = 'Lock'"
+        )
+        await eventually_async(lambda: pg.conn.fetchval(bumps_waiting), 1)
+        assert leaders(a, b) == []
         await tx.commit()
         committed = time.monotonic()
-        await eventually(lambda: b.lease.is_leader)
-        assert b.gained[0][0] == 2 and b.gained[0][1] >= committed
-        assert await store.fetchval(FENCE_SQL) == 2  # != a's term 1: the store refuses a's next write
+        await eventually(lambda: len(leaders(a, b)) == 1)
+        [leader] = leaders(a, b)
+        assert leader.lease.term == 2 and leader.gained[-1][1] >= committed
+        assert await store.fetchval(FENCE_SQL) == 2  # != a's old term 1: the store refuses a write made under it
     finally:
         await store.close()
 
