@@ -279,7 +279,7 @@ class PostgresLease:
             return
         self._stopping = False
         first = asyncio.Event()
-        self._task = asyncio.create_task(self._run(first), name="leader-lease")
+        self._task = asyncio.create_task(self._guarded(first), name="leader-lease")
         # A first answer (leader, standby, or database down) before returning, so a caller starting its poll loop
         # right after sees the truth; bounded, since an unreachable server must not hold up the start.
         with contextlib.suppress(TimeoutError):
@@ -307,11 +307,20 @@ class PostgresLease:
 
     # --- the loop ---
 
+    async def _guarded(self, first: asyncio.Event) -> None:
+        try:
+            await self._run(first)
+        except Exception:
+            # A bug, not the database: say so loudly rather than leave a replica that silently never leads.
+            logger.exception("leader.crashed", extra={"holder": self.holder})
+            self._step_down("lease crashed")
+            first.set()
+
     async def _run(self, first: asyncio.Event) -> None:
         while not self._stopping:
             try:
                 conn = await self._connect()
-            except _DB_ERRORS as exc:
+            except (*_DB_ERRORS, ValueError) as exc:  # ValueError: a malformed URL (asyncpg parses it here)
                 self._failed("leader.connect_failed", _describe(exc))
                 first.set()
                 await self._pause(self.timing.retry_interval)

@@ -79,3 +79,18 @@ def test_the_database_url_picks_the_lease() -> None:
     lease = lease_for("postgres://u:p@db.example/d?sslmode=require", 60)
     assert isinstance(lease, PostgresLease) and lease.timing == LeaseTiming.for_watch_interval(60)
     assert lease.timing.lease == 15 and lease.timing.retry_interval == 1
+
+
+async def test_a_malformed_url_is_logged_without_its_password(caplog) -> None:
+    """A port that is not a number: the lease stays a standby and says why, naming no password."""
+    caplog.set_level(logging.INFO, logger="bot.leader")
+    timing = LeaseTiming(lease=1.5, check_interval=0.25, check_timeout=0.5, retry_interval=0.1, connect_timeout=0.5)
+    lease = PostgresLease("postgresql://disbot:pw-0123456789@127.0.0.1:port/db", timing=timing, record=None)
+    await lease.start()
+    try:
+        assert not lease.is_leader
+    finally:
+        await lease.stop()
+    [warning] = [r for r in caplog.records if r.msg == "leader.connect_failed"]
+    assert "ValueError" in warning.reason
+    assert all("pw-0123456789" not in r.getMessage() and "pw-0123456789" not in str(vars(r)) for r in caplog.records)
