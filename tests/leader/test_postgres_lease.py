@@ -100,7 +100,7 @@ async def test_cut_network_ends_leadership_on_both_sides(pg: Pg, make_lease) -> 
         await eventually(lambda: b.lease.is_leader)
         taken_at = b.gained[0][1]
         assert lost_at < taken_at  # the old leader had stopped before the new one started
-        assert FAST.lease - FAST.check_interval - 0.05 < taken_at - cut < FAST.lease + FAST.retry_interval + 1.0
+        assert FAST.lease / 2 < taken_at - cut < FAST.lease + FAST.retry_interval + 1.0
         assert b.lease.term == 2
 
 
@@ -141,11 +141,11 @@ async def test_takeover_waits_for_a_fenced_write_then_fences_the_old_term_out(pg
         )
         await eventually_async(lambda: pg.conn.fetchval(bumps_waiting), 1)
         assert leaders(a, b) == []
+        committing = time.monotonic()  # (the bump may finish before commit() returns to us: stamp it before)
         await tx.commit()
-        committed = time.monotonic()
         await eventually(lambda: len(leaders(a, b)) == 1)
         [leader] = leaders(a, b)
-        assert leader.lease.term == 2 and leader.gained[-1][1] >= committed
+        assert leader.lease.term == 2 and leader.gained[-1][1] >= committing
         assert await store.fetchval(FENCE_SQL) == 2  # != a's old term 1: the store refuses a write made under it
     finally:
         await store.close()
