@@ -98,6 +98,17 @@ SOCKET_MODE_RECONNECTS = Counter(
     registry=REGISTRY,
 )
 
+LEADER = Gauge(
+    "disbot_leader",
+    "1 while this replica is the leader (runs the poll loop and drains the outbox), else 0.",
+    registry=REGISTRY,
+)
+LEADER_CHANGES = Counter(
+    "disbot_leader_changes_total",
+    "Times this replica became leader (gained) or stopped being leader (lost).",
+    ["event"],
+    registry=REGISTRY,
+)
 
 #: Label values known in advance, exported at 0 from the start: a family with samples can be graphed and
 #: alerted on with `rate()` before its first event (a counter that appears only on its first increment hides
@@ -116,6 +127,7 @@ OUTBOX_ERRORS = ("ratelimited", "server_error", "network")
 ACK_KINDS = ("command", "action", "event")
 #: Slack's `disconnect` reasons get their own label; any other reason counts as "disconnect".
 SOCKET_MODE_REASONS = ("refresh_requested", "warning", "disconnect", "closed", "ping_timeout")
+LEADER_EVENTS = ("gained", "lost")
 
 
 def _initialise() -> None:
@@ -133,6 +145,8 @@ def _initialise() -> None:
         ACK_LATENCY.labels(kind=kind)
     for reason in SOCKET_MODE_REASONS:
         SOCKET_MODE_RECONNECTS.labels(reason=reason)
+    for event in LEADER_EVENTS:
+        LEADER_CHANGES.labels(event=event)
 
 
 _initialise()
@@ -171,6 +185,12 @@ def set_stream_states(stream: str, counts: dict[str, int], previous: set[str] | 
             TASKS_BY_STATE.labels(stream=stream, state=state).set(0)
     for state, n in counts.items():
         TASKS_BY_STATE.labels(stream=stream, state=state).set(n)
+
+
+def on_leader_change(leader: bool, event: str) -> None:
+    """Callback for a lease's `record`: "gained" or "lost"."""
+    LEADER.set(1 if leader else 0)
+    LEADER_CHANGES.labels(event=event).inc()
 
 
 def render() -> bytes:

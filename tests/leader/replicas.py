@@ -1,0 +1,142 @@
+"""Two or three `dis-bot serve` processes on one PostgreSQL `DATABASE_URL`, against one DIS simulator and one fake
+Slack, for the failover tests and `bench/failover.py` once the PostgreSQL store lands.
+
+    async with serve_replicas(sim, fake, url, tmp_path, n=2) as (a, b):
+        leader = await leader_among([a, b])
+        killed = leader.kill()
+        ...
+
+Built on `tests/test_serve_process.py` (`serve_env`, `served_bot`, `metric`); each replica's output is drained as it
+comes (a chatty replica must not block on a full pipe) into `seen`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from bot.devtools.fake_slack import FakeSlack
+from bot.dis.simulator import DisSimulator
+from bot.leader import asyncpg_dsn
+from tests.conftest import free_port
+from tests.leader.conftest import with_database
+from tests.slack.payloads import slash_command
+from tests.slack_signing import signed_headers
+from tests.test_serve_process import ServedBot, metric, serve_env, served_bot
+
+SIGNING_SECRET = "signing-secret-for-test"  # what serve_env sets
+
+
+@dataclass
+class ServedReplica:
+    """One served bot: its name, ops/HTTP port, process, and the lines it printed so far."""
+
+    name: str
+    port: int
+    bot: ServedBot
+    _drain: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def alive(self) -> bool:
+        return self.bot.proc.returncode is None
+
+    @property
+    def output(self) -> str:
+        return self.bot.output
+
+    async def is_leader(self) -> bool:
+        """What its `/metrics` says (`disbot_leader`); a dead replica leads nothing."""
+        if not self.alive:
+            return False
+        with contextlib.suppress(httpx.HTTPError):
+            return await metric(self.port, "disbot_leader") == 1
+        return False
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> float:
+        """Send `sig`; the monotonic time it was sent."""
+        self.bot.proc.send_signal(sig)
+        return time.monotonic()
+
+    async def stop(self) -> int:
+        """SIGTERM and wait for the exit code (output keeps draining)."""
+        if self.alive:
+            self.bot.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.bot.proc.wait(), 20)
+        if self._drain is not None:
+            await self._drain
+        return code
+
+    async def command(self, text: str, fake: FakeSlack, *, user: str = "U0OPS", channel: str = "C0OPS") -> int:
+        """A signed `/dis` slash command to this replica (HTTP mode, as a load balancer would route it)."""
+        body = slash_command(text, user=user, channel=channel, response_url=fake.response_url())
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"http://127.0.0.1:{self.port}/slack/events", content=body, headers=signed_headers(SIGNING_SECRET, body)
+            )
+        return response.status_code
+
+
+async def _drain(replica: ServedReplica) -> None:
+    stdout = replica.bot.proc.stdout
+    assert stdout is not None
+    async for line in stdout:
+        replica.bot.seen.append(line.decode(errors="replace"))
+
+
+@contextlib.asynccontextmanager
+async def serve_replicas(
+    sim: DisSimulator, fake: FakeSlack, database_url: str, cwd: Path, *, n: int = 2, **env: str
+) -> AsyncIterator[list[ServedReplica]]:
+    """Start `n` served bots on one database, one after the other (each once it logged `server.started`)."""
+    async with AsyncExitStack() as stack:
+        started: list[ServedReplica] = []
+        for i in range(n):
+            port = free_port()
+            bot = await stack.enter_async_context(
+                served_bot(serve_env(sim, fake, port, DATABASE_URL=database_url, **env), cwd)
+            )
+            replica = ServedReplica(f"r{i}", port, bot)
+            replica._drain = asyncio.create_task(_drain(replica))
+            started.append(replica)
+        try:
+            yield started
+        finally:
+            for replica in started:
+                if replica.alive:
+                    replica.kill()
+                await replica.bot.proc.wait()
+                if replica._drain is not None:
+                    await replica._drain
+
+
+async def leader_among(replicas: list[ServedReplica], timeout: float = 10) -> ServedReplica:  # noqa: ASYNC109
+    """The one live replica whose /metrics says it leads, once exactly one does."""
+    async with asyncio.timeout(timeout):
+        while True:
+            leading = [r for r in replicas if await r.is_leader()]
+            if len(leading) == 1:
+                return leading[0]
+            await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """An empty database `leader_replicas_<id>` on the test server (the replicas' store creates its schema)."""
+    name = f"leader_replicas_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(server_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
