@@ -187,7 +187,7 @@ class SlackSocketModeServer(_Lifecycle):
 
     async def stop(self) -> None:
         # The websocket and the services together: no new command arrives while the watcher flushes its outbox,
-        # and closing the websocket does not eat into the watcher's 10 s (SIGTERM must end us within 10 s).
+        # and closing the websocket does not eat into the watcher's 8 s (SIGTERM must end us within 10 s).
         await asyncio.gather(self.client.close(), self._stop_services())
         metrics.set_socket_mode_connected(False)
         if self._ops is not None:
@@ -307,7 +307,8 @@ async def serve(
 ) -> None:
     """Run the bot and its watcher until SIGTERM/SIGINT (or until `stop` is set): `dis-bot serve`.
 
-    On SIGTERM the watcher finishes the poll in flight and flushes its outbox for up to 10 s, then the server stops.
+    On SIGTERM the watcher finishes the poll in flight and flushes its outbox for up to 8 s, then the server stops:
+    the process ends within 10 s of the signal.
 
     Raises:
         ConfigError: a required setting is missing (named in the message), or DATABASE_URL is read-only.
