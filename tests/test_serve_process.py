@@ -104,6 +104,31 @@ async def served_bot(env: dict[str, str], cwd, *, until: str | None = "server.st
             await proc.wait()
 
 
+async def run_serve(env: dict[str, str], cwd, timeout: float = 20) -> tuple[int, str, str, float]:  # noqa: ASYNC109
+    """Run `python -m bot serve` until it exits by itself (a start-up that must fail); (exit code, stdout, stderr,
+    seconds). A process still running after `timeout` is killed and fails the test."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode(), loop.time() - started
+
+
 async def metric(port: int, name: str) -> float:
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.simulator import SimTask
 from bot.store.sqlite import SqliteStore
 from tests.conftest import WriteLock, free_port
-from tests.test_serve_process import BOT_TOKEN, metric, serve_env, served_bot
+from tests.test_serve_process import BOT_TOKEN, metric, run_serve, serve_env, served_bot
 
 
 async def readyz(port: int) -> tuple[int, dict]:
@@ -164,24 +163,8 @@ async def test_serve_refuses_a_read_only_database_before_listening(sim, tmp_path
     port = free_port()
     async with FakeSlack(token=BOT_TOKEN) as fake:
         env = serve_env(sim, fake, port, DATABASE_URL=read_only_url, DIS_WATCH="orders-prod=C0ALERTS")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 20)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    stderr, stdout = err.decode(), out.decode()
-    assert proc.returncode == 2, stdout + stderr
+        code, stdout, stderr, _ = await run_serve(env, tmp_path)
+    assert code == 2, stdout + stderr
     assert "DATABASE_URL" in stderr and "read-only" in stderr
     assert "server.http_listening" not in stdout and "server.started" not in stdout
     assert "Traceback" not in stderr + stdout
