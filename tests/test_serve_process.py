@@ -185,7 +185,7 @@ async def test_sigterm_with_slack_never_answering_an_alert_still_exits_within_10
     port = free_port()
     async with FakeSlack(token=BOT_TOKEN) as fake:
         env = serve_env(sim, fake, port, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", DIS_WATCH="orders-prod=C0ALERTS")
-        fake.stall("chat.postMessage")
+        fake.hold("chat.postMessage", effect=False)
         async with served_bot(env, tmp_path) as bot:
             sim.set_state("orders-prod", "to-obs", "ERROR")
             await fake.wait_for("chat.postMessage", ok=False, timeout=20)

@@ -47,7 +47,7 @@ async def test_sigterm_ends_serve_within_10_s_in_every_state(sim, tmp_path, stat
         if state == "unreachable":
             extra["SLACK_API_URL"] = f"http://127.0.0.1:{free_port()}/api/"
         if state == "hanging":
-            fake.stall("auth.test", "apps.connections.open")
+            fake.hold("auth.test", "apps.connections.open", effect=False)
         env = serve_env(sim, fake, free_port(), **extra)
         until = {"connected": "socket_mode.connected", "unreachable": "socket_mode.connect_failed", "hanging": None}
         async with served_bot(env, tmp_path, until=until[state]) as bot:
