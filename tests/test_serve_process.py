@@ -78,20 +78,18 @@ class ServedBot:
         return code, loop.time() - started
 
 
+async def spawn_serve(env: dict[str, str], cwd, *, stderr: int) -> asyncio.subprocess.Process:
+    """`python -m bot serve` with its stdout piped (stderr: PIPE of its own, or STDOUT to share it)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=stderr
+    )
+
+
 @asynccontextmanager
 async def served_bot(env: dict[str, str], cwd, *, until: str | None = "server.started") -> AsyncIterator[ServedBot]:
     """Start `python -m bot serve`, wait until it logs `until` (None: do not wait), and make sure it is gone
     afterwards."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    proc = await spawn_serve(env, cwd, stderr=asyncio.subprocess.STDOUT)
     bot = ServedBot(proc)
     try:
         assert proc.stdout is not None
@@ -109,16 +107,7 @@ async def run_serve(env: dict[str, str], cwd, timeout: float = 20) -> tuple[int,
     seconds). A process still running after `timeout` is killed and fails the test."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn_serve(env, cwd, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     finally:
