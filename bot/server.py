@@ -294,7 +294,10 @@ async def check_slack_app_token(server: SlackHttpServer | SlackSocketModeServer)
         await server.client.check_app_token()
     except ConnectFailed as exc:
         if exc.refused:
-            raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({exc.code})") from None
+            hint = ""
+            if exc.code == "missing_scope":
+                hint = ": it needs the connections:write scope (Basic Information > App-Level Tokens)"
+            raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({exc.code}){hint}") from None
         # Not a WARNING: the client's first attempt follows at once and logs its own failure (one line per attempt).
         logger.info("server.slack_app_check_failed", extra={"error": exc.kind})
 

@@ -18,8 +18,9 @@ APP_TOKEN = "xapp-1-A0PROC-0123456789-processapptoken"
         ("xapp-1-A0PROC-9999-wrongapptoken", None, "Slack refused SLACK_APP_TOKEN (invalid_auth)"),
         (APP_TOKEN, "token_revoked", "Slack refused SLACK_APP_TOKEN (token_revoked)"),
         ("xoxb-a-bot-token-pasted-here-0123", None, "SLACK_APP_TOKEN is not an app-level token"),
+        (APP_TOKEN, "missing_scope", "Slack refused SLACK_APP_TOKEN (missing_scope): it needs the connections:write"),
     ],
-    ids=["invalid_auth", "revoked", "wrong_prefix"],
+    ids=["invalid_auth", "revoked", "wrong_prefix", "no_connections_write"],
 )
 async def test_a_refused_app_token_exits_2_with_one_line_naming_it(sim, tmp_path, token, script, expected) -> None:
     """Slack refuses SLACK_APP_TOKEN (or it is no xapp- token): exit 2 within seconds, one stderr line names the

@@ -18,6 +18,10 @@ from bot.services.health import SLACK_AUTH_ERRORS
 
 METHOD = "apps.connections.open"
 
+#: Slack's answers that no retry can change until the token is replaced: the auth errors, and `missing_scope`
+#: (an app-level token made without `connections:write`, which is all apps.connections.open needs).
+REFUSALS = SLACK_AUTH_ERRORS | {"missing_scope"}
+
 
 class ConnectFailed(Exception):
     """One attempt to open a Socket Mode connection failed.
@@ -65,7 +69,7 @@ async def open_url(session: aiohttp.ClientSession, api_url: str, app_token: str,
         raise ConnectFailed(f"{METHOD}: unreadable answer")
     if not body.get("ok"):
         code = str(body.get("error") or "unknown_error")[:60]
-        raise ConnectFailed(f"{METHOD}: {code}", refused=code in SLACK_AUTH_ERRORS, code=code)
+        raise ConnectFailed(f"{METHOD}: {code}", refused=code in REFUSALS, code=code)
     ws_url = body.get("url")
     if not isinstance(ws_url, str) or not ws_url.startswith(("wss://", "ws://")):
         raise ConnectFailed(f"{METHOD}: answer without a websocket URL")
