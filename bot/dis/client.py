@@ -18,6 +18,7 @@ Hooks for metrics (set by the caller, default None):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -177,8 +178,7 @@ class DisClient:
             if start is not None:
                 query["start_stream_name"] = start
             call = self._call("list_streams", "GET", ["streams"], query=query)
-            first = start is None
-            page, more = await self._run(call, lambda body, first=first: _stream_page(body, first=first))
+            page, more = await self._run(call, functools.partial(_stream_page, first=start is None))
             streams.extend(page)
             if not more or not page or page[-1].stream_name == start:
                 break
