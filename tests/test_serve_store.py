@@ -49,6 +49,13 @@ async def cycles_after(port: int, n: float) -> None:
     await asyncio.wait_for(poll(), 10)
 
 
+def watching_env(sim, fake: FakeSlack, port: int, db: Path) -> dict[str, str]:
+    """A served bot on `db` watching orders-prod into C0ALERTS, polling every 0.1 s."""
+    return serve_env(
+        sim, fake, port, DATABASE_URL=f"sqlite:///{db}", DIS_WATCH="orders-prod=C0ALERTS", WATCH_INTERVAL_SECONDS="0.1"
+    )
+
+
 def events(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
@@ -61,14 +68,7 @@ async def test_serve_with_a_locked_database_is_unready_then_heals_and_alerts(sim
     port = free_port()
     db = tmp_path / "bot.db"
     async with FakeSlack(token=BOT_TOKEN) as fake:
-        env = serve_env(
-            sim,
-            fake,
-            port,
-            DATABASE_URL=f"sqlite:///{db}",
-            DIS_WATCH="orders-prod=C0ALERTS",
-            WATCH_INTERVAL_SECONDS="0.1",
-        )
+        env = watching_env(sim, fake, port, db)
         async with served_bot(env, tmp_path) as bot:
             await until_ready(port, 200)
             with WriteLock(db):
@@ -105,14 +105,7 @@ async def test_serve_keeps_delivering_after_a_write_refused_during_delivery(sim,
             lock.hold()  # Slack has the post; the bot's "delivered" write meets the lock
 
     async with FakeSlack(token=BOT_TOKEN, on_message=lock_on_first_alert) as fake:
-        env = serve_env(
-            sim,
-            fake,
-            port,
-            DATABASE_URL=f"sqlite:///{db}",
-            DIS_WATCH="orders-prod=C0ALERTS",
-            WATCH_INTERVAL_SECONDS="0.1",
-        )
+        env = watching_env(sim, fake, port, db)
         try:
             async with served_bot(env, tmp_path) as bot:
                 await until_ready(port, 200)
