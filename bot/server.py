@@ -191,7 +191,7 @@ class SlackSocketModeServer(_Lifecycle):
 
     async def stop(self) -> None:
         # The websocket and the services together: no new command arrives while the watcher flushes its outbox,
-        # and closing the websocket does not eat into the watcher's 10 s (SIGTERM must end us within 10 s).
+        # and closing the websocket does not eat into the watcher's 8 s (SIGTERM must end us within 10 s).
         await asyncio.gather(self.client.close(), self._stop_services())
         metrics.set_socket_mode_connected(False)
         if self._ops is not None:
@@ -335,7 +335,10 @@ async def check_slack_app_token(server: SlackHttpServer | SlackSocketModeServer)
         await server.client.check_app_token()
     except ConnectFailed as exc:
         if exc.refused:
-            raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({exc.code})") from None
+            hint = ""
+            if exc.code == "missing_scope":
+                hint = ": it needs the connections:write scope (Basic Information > App-Level Tokens)"
+            raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({exc.code}){hint}") from None
         # Not a WARNING: the client's first attempt follows at once and logs its own failure (one line per attempt).
         logger.info("server.slack_app_check_failed", extra={"error": exc.kind})
 
@@ -348,7 +351,8 @@ async def serve(
 ) -> None:
     """Run the bot and its watcher until SIGTERM/SIGINT (or until `stop` is set): `dis-bot serve`.
 
-    On SIGTERM the watcher finishes the poll in flight and flushes its outbox for up to 10 s, then the server stops.
+    On SIGTERM the watcher finishes the poll in flight and flushes its outbox for up to 8 s, then the server stops:
+    the process ends within 10 s of the signal.
 
     Raises:
         ConfigError: a required setting is missing (named in the message), or DATABASE_URL is read-only.

@@ -3,14 +3,11 @@ line naming SLACK_APP_TOKEN; SIGTERM ends it within 10 s whether Slack is connec
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 import pytest
 
 from bot.devtools.fake_slack import FakeSlack
 from tests.conftest import SIM_TOKEN, free_port
-from tests.test_serve_process import BOT_TOKEN, serve_env, served_bot
+from tests.test_serve_process import BOT_TOKEN, run_serve, serve_env, served_bot
 
 APP_TOKEN = "xapp-1-A0PROC-0123456789-processapptoken"
 
@@ -20,10 +17,10 @@ APP_TOKEN = "xapp-1-A0PROC-0123456789-processapptoken"
     [
         ("xapp-1-A0PROC-9999-wrongapptoken", None, "Slack refused SLACK_APP_TOKEN (invalid_auth)"),
         (APP_TOKEN, "token_revoked", "Slack refused SLACK_APP_TOKEN (token_revoked)"),
-        (APP_TOKEN, "missing_scope", "Slack refused SLACK_APP_TOKEN (missing_scope)"),
         ("xoxb-a-bot-token-pasted-here-0123", None, "SLACK_APP_TOKEN is not an app-level token"),
+        (APP_TOKEN, "missing_scope", "Slack refused SLACK_APP_TOKEN (missing_scope): it needs the connections:write"),
     ],
-    ids=["invalid_auth", "revoked", "missing_scope", "wrong_prefix"],
+    ids=["invalid_auth", "revoked", "wrong_prefix", "missing_scope"],
 )
 async def test_a_refused_app_token_exits_2_with_one_line_naming_it(sim, tmp_path, token, script, expected) -> None:
     """Slack refuses SLACK_APP_TOKEN (or it is no xapp- token): exit 2 within seconds, one stderr line names the
@@ -32,28 +29,11 @@ async def test_a_refused_app_token_exits_2_with_one_line_naming_it(sim, tmp_path
         if script:
             fake.fail_next("apps.connections.open", 1, error=script)
         env = serve_env(sim, fake, free_port(), SLACK_APP_TOKEN=token, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db")
-        started = asyncio.get_running_loop().time()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 15)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        seconds = asyncio.get_running_loop().time() - started
-    output = out.decode() + err.decode()
-    assert proc.returncode == 2, output
+        code, out, err, seconds = await run_serve(env, tmp_path, timeout=15)
+    output = out + err
+    assert code == 2, output
     assert seconds < 10, output
-    [line] = [line for line in err.decode().splitlines() if "SLACK_APP_TOKEN" in line]
+    [line] = [line for line in err.splitlines() if "SLACK_APP_TOKEN" in line]
     assert line.startswith("dis-bot: configuration error: ") and expected in line
     assert "Traceback" not in output
     assert token not in output and BOT_TOKEN not in output
@@ -68,7 +48,7 @@ async def test_sigterm_ends_serve_within_10_s_in_every_state(sim, tmp_path, stat
         if state == "unreachable":
             extra["SLACK_API_URL"] = f"http://127.0.0.1:{free_port()}/api/"
         if state == "hanging":
-            fake.stall("auth.test", "apps.connections.open")
+            fake.hold("auth.test", "apps.connections.open", effect=False)
         env = serve_env(sim, fake, free_port(), **extra)
         until = {"connected": "socket_mode.connected", "unreachable": "socket_mode.connect_failed", "hanging": None}
         async with served_bot(env, tmp_path, until=until[state]) as bot:

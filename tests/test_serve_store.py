@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.simulator import SimTask
 from bot.store.sqlite import SqliteStore
 from tests.conftest import WriteLock, free_port
-from tests.test_serve_process import BOT_TOKEN, metric, serve_env, served_bot
+from tests.test_serve_process import BOT_TOKEN, metric, run_serve, serve_env, served_bot
 
 
 async def readyz(port: int) -> tuple[int, dict]:
@@ -50,6 +49,13 @@ async def cycles_after(port: int, n: float) -> None:
     await asyncio.wait_for(poll(), 10)
 
 
+def watching_env(sim, fake: FakeSlack, port: int, db: Path) -> dict[str, str]:
+    """A served bot on `db` watching orders-prod into C0ALERTS, polling every 0.1 s."""
+    return serve_env(
+        sim, fake, port, DATABASE_URL=f"sqlite:///{db}", DIS_WATCH="orders-prod=C0ALERTS", WATCH_INTERVAL_SECONDS="0.1"
+    )
+
+
 def events(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
@@ -62,14 +68,7 @@ async def test_serve_with_a_locked_database_is_unready_then_heals_and_alerts(sim
     port = free_port()
     db = tmp_path / "bot.db"
     async with FakeSlack(token=BOT_TOKEN) as fake:
-        env = serve_env(
-            sim,
-            fake,
-            port,
-            DATABASE_URL=f"sqlite:///{db}",
-            DIS_WATCH="orders-prod=C0ALERTS",
-            WATCH_INTERVAL_SECONDS="0.1",
-        )
+        env = watching_env(sim, fake, port, db)
         async with served_bot(env, tmp_path) as bot:
             await until_ready(port, 200)
             with WriteLock(db):
@@ -106,14 +105,7 @@ async def test_serve_keeps_delivering_after_a_write_refused_during_delivery(sim,
             lock.hold()  # Slack has the post; the bot's "delivered" write meets the lock
 
     async with FakeSlack(token=BOT_TOKEN, on_message=lock_on_first_alert) as fake:
-        env = serve_env(
-            sim,
-            fake,
-            port,
-            DATABASE_URL=f"sqlite:///{db}",
-            DIS_WATCH="orders-prod=C0ALERTS",
-            WATCH_INTERVAL_SECONDS="0.1",
-        )
+        env = watching_env(sim, fake, port, db)
         try:
             async with served_bot(env, tmp_path) as bot:
                 await until_ready(port, 200)
@@ -164,24 +156,8 @@ async def test_serve_refuses_a_read_only_database_before_listening(sim, tmp_path
     port = free_port()
     async with FakeSlack(token=BOT_TOKEN) as fake:
         env = serve_env(sim, fake, port, DATABASE_URL=read_only_url, DIS_WATCH="orders-prod=C0ALERTS")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 20)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    stderr, stdout = err.decode(), out.decode()
-    assert proc.returncode == 2, stdout + stderr
+        code, stdout, stderr, _ = await run_serve(env, tmp_path)
+    assert code == 2, stdout + stderr
     assert "DATABASE_URL" in stderr and "read-only" in stderr
     assert "server.http_listening" not in stdout and "server.started" not in stdout
     assert "Traceback" not in stderr + stdout

@@ -10,6 +10,7 @@ wait for calls with a timeout instead of sleeping, and failures can be scripted:
         fake.fail_next("chat.postMessage", 1, status=429, retry_after=1)   # HTTP 429 + Retry-After
         fake.fail_next("chat.postMessage", 1, error="channel_not_found")   # HTTP 200, ok: false
         fake.hold("chat.postMessage")    # calls take effect, their answers wait for fake.release(...)
+        fake.hold("auth.test", effect=False)   # calls do nothing and hang: a Slack that never answers
         ...
         [call] = await fake.wait_for("chat.postMessage", count=1, timeout=5)
         call.payload["channel"], call.payload["blocks"]
@@ -34,8 +35,8 @@ websocket side can misbehave on purpose:
     await fake.socket_close(conn)                            # Slack closes it (abrupt=True: no close frame)
     fake.socket_mute(conn)                                   # stops answering the client's pings
 
-A Slack that accepts connections but never answers: `fake.stall("auth.test", "apps.connections.open")` makes
-those calls hang (recorded, unanswered) until `fake.unstall()` or `stop()`.
+A Slack that accepts connections but never answers: `fake.hold("auth.test", "apps.connections.open",
+effect=False)` makes those calls hang (recorded as failed, "held") until `fake.release()` or `stop()`.
 
 Every envelope sent is recorded as "socket_mode.sent" (`ok=False` when its connection had closed under it:
 delivered nowhere, as when Slack writes to a socket the client already left).
@@ -175,10 +176,8 @@ class FakeSlack:
         #: Current messages by (channel, ts), updated by chat.update / chat.delete.
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._failures: dict[str, list[_Failure]] = {}
-        #: Methods whose answers are held (see `hold`), each with the event that releases them.
-        self._held: dict[str, asyncio.Event] = {}
-        self._stalled: set[str] = set()
-        self._unstalled = asyncio.Event()
+        #: Methods whose answers are held (see `hold`): the event that releases them, and whether calls take effect.
+        self._held: dict[str, tuple[asyncio.Event, bool]] = {}
         #: response_url hook id -> (issued at, monotonic; posts accepted so far).
         self._hooks: dict[str, tuple[float, int]] = {}
         self._changed: asyncio.Condition | None = None
@@ -203,9 +202,7 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
-        for method in list(self._held):
-            self.release(method)
-        self.unstall()  # a stalled handler would hold the server's shutdown for a minute
+        self.release()  # a held handler would hold the server's shutdown for a minute
         for conn in list(self._sockets):
             await conn.ws.close()
         if self._runner is not None:
@@ -268,29 +265,25 @@ class FakeSlack:
             failure = _Failure(status, error or f"http_{status}", None)
         self._failures.setdefault(method, []).extend([failure] * n)
 
-    def hold(self, method: str) -> None:
-        """Hold the answers to `method` until `release(method)`.
+    def hold(self, *methods: str, effect: bool = True) -> None:
+        """Hold the answers to these methods until `release()`: each call is recorded at once, its caller hears
+        nothing meanwhile.
 
-        Each call still takes effect and is recorded at once (Slack accepted the message), but the caller
-        hears nothing: a call in flight for as long as a test needs, e.g. to kill the bot in that window.
+        Args:
+            effect: True: the call takes effect (Slack accepted the message and the answer is on its way, e.g. to
+                kill the bot in that window); released, it gets its real answer. False: the call does nothing
+                (recorded as failed, "held": a Slack that accepts connections and never answers); released, it
+                gets `ok: false`.
         """
-        self._held.setdefault(method, asyncio.Event())
+        for method in methods:
+            self._held.setdefault(method, (asyncio.Event(), effect))
 
-    def release(self, method: str) -> None:
-        """Send the held answers to `method`, and answer later calls at once again."""
-        gate = self._held.pop(method, None)
-        if gate is not None:
-            gate.set()
-
-    def stall(self, *methods: str) -> None:
-        """Make calls of these Web API methods hang unanswered (recorded on arrival) until `unstall()`."""
-        self._stalled.update(methods)
-        self._unstalled.clear()
-
-    def unstall(self) -> None:
-        """Answer stalled calls again (those waiting get their answer now)."""
-        self._stalled.clear()
-        self._unstalled.set()
+    def release(self, *methods: str) -> None:
+        """Answer the held calls of these methods (all held methods if none is named), and later calls at once."""
+        for method in methods or list(self._held):
+            gate, _ = self._held.pop(method, (None, True))
+            if gate is not None:
+                gate.set()
 
     # --- inspection ---
 
@@ -415,11 +408,12 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else payload.pop("token", "")
         call = Call(method, payload, time.monotonic(), time.time(), authorized=bool(token))
-        if method in self._stalled:
-            call.ok, call.error = False, "stalled"
+        gate, effect = self._held.get(method, (None, True))
+        if gate is not None and not effect:
+            call.ok, call.error = False, "held"
             await self._record(call)
-            await self._unstalled.wait()
-            return web.json_response({"ok": False, "error": "stalled"})
+            await gate.wait()
+            return web.json_response({"ok": False, "error": "held"})
         failure = self._next_failure(method)
         if failure is not None:
             call.ok, call.error = False, failure.error
@@ -446,7 +440,7 @@ class FakeSlack:
         """The round trip back to the caller: `latency`, and a hold on the method if a test set one."""
         if self.latency > 0:
             await asyncio.sleep(self.latency)
-        gate = self._held.get(method)
+        gate, _ = self._held.get(method, (None, True))
         if gate is not None:
             await gate.wait()
 

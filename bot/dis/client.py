@@ -18,6 +18,7 @@ Hooks for metrics (set by the caller, default None):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -177,7 +178,7 @@ class DisClient:
             if start is not None:
                 query["start_stream_name"] = start
             call = self._call("list_streams", "GET", ["streams"], query=query)
-            page, more = await self._run(call, _stream_page)
+            page, more = await self._run(call, functools.partial(_stream_page, first=start is None))
             streams.extend(page)
             if not more or not page or page[-1].stream_name == start:
                 break
@@ -518,8 +519,13 @@ def _task_list(stream: str, body: Any) -> TaskList:
     return TaskList.from_api(stream, data, fetched_at=time.time())
 
 
-def _stream_page(body: Any) -> tuple[list[StreamInfo], bool]:
-    """One page of the streams list; a page without a real list is unusable (for `*` watches it is not "none")."""
+def _stream_page(body: Any, *, first: bool = True) -> tuple[list[StreamInfo], bool]:
+    """One page of the streams list; a page without a real list is unusable (for `*` watches it is not "none").
+
+    The first page is also held to its own `total_number` (every stream of the tenant): a page that lists fewer
+    and says there are no more, or lists none and says there are more, would make `*` watches drop streams
+    that still exist (their open alerts ended as deleted, alerted again on the next good read).
+    """
     data = _expect_dict(body)
     infos = data.get("stream_info_list")
     names = data.get("stream_names")
@@ -537,7 +543,13 @@ def _stream_page(body: Any) -> tuple[list[StreamInfo], bool]:
         streams = [StreamInfo(stream_name=name) for name in names]
     else:
         streams = []
-    return streams, data.get("has_more_streams") is True
+    more = data.get("has_more_streams") is True
+    claimed = _count(data.get("total_number"))
+    if first and more and not streams:
+        raise _Unusable("an empty page of streams that says there are more")
+    if first and not more and claimed is not None and claimed > len(streams):
+        raise _Unusable(f"{len(streams)} of {claimed} streams listed")
+    return streams, more
 
 
 def _validate_task_ids(task_ids: Sequence[str]) -> list[str]:

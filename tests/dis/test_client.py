@@ -297,8 +297,10 @@ async def test_a_200_without_a_usable_task_list_is_garbled(
         ({"stream_names": [1, 2], "has_more_streams": False}, "a stream without a name"),
         ({"stream_info_list": [{"stream_name": ""}]}, "a stream without a name"),
         ({"data": [PLANTED]}, "no stream list"),
+        ({"total_number": 3, "stream_names": ["a"], "has_more_streams": False}, "1 of 3 streams listed"),
+        ({"total_number": 3, "stream_names": [], "has_more_streams": True}, "an empty page of streams"),
     ],
-    ids=["info-object", "names-string", "names-not-strings", "empty-name", "other-shape"],
+    ids=["info-object", "names-string", "names-not-strings", "empty-name", "other-shape", "fewer", "empty-more"],
 )
 async def test_a_200_without_a_usable_stream_list_is_garbled(
     sim: DisSimulator, make_client, body: object, reason: str

@@ -37,8 +37,12 @@ def validate_message(message: Message | dict[str, Any]) -> None:
     validate_blocks(payload.get("blocks") or [])
 
 
-def all_text(message: Message | dict[str, Any]) -> str:
-    """Every piece of text in a message (fallback, blocks, buttons), for 'does it say X' assertions."""
+def all_text(message: Message | dict[str, Any], *, parsed_only: bool = False) -> str:
+    """Every piece of text in a message (fallback, blocks, buttons), for 'does it say X' assertions.
+
+    `parsed_only`: only what Slack parses for mentions, the fallback and mrkdwn text objects (plain_text is shown
+    as it is, so markup there pings nobody).
+    """
     payload = message.to_dict() if isinstance(message, Message) else message
     parts = [str(payload.get("text", ""))]
 
@@ -46,7 +50,8 @@ def all_text(message: Message | dict[str, Any]) -> str:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "text" and isinstance(value, str):
-                    parts.append(value)
+                    if not parsed_only or node.get("type") == "mrkdwn":
+                        parts.append(value)
                 else:
                     walk(value)
         elif isinstance(node, list):

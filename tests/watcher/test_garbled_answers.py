@@ -82,8 +82,14 @@ async def test_garbled_reads_in_a_row_make_the_cannot_read_warning(rig: Rig) -> 
 
 @pytest.mark.parametrize(
     "body",
-    [{"stream_info_list": {"x": 1}}, {"stream_names": [1, 2]}, {"stream_info_list": None, "stream_names": None}],
-    ids=["info-not-a-list", "names-not-strings", "both-null"],
+    [
+        {"stream_info_list": {"x": 1}},
+        {"stream_names": [1, 2]},
+        {"stream_info_list": None, "stream_names": None},
+        {"total_number": 1, "stream_names": [], "has_more_streams": False, "stream_info_list": []},
+        {"total_number": 1, "stream_names": [], "has_more_streams": True, "stream_info_list": []},
+    ],
+    ids=["info-not-a-list", "names-not-strings", "both-null", "fewer-than-total", "empty-page-claiming-more"],
 )
 async def test_garbled_stream_list_keeps_wildcard_streams(rig: Rig, body: Any) -> None:
     """A `*` watch whose streams list comes back 200 without a usable list: the streams known are still polled,

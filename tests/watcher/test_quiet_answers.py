@@ -85,24 +85,6 @@ async def test_no_message_but_the_alert_pings_anyone(bot: SlackBot) -> None:
     assert any(c.payload.get("channel") == CHANNEL for c in checked)
 
 
-def _parsed_text(payload: dict[str, Any]) -> str:
-    """What Slack parses for mentions: the `text` fallback and every mrkdwn text object (plain_text is shown as is)."""
-    parts = [str(payload.get("text", ""))]
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
-                parts.append(str(node.get("text", "")))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(payload.get("blocks") or [])
-    return "\n".join(parts)
-
-
 async def test_a_state_dis_invents_is_shown_inert_in_the_alert(bot: SlackBot) -> None:
     """A failing task that DIS then reports in a state named `<@U0EVIL>`: the alert's edit shows it, pinging nobody."""
     bot.sim.add_stream("orders", [SimTask("to-obs")])
@@ -113,6 +95,6 @@ async def test_a_state_dis_invents_is_shown_inert_in_the_alert(bot: SlackBot) ->
     bot.sim.set_state("orders", "to-obs", "<@U0EVIL>\x00")  # unknown states keep the problem open, shown as they come
     await watcher_of(bot).run_cycle()
     [update] = await bot.fake.wait_for("chat.update")
-    parsed = _parsed_text(update.payload)
+    parsed = all_text(update.payload, parsed_only=True)
     assert "&lt;@U0EVIL&gt;" in parsed
     assert not LIVE.search(parsed) and "\x00" not in all_text(update.payload), parsed
