@@ -338,7 +338,7 @@ async def serve(
             pass
     try:
         assert runtime.deps.slack is not None
-        check_database_writable(settings.database_url)
+        await check_database_writable(settings.database_url)
         await check_slack_token(runtime.deps.slack)
         await check_slack_app_token(runtime.server)
         await check_dis_credentials(runtime.deps)  # rejected keys: one ERROR naming them, /readyz says so

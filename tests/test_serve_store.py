@@ -16,7 +16,7 @@ import pytest
 
 from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.simulator import SimTask
-from bot.store.sqlite import SqliteStore
+from bot.store import SqlStore, open_store
 from tests.conftest import WriteLock, free_port
 from tests.test_serve_process import BOT_TOKEN, metric, serve_env, served_bot
 
@@ -140,7 +140,7 @@ def read_only_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
     a file made immutable with `chattr +i` (read-only even for root; skipped where the filesystem or the
     capabilities do not allow it)."""
     db = tmp_path / "bot.db"
-    SqliteStore(str(db)).close()
+    open_store(f"sqlite:///{db}").close()
     if request.param == "mode=ro":
         yield f"sqlite:///{db}?mode=ro"
         return

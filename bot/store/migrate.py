@@ -11,6 +11,7 @@ revision's tables: it is stamped at that revision and migrated on from there, it
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ from bot.errors import ConfigError
 
 if TYPE_CHECKING:
     from bot.store.sql import SqlStore
+
+logger = logging.getLogger("bot.store")
 
 #: The revision that creates the tables of the pre-Alembic store (`schema_version` 1).
 BASELINE = "0001"
@@ -63,16 +66,17 @@ async def migrate(store: SqlStore) -> None:
     async with store._connection(write=True, busy_ms=busy) as tx:
         if store.is_postgresql:
             await tx.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-        await tx.conn.run_sync(_upgrade)
+        before = await tx.conn.run_sync(_upgrade)
         tx.changed = True
+    logger.info("store.migrated", extra={"engine": store.target.engine, "from": ",".join(before) or None, "to": newest})
 
 
 def _revisions(conn: sa.Connection) -> tuple[str, ...]:
     return tuple(MigrationContext.configure(conn).get_current_heads())
 
 
-def _upgrade(conn: sa.Connection) -> None:
-    """Stamp a pre-Alembic file, then upgrade (inside the caller's locked transaction)."""
+def _upgrade(conn: sa.Connection) -> tuple[str, ...]:
+    """Stamp a pre-Alembic file, then upgrade (inside the caller's locked transaction); the revisions before."""
     config = alembic_config()
     config.attributes["connection"] = conn
     scripts = ScriptDirectory.from_config(config)
@@ -88,7 +92,9 @@ def _upgrade(conn: sa.Connection) -> None:
             raise ConfigError(f"the database has schema version {legacy}, newer than this bot (1)")
         if legacy == 1:
             command.stamp(config, BASELINE)
+            current = ("schema_version 1",)
     command.upgrade(config, "head")
+    return current
 
 
 def _legacy_version(conn: sa.Connection) -> int | None:

@@ -9,7 +9,9 @@ asyncio socket, so a Slack ack never waits behind a write.
   deferred transaction, so a writer elsewhere does not stop them (WAL). While writes fail, SQLite does not wait
   `busy_timeout` for the lock (it applies again after the next commit): a wait per poll and per outbox row would
   pile up behind a lock another process holds.
-- PostgreSQL: a small pool; every transaction gets its own connection.
+- PostgreSQL: a small pool; every transaction gets its own connection. This process's write transactions take
+  turns (reads do not wait), so in one process they apply in order as on SQLite; other replicas' writes are
+  kept apart by the database and by fencing.
 
 `async with store.transaction():` commits everything inside together. The transaction belongs to the task that
 opened it (a context variable): the store's calls made by that task inside it join it, other tasks' calls do not.
@@ -123,30 +125,36 @@ class SqlStore:
         self._waits_for_lock = True
         self._term: int | None = None
         self._tx: ContextVar[_Tx | None] = ContextVar(f"store-tx-{id(self)}", default=None)
-        self._serial: asyncio.Lock | None = None if self.is_postgresql else asyncio.Lock()
+        #: SQLite: the one connection, one task at a time. PostgreSQL: this process's write transactions one at a
+        #: time (reads run in parallel), so the engine's read-modify-write of one stream never interleaves.
+        self._serial = asyncio.Lock()
         self._opened = False
+        self._migrating = False
+        self._open_lock = asyncio.Lock()
         self.engine: AsyncEngine = _pg_engine(target, pool_size) if self.is_postgresql else _sqlite_engine(target)
         self._insert = postgresql.insert if self.is_postgresql else sqlite.insert
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        """Create or migrate the schema, under a lock (replicas may start together); once per store.
+        """Create or migrate the schema, under a lock (replicas may start together); once per store (the first
+        call of any other method does it too).
 
         Raises:
             StoreUnavailable: the database cannot be reached or written now (reported to `faults`).
             ConfigError: the database was migrated by a newer bot.
         """
-        if self._opened:
-            return
-        from bot.store.migrate import migrate
+        async with self._open_lock:
+            if self._opened:
+                return
+            from bot.store.migrate import migrate
 
-        try:
-            await migrate(self)
-        except StoreUnavailable as exc:
-            self.faults.failed(exc)
-            raise
-        self._opened = True
+            self._migrating = True
+            try:
+                await migrate(self)
+            finally:
+                self._migrating = False
+            self._opened = True
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -179,9 +187,11 @@ class SqlStore:
 
         `busy_ms`: SQLite's lock wait for this transaction (the migration waits for another replica's).
         """
+        if not self._opened and not self._migrating:
+            await self.open()  # the first call migrates, if `open()` was not called yet
         tx: _Tx | None = None
         try:
-            async with self._turn(), self.engine.connect() as conn:
+            async with self._turn(write), self.engine.connect() as conn:
                 if not self.is_postgresql:
                     await self._sqlite_prepare(conn, busy_ms)
                     await conn.execution_options(**{_WRITE: write})
@@ -201,8 +211,8 @@ class SqlStore:
         if tx is not None and tx.changed:
             self._wrote()
 
-    def _turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self._serial if self._serial is not None else contextlib.nullcontext()
+    def _turn(self, write: bool) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._serial if write or not self.is_postgresql else contextlib.nullcontext()
 
     async def check_writable(self) -> None:
         """Write and commit one row that changes nothing: proves the database takes writes now.
