@@ -14,7 +14,7 @@ import httpx
 
 from bot.devtools.fake_slack import FakeSlack
 from bot.dis.simulator import SimTask
-from bot.store import SqlStore, open_store
+from bot.store import open_store
 from tests.conftest import SIM_PROJECT, SIM_REGION, SIM_TOKEN, free_port
 
 BOT_TOKEN = "xoxb-process-test-0123456789"

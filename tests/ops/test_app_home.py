@@ -12,7 +12,7 @@ from bot.blocks.limits import MAX_HOME_BLOCKS
 from bot.devtools.render import render_blocks
 from bot.dis.simulator import SimTask
 from bot.metrics import REGISTRY
-from bot.store import SqlStore, open_store
+from bot.store import open_store
 from bot.watcher.watcher import Watcher
 from tests.ops.conftest import Bot
 from tests.slack.blockkit import validate_blocks

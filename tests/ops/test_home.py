@@ -12,8 +12,8 @@ from bot.blocks.home import home_view, message_link, pack
 from bot.blocks.limits import MAX_HOME_BLOCKS
 from bot.devtools.render import render_blocks
 from bot.services.home import HomeOverview, StreamRow, collect_overview
-from bot.store.base import KIND_BLIND, KIND_TASK, KnownTask
 from bot.store import SqlStore, open_store
+from bot.store.base import KIND_BLIND, KIND_TASK, KnownTask
 from tests.slack.blockkit import validate_blocks
 
 NOW = 1_782_000_000.0

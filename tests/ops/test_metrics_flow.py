@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from bot.metrics import REGISTRY
-from bot.store import SqlStore, open_store
+from bot.store import open_store
 from bot.watcher.watcher import Watcher
 from tests.conftest import FAST_RETRY
 from tests.ops.conftest import Bot

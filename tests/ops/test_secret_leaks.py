@@ -16,7 +16,7 @@ import pytest
 
 from bot import metrics
 from bot.config import AuthMode
-from bot.store import SqlStore, open_store
+from bot.store import open_store
 from bot.watcher.watcher import Watcher
 from tests.conftest import FAST_RETRY, SECRETS
 from tests.ops.conftest import SLACK_SECRETS, Bot

@@ -12,8 +12,8 @@ import pytest
 
 from bot.dis.simulator import SimTask
 from bot.errors import Unavailable
+from bot.store import SqlStore
 from bot.store.base import KIND_BLIND, KIND_TASK, PENDING
-from bot.store import SqlStore, open_store
 from bot.watcher.engine import Cycle
 from tests.slack.blockkit import validate_message
 from tests.watcher.conftest import CHANNEL, ONCALL, OTHER, MakeRig, Rig
