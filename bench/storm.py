@@ -47,7 +47,7 @@ class ShiftedClock:
 
 async def subscribe(db: str) -> None:
     """Watch both streams in CHANNEL, baselines taken."""
-    from bot.store import SqlStore, open_store
+    from bot.store import open_store
 
     store = open_store(f"sqlite:///{db}")
     for stream in (OLD, NEW):

@@ -115,7 +115,7 @@ def build(
     from bot.config import Settings
     from bot.dis.client import DisClient
     from bot.services.tasks import TaskService
-    from bot.store import SqlStore, open_store
+    from bot.store import open_store
     from bot.watcher.watcher import Watcher
 
     settings = Settings(
@@ -137,7 +137,7 @@ def build(
 
 async def subscribe(db: str, streams: int) -> None:
     """1,000 watches over 10 channels, baselines already taken (as after the first day)."""
-    from bot.store import SqlStore, open_store
+    from bot.store import open_store
 
     store = open_store(f"sqlite:///{db}")
     async with store.transaction():

@@ -104,7 +104,9 @@ class SqlStore:
         target: the parsed DATABASE_URL.
         busy_timeout: seconds a SQLite write waits for another process's lock before it fails.
         faults: the tracker to report to (a new one by default; `/readyz` reads it).
-        pool_size: PostgreSQL connections kept open.
+        pool_size: PostgreSQL connections kept open (and the most in use at once). Small on purpose: 40 commands
+            reading at once on 10 connections kept the event loop busy enough to push the ack p99 to 160 ms in
+            `bench/commands.py --storm`; on 4 it is 33-45 ms, the reads waiting their turn off the loop.
         migrate_timeout: seconds a start waits for another replica's migration (its lock).
     """
 
@@ -114,7 +116,7 @@ class SqlStore:
         *,
         busy_timeout: float = 1.0,
         faults: StoreFaults | None = None,
-        pool_size: int = 5,
+        pool_size: int = 4,
         migrate_timeout: float = 60.0,
     ) -> None:
         self.target = target
@@ -755,8 +757,8 @@ def _pg_engine(target: DatabaseUrl, pool_size: int) -> AsyncEngine:
     return create_async_engine(
         "postgresql+asyncpg://",
         async_creator=connect,
+        # A fixed pool: connections opened under load and closed after it cost more than waiting for one.
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+        max_overflow=0,
         pool_timeout=30,
     )
