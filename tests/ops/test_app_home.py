@@ -129,9 +129,10 @@ async def test_home_in_a_running_bot_with_0_1_and_300_watched_streams(make_bot, 
     try:
         watcher = Watcher.from_deps(bot.deps, store=store, spread=0, channel_interval=0)
         names = [f"s-{i:03d}" for i in range(streams)]
-        for i, name in enumerate(names):
-            bot.sim.add_stream(name, [SimTask("to-obs", state="ERROR" if i % 3 == 0 else "RUNNING")])
-            await store.upsert_subscription(f"C{i % 7}", name, now=time.time())
+        async with store.transaction():  # one commit for the setup
+            for i, name in enumerate(names):
+                bot.sim.add_stream(name, [SimTask("to-obs", state="ERROR" if i % 3 == 0 else "RUNNING")])
+                await store.upsert_subscription(f"C{i % 7}", name, now=time.time())
         await watcher.run_cycle()
         view = await publish_home(bot)
         shown = json.dumps(view["blocks"])
