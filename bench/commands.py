@@ -6,6 +6,14 @@ Prints the ack latency (p50/p99/max, what Slack's 3-second deadline applies to),
 arrived, and how many DIS calls the burst caused (single flight: one per stream).
 
     .venv/bin/python bench/commands.py [--requests 200] [--streams 5] [--latency 1.0]
+
+`--storm` measures the store instead: the bot serves HTTP with its watcher on DATABASE_URL (`--database-url`,
+a fresh SQLite file by default; PostgreSQL works the same), and while one watcher cycle records a storm of
+`--transitions` task transitions (every watched task turns ERROR: episodes, alerts and outbox rows, delivered
+to the fake Slack as they are queued), `--waves` waves of `--concurrent` signed `/dis watching` commands hit
+the endpoint, 20 ms apart. Prints the ack latency of those commands (p50/p99/max) and the cycle's time.
+
+    .venv/bin/python bench/commands.py --storm [--transitions 120] [--concurrent 40] [--waves 5] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import asyncio
 import logging
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,13 +117,100 @@ async def run(requests: int, streams: int, latency: float) -> None:
     print(f"DIS calls            {sim.count('/transfer-tasks')} (single flight: one per stream)")
 
 
+async def storm(transitions: int, concurrent: int, waves: int, streams: int, database_url: str | None) -> None:
+    from bot.watcher.watcher import Watcher
+
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = database_url or f"sqlite:///{tmp}/bench.db"
+        async with DisSimulator(token="bench-dis-token") as sim, FakeSlack(token=TOKEN) as fake:
+            names = [f"stream-{i:02d}" for i in range(streams)]
+            per = -(-transitions // streams)
+            tasks = {name: [f"task-{j:03d}" for j in range(per)] for name in names}
+            left = transitions
+            for name in names:
+                tasks[name] = tasks[name][: min(per, left)]
+                left -= len(tasks[name])
+                sim.add_stream(name, [SimTask(t) for t in tasks[name]])
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                DIS_REGION="cn-north-4",
+                DIS_PROJECT_ID=sim.project_id,
+                DIS_ENDPOINT=sim.url,
+                DIS_AUTH_TOKEN="bench-dis-token",
+                SLACK_BOT_TOKEN=TOKEN,
+                SLACK_SIGNING_SECRET=SECRET,
+                SLACK_API_URL=fake.url,
+                PORT=0,
+                DATABASE_URL=url,
+                # Each task in its own channel's watch: one alert per stream and channel, many rows.
+                DIS_WATCH=",".join(f"{name}=C{i:03d}" for i, name in enumerate(names)),
+                WATCH_INTERVAL_SECONDS=3600,  # cycles are run by hand below
+            )
+            watching = {"channel_interval": 0.0, "spread": 0.0}
+            runtime = build_runtime(settings, host="127.0.0.1", socket_mode=False, watcher=watching)
+            await runtime.server.start()
+            watcher = runtime.watcher
+            assert isinstance(watcher, Watcher)
+            await watcher.run_cycle()  # the baseline, before the storm
+            endpoint = runtime.server.url + "/slack/events"
+            connector = aiohttp.TCPConnector(limit=concurrent * 2)
+            async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
+
+                async def one(i: int) -> float:
+                    body = slash_command(
+                        "watching", user=f"U{i:04d}", channel="C000", response_url=fake.response_url(f"s{i}")
+                    )
+                    started = time.perf_counter()
+                    async with http.post(endpoint, data=body.encode(), headers=signed_headers(SECRET, body)) as r:
+                        await r.read()
+                    if r.status != 200:
+                        raise RuntimeError(f"request {i}: HTTP {r.status}")
+                    return time.perf_counter() - started
+
+                await asyncio.gather(*(one(-1 - i) for i in range(concurrent)))  # warm-up (auth.test, sockets)
+                for name in names:
+                    for task in tasks[name]:
+                        sim.set_state(name, task, "ERROR")
+                t0 = time.perf_counter()
+                cycle = asyncio.ensure_future(watcher.run_cycle())
+                acks: list[float] = []
+                overlapped = 0
+                # Waves 20 ms apart while the cycle runs (each command's work after its ack reads the store, so
+                # waves without a pause would queue work faster than any store serves it).
+                for wave in range(waves):
+                    acks += await asyncio.gather(*(one(wave * concurrent + i) for i in range(concurrent)))
+                    overlapped += not cycle.done()
+                    await asyncio.sleep(0.02)
+                await cycle
+                seconds = time.perf_counter() - t0
+                episodes = len(await watcher.store.open_episodes())
+            await runtime.server.stop()
+            await runtime.deps.dis.aclose()
+    engine = url.split(":", 1)[0]
+    print(f"storm on {engine}: {episodes} transitions recorded in one cycle of {seconds:.2f} s")
+    print(
+        f"ack latency ({len(acks)} commands, {waves} waves of {concurrent}, {overlapped} during the cycle)"
+        f"   p50 {statistics.median(acks) * 1000:6.1f} ms   p99 {percentile(acks, 99) * 1000:6.1f} ms"
+        f"   max {max(acks) * 1000:6.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--streams", type=int, default=5)
     parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--storm", action="store_true", help="ack latency while the watcher records a storm")
+    parser.add_argument("--transitions", type=int, default=120)
+    parser.add_argument("--concurrent", type=int, default=40)
+    parser.add_argument("--waves", type=int, default=5)
+    parser.add_argument("--database-url", default=None, help="the store for --storm (default: a new SQLite file)")
     args = parser.parse_args()
-    asyncio.run(run(args.requests, args.streams, args.latency))
+    if args.storm:
+        asyncio.run(storm(args.transitions, args.concurrent, args.waves, max(1, args.streams), args.database_url))
+    else:
+        asyncio.run(run(args.requests, args.streams, args.latency))
 
 
 if __name__ == "__main__":

@@ -45,15 +45,15 @@ class ShiftedClock:
         return time.time() + self.offset
 
 
-def subscribe(db: str) -> None:
+async def subscribe(db: str) -> None:
     """Watch both streams in CHANNEL, baselines taken."""
-    from bot.store.sqlite import SqliteStore
+    from bot.store import open_store
 
-    store = SqliteStore(db)
+    store = open_store(f"sqlite:///{db}")
     for stream in (OLD, NEW):
-        store.upsert_subscription(CHANNEL, stream, now=time.time())
-        store.set_baseline_done(CHANNEL, stream)
-    store.close()
+        await store.upsert_subscription(CHANNEL, stream, now=time.time())
+        await store.set_baseline_done(CHANNEL, stream)
+    await store.close()
 
 
 async def queue_backlog(
@@ -73,9 +73,9 @@ async def queue_backlog(
     for i in range(args.alerts):
         sim.set_state(OLD, f"t{i:02d}", "ABNORMAL")  # every alert is due an edit
     await watcher.run_cycle()
-    depth = watcher.store.outbox_depth()
+    depth = await watcher.store.outbox_depth()
     await watcher.tasks.client.aclose()
-    watcher.store.close()
+    await watcher.store.close()
     return int(depth)
 
 
@@ -106,9 +106,9 @@ async def storm(
     deadline = time.monotonic() + args.deadline
     while time.monotonic() < deadline and len(new_posts(fake, changed)) < len(changed):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-    left = watcher.store.outbox_depth()
+    left = await watcher.store.outbox_depth()
     seen = new_posts(fake, changed)
-    started = {e.task_name: e.started_at - clock.offset for e in watcher.store.open_episodes(stream=NEW)}
+    started = {e.task_name: e.started_at - clock.offset for e in await watcher.store.open_episodes(stream=NEW)}
     await watcher.stop(timeout=0.5)
     await watcher.tasks.client.aclose()
     return {
@@ -130,7 +130,7 @@ async def main(args: argparse.Namespace) -> None:
     async with sim, FakeSlack(token=SLACK_TOKEN) as fake:
         with tempfile.TemporaryDirectory() as tmp:
             db = str(Path(tmp) / "storm.db")
-            subscribe(db)
+            await subscribe(db)
             depth = await queue_backlog(sim, fake, db, clock, args)
             fake.latency = args.slack_latency
             print(

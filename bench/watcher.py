@@ -115,7 +115,7 @@ def build(
     from bot.config import Settings
     from bot.dis.client import DisClient
     from bot.services.tasks import TaskService
-    from bot.store.sqlite import SqliteStore
+    from bot.store import open_store
     from bot.watcher.watcher import Watcher
 
     settings = Settings(
@@ -128,24 +128,24 @@ def build(
         WATCH_CONCURRENCY=concurrency,
         **(env or {}),
     )
-    store = SqliteStore(db)
+    store = open_store(f"sqlite:///{db}")
     client = DisClient(settings)
     tasks = TaskService(client, settings.cache_ttl_seconds)
     slack = AsyncWebClient(token=SLACK_TOKEN, base_url=fake_url)
     return Watcher(settings, store, tasks, slack, **options)
 
 
-def subscribe(db: str, streams: int) -> None:
+async def subscribe(db: str, streams: int) -> None:
     """1,000 watches over 10 channels, baselines already taken (as after the first day)."""
-    from bot.store.sqlite import SqliteStore
+    from bot.store import open_store
 
-    store = SqliteStore(db)
-    with store.transaction():
+    store = open_store(f"sqlite:///{db}")
+    async with store.transaction():
         for i in range(streams):
             channel = f"C{i % CHANNELS:04d}BENCH"
-            store.upsert_subscription(channel, stream_name(i), now=time.time())
-            store.set_baseline_done(channel, stream_name(i))
-    store.close()
+            await store.upsert_subscription(channel, stream_name(i), now=time.time())
+            await store.set_baseline_done(channel, stream_name(i))
+    await store.close()
 
 
 async def cycles(sim: Simulator, fake_url: str, db: str, concurrency: int, latency: float, n: int) -> dict[str, Any]:
@@ -161,7 +161,7 @@ async def cycles(sim: Simulator, fake_url: str, db: str, concurrency: int, laten
         cpus.append(time.process_time() - cpu0)
     reads = sim.ask("count") / n
     await watcher.tasks.client.aclose()
-    watcher.store.close()
+    await watcher.store.close()
     ideal = math.ceil(len(watcher.engine.states) / concurrency) * latency
     return {
         "c": concurrency,
@@ -182,7 +182,7 @@ async def memory(sim: Simulator, fake_url: str, db: str, concurrency: int, watch
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     await watcher.tasks.client.aclose()
-    watcher.store.close()
+    await watcher.store.close()
     return (peak - base) / watched_tasks, (current - base) / watched_tasks
 
 
@@ -206,8 +206,8 @@ async def latency_run(
     await watcher.stop(timeout=10)
     await watcher.tasks.client.aclose()
     seen = arrivals(fake, changed)
-    started = {f"{e.stream}/{e.task_name}": e.started_at for e in watcher.store.open_episodes()}
-    watcher.store.close()
+    started = {f"{e.stream}/{e.task_name}": e.started_at for e in await watcher.store.open_episodes()}
+    await watcher.store.close()
     total = [seen[name] - changed[name] for name in seen]
     own = [seen[name] - started[name] for name in seen if name in started]
     posts = sum(1 for c in fake.calls_to("chat.postMessage", ok=True) if not c.payload.get("thread_ts"))
@@ -243,7 +243,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             db = str(Path(tmp) / "bench.db")
-            subscribe(db, args.streams)
+            await subscribe(db, args.streams)
             async with FakeSlack(token=SLACK_TOKEN) as fake:
                 print(f"{'C':>4} {'cycle':>9} {'ideal':>9} {'ratio':>6} {'CPU/cycle':>10} {'reads/cycle':>12}")
                 for c in args.concurrency:

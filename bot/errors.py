@@ -2,7 +2,9 @@
 
     BotError
     ├── ConfigError              missing or contradictory settings (CLI exit code 2)
-    ├── StoreUnavailable         the database refused a read or write (locked, full, read-only, I/O error)
+    ├── StoreUnavailable         the database refused a read or write (locked, full, read-only, I/O error,
+    │                            connection refused or lost)
+    ├── FencedOut                a write of the watcher's leader, made after another replica took the lead
     └── DisError                 anything that went wrong talking to DIS
         ├── InvalidName          refused before any request: stream/task name breaks DIS's naming rule
         ├── NotFound             DIS.4301 (stream) / DIS.4354 (task), sent by DIS as HTTP 400
@@ -29,12 +31,13 @@ class ConfigError(BotError):
 class StoreUnavailable(BotError):
     """The database refused a read or write: locked by another process, disk full, read-only, an I/O error.
 
-    Raised by the store for SQLite's *operational* errors only (a constraint violation is a bug, not a fault),
-    so callers can tell "try again later" from a bug. The message is SQLite's own ("database is locked"): it
-    names no path and no secret.
+    Raised by the store for the engine's *operational* errors only (a constraint violation is a bug, not a
+    fault), so callers can tell "try again later" from a bug. The message is the engine's own ("database is
+    locked", "cannot execute INSERT in a read-only transaction"): it names no path, host or password.
 
     Attributes:
-        code: SQLite's error name ("SQLITE_BUSY", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR_...").
+        code: SQLite's error name ("SQLITE_BUSY", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR_...") or
+            PostgreSQL's SQLSTATE ("25006" read-only, "53100" disk full, "57P01" shut down, "08006" unreachable).
     """
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
@@ -44,8 +47,23 @@ class StoreUnavailable(BotError):
 
     @property
     def read_only(self) -> bool:
-        """The database can be read but not written (a read-only file, mount or `mode=ro` open)."""
-        return (self.code or "").startswith("SQLITE_READONLY")
+        """The database can be read but not written (a read-only file, mount or `mode=ro` open; a read-only
+        PostgreSQL transaction: a standby, `default_transaction_read_only`)."""
+        code = self.code or ""
+        return code.startswith("SQLITE_READONLY") or code == "25006"
+
+
+class FencedOut(BotError):
+    """A write of the watcher's leader refused because `leadership.term` moved on: another replica leads now.
+
+    Not a `StoreUnavailable`: the database works, this process is simply no longer the one that may poll and
+    send, and retrying the same write would be wrong.
+    """
+
+    def __init__(self, term: int, current: int | None) -> None:
+        super().__init__(f"fenced out: this replica leads term {term}, the database is at term {current}")
+        self.term = term
+        self.current = current
 
 
 class DisError(BotError):

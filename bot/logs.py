@@ -157,6 +157,8 @@ def configure_logging(settings: Settings, stream: object = None) -> RedactSecret
     # thousand lines per poll cycle with a thousand watched streams. Only its warnings are worth having.
     for quiet in ("httpx", "httpcore"):
         logging.getLogger(quiet).setLevel(max(logging.WARNING, level))
+    # Alembic narrates every start ("Context impl SQLiteImpl.", each plugin); the store logs `store.migrated` itself.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, level))
     # Bolt and slack_sdk narrate their own workings at INFO ("A new session (s_...) has been established", every
     # Socket Mode reconnect); the bot logs its own event for each thing that matters (server.*, slack.*), so below
     # DEBUG only their warnings pass. At DEBUG Bolt's internals join in; the libraries' DEBUG lines (request

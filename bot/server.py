@@ -382,7 +382,7 @@ async def serve(
         except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
             pass
     try:
-        check_database_writable(settings.database_url)
+        await check_database_writable(settings.database_url)
         await check_slack_token(runtime.deps.slack)
         await check_slack_app_token(runtime.server)
         # Rejected keys: one ERROR naming them, and /readyz says so.

@@ -14,7 +14,7 @@ import httpx
 
 from bot.devtools.fake_slack import FakeSlack
 from bot.dis.simulator import SimTask
-from bot.store.sqlite import SqliteStore
+from bot.store import open_store
 from tests.conftest import SIM_PROJECT, SIM_REGION, SIM_TOKEN, free_port
 
 BOT_TOKEN = "xoxb-process-test-0123456789"
@@ -231,12 +231,12 @@ async def test_post_in_flight_when_killed_is_sent_again_with_its_key(sim, tmp_pa
         [key] = {p.payload["metadata"]["event_payload"]["key"] for p in posts}
         assert key.startswith("alert:") and key.endswith(":post")
         assert {p.payload["metadata"]["event_type"] for p in posts} == {"dis_bot_alert"}
-    store = SqliteStore(str(tmp_path / "bot.db"))
+    store = open_store(f"sqlite:///{tmp_path / 'bot.db'}")
     try:
-        [alert] = store.open_alerts()
+        [alert] = await store.open_alerts()
         assert alert.ts == posts[1].response["ts"]  # the bot follows the later one; the earlier is the one to delete
     finally:
-        store.close()
+        await store.close()
 
 
 #: An app-level token: with it `serve` runs in Socket Mode against the fake Slack's websocket.

@@ -15,7 +15,7 @@ import pytest
 
 from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.simulator import SimTask
-from bot.store.sqlite import SqliteStore
+from bot.store import connect_store
 from tests.conftest import WriteLock, free_port
 from tests.test_serve_process import BOT_TOKEN, metric, run_serve, serve_env, served_bot
 
@@ -126,13 +126,20 @@ async def test_serve_keeps_delivering_after_a_write_refused_during_delivery(sim,
     assert "Traceback" not in bot.output
 
 
+@pytest.fixture
+async def migrated_db(tmp_path: Path) -> Path:
+    """A SQLite file the bot has migrated."""
+    db = tmp_path / "bot.db"
+    await (await connect_store(f"sqlite:///{db}")).close()
+    return db
+
+
 @pytest.fixture(params=["mode=ro", "immutable file"])
-def read_only_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def read_only_url(request: pytest.FixtureRequest, migrated_db: Path) -> Iterator[str]:
     """A DATABASE_URL of a migrated database that can be read but not written: opened with SQLite's `mode=ro`, or
     a file made immutable with `chattr +i` (read-only even for root; skipped where the filesystem or the
     capabilities do not allow it)."""
-    db = tmp_path / "bot.db"
-    SqliteStore(str(db)).close()
+    db = migrated_db
     if request.param == "mode=ro":
         yield f"sqlite:///{db}?mode=ro"
         return

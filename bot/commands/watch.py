@@ -116,11 +116,11 @@ async def unwatch(ctx: CommandContext, args: list[str]) -> Message:
         raise UsageError("Which stream should this channel stop watching?", UNWATCH_USAGE)
     service = _service(ctx)
     stream = args[0]
-    outcome = service.unwatch(ctx.channel_id, stream)
+    outcome = await service.unwatch(ctx.channel_id, stream)
     return unwatch_answer(stream, outcome.value, in_config=service.in_config(ctx.channel_id, stream))
 
 
 async def watching(ctx: CommandContext, args: list[str]) -> Message:
     """What this channel watches, with each watch's last poll result and any delivery problem."""
     service = _service(ctx)
-    return watching_message(service.watching(ctx.channel_id), interval_seconds=service.interval_seconds)
+    return watching_message(await service.watching(ctx.channel_id), interval_seconds=service.interval_seconds)

@@ -76,7 +76,7 @@ class HomeOverview:
         return bool(self.streams or self.wildcard_channels)
 
 
-def collect_overview(
+async def collect_overview(
     store: Store,
     *,
     last_reads: Mapping[str, float] | None = None,
@@ -91,14 +91,14 @@ def collect_overview(
         project_id, region: shown in the tab's context line.
     """
     last_reads = last_reads or {}
-    subs = store.subscriptions()
+    subs = await store.subscriptions()
     wildcard = tuple(sorted({s.channel_id for s in subs if s.stream == ALL_STREAMS}))
     channels: dict[str, set[str]] = {}
     for sub in subs:
         if sub.stream != ALL_STREAMS:
             channels.setdefault(sub.stream, set()).add(sub.channel_id)
-    states = store.task_states()
-    health = store.stream_health()
+    states = await store.task_states()
+    health = await store.stream_health()
     names = set(channels)
     if wildcard:  # every stream the watcher has read or tried to read
         names |= set(states) | set(health) | set(last_reads)
@@ -117,8 +117,8 @@ def collect_overview(
         )
 
     alerts = []
-    for alert in store.open_alerts():
-        episodes = [e for e in store.episodes_for_alert(alert.id) if e.is_open]
+    for alert in await store.open_alerts():
+        episodes = [e for e in await store.episodes_for_alert(alert.id) if e.is_open]
         if not episodes:
             continue
         alerts.append(

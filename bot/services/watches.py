@@ -119,44 +119,44 @@ class WatchService:
             validate_name(stream, "stream")
             read = self.engine.read_started(stream)
             listed = await self.tasks.tasks(stream, fresh=True)
-        sub, created = self.store.upsert_subscription(
+        sub, created = await self.store.upsert_subscription(
             channel_id, stream, now=self.clock(), mention=mention, set_mention=set_mention, created_by=user_id
         )
         self.engine.removed.discard((channel_id, stream))  # watched again right after an unwatch
         if self.sender is not None and sub.delivery_error:
-            self.sender.retry_channel(channel_id)
+            await self.sender.retry_channel(channel_id)
         if listed is not None and sub.baseline_pending:
             # Baseline now rather than at the next cycle: the channel hears about old problems right away.
-            self.engine.record_poll(stream, listed, self.engine.subscribers(stream), read=read)
+            await self.engine.record_poll(stream, listed, await self.engine.subscribers(stream), read=read)
             sub = next(
-                (s for s in self.store.subscriptions(channel_id=channel_id, stream=stream)),
+                (s for s in await self.store.subscriptions(channel_id=channel_id, stream=stream)),
                 sub,
             )
         failing = [t for t in listed.sorted_tasks() if t.is_problem] if listed is not None else []
         return WatchResult(sub, created, listed, failing, count)
 
-    def unwatch(self, channel_id: str, stream: str) -> Unwatched:
+    async def unwatch(self, channel_id: str, stream: str) -> Unwatched:
         """Stop watching; open problems of that watch end quietly (their alerts say "no longer watched")."""
-        subs = self.store.subscriptions(channel_id=channel_id, stream=stream)
+        subs = await self.store.subscriptions(channel_id=channel_id, stream=stream)
         if not subs:
             return Unwatched.NOT_WATCHED
         if subs[0].source == SOURCE_CONFIG:
             return Unwatched.FROM_CONFIG
-        self.store.remove_subscription(channel_id, stream)
-        self.engine.unwatched(channel_id, stream)
+        await self.store.remove_subscription(channel_id, stream)
+        await self.engine.unwatched(channel_id, stream)
         return Unwatched.REMOVED
 
     def in_config(self, channel_id: str, stream: str) -> bool:
         """Whether `DIS_WATCH` also sets this watch (it comes back at the next start)."""
         return (stream, channel_id) in self.config_watches
 
-    def watching(self, channel_id: str) -> list[WatchStatus]:
+    async def watching(self, channel_id: str) -> list[WatchStatus]:
         """The channel's watches with their last poll, open problems, snoozes and delivery error."""
         now = self.clock()
-        subs = self.store.subscriptions(channel_id=channel_id)
+        subs = await self.store.subscriptions(channel_id=channel_id)
         explicit = {s.stream for s in subs if not s.is_wildcard}
-        problems = Counter(e.stream for e in self.store.open_episodes(channel_id=channel_id, kind=KIND_TASK))
-        snoozes = self.store.snoozes(now=now, channel_id=channel_id)
+        problems = Counter(e.stream for e in await self.store.open_episodes(channel_id=channel_id, kind=KIND_TASK))
+        snoozes = await self.store.snoozes(now=now, channel_id=channel_id)
         out = []
         for sub in subs:
             if sub.is_wildcard:
@@ -179,17 +179,17 @@ class WatchService:
     def last_poll(self, stream: str) -> PollStatus | None:
         return self.engine.polls.get(stream)
 
-    def acknowledge(self, alert_id: int, user_id: str) -> tuple[Alert | None, bool]:
+    async def acknowledge(self, alert_id: int, user_id: str) -> tuple[Alert | None, bool]:
         """Acknowledge button: the first press records who and stops reminders."""
-        return self.engine.acknowledge(alert_id, user_id)
+        return await self.engine.acknowledge(alert_id, user_id)
 
-    def acknowledge_in(self, channel_id: str, alert_id: int, user_id: str) -> tuple[Alert | None, bool]:
+    async def acknowledge_in(self, channel_id: str, alert_id: int, user_id: str) -> tuple[Alert | None, bool]:
         """Acknowledge, but only an alert of `channel_id` (a button press names where it was pressed)."""
-        alert = self.store.alert(alert_id)
+        alert = await self.store.alert(alert_id)
         if alert is None or alert.channel_id != channel_id:
             return None, False
-        return self.engine.acknowledge(alert_id, user_id)
+        return await self.engine.acknowledge(alert_id, user_id)
 
-    def snooze(self, alert_id: int, user_id: str, seconds: float) -> SnoozeResult:
+    async def snooze(self, alert_id: int, user_id: str, seconds: float) -> SnoozeResult:
         """Snooze button: silence the alert's open tasks in its channel for `seconds`."""
-        return self.engine.snooze(alert_id, user_id, seconds)
+        return await self.engine.snooze(alert_id, user_id, seconds)

@@ -1,91 +1,94 @@
-"""The watcher's durable state: `open_store(DATABASE_URL)` picks the engine by the URL's scheme."""
+"""The watcher's durable state: `open_store(DATABASE_URL)` picks SQLite or PostgreSQL by the URL's scheme.
+
+store = open_store(settings.database_url)   # checks the URL, connects to nothing yet
+await store.open()                          # connects, migrates (under a lock)
+...
+await store.close()
+"""
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-from pathlib import Path
+from typing import Any
 
 from bot.errors import ConfigError, StoreUnavailable
 from bot.store.base import Store
-from bot.store.sqlite import SqliteStore
+from bot.store.sql import SqlStore
+from bot.store.urls import DatabaseUrl, parse_database_url, shown_url, sqlite_path
 
-__all__ = ["Store", "check_database_writable", "open_store", "sqlite_path"]
+__all__ = ["SqlStore", "Store", "check_database_writable", "connect_store", "open_store", "shown_url", "sqlite_path"]
 
 logger = logging.getLogger("bot.store")
 
 
-def sqlite_path(database_url: str) -> str:
-    """The file path of a `sqlite:///relative.db`, `sqlite:////abs/path.db` or `sqlite:///:memory:` URL.
+def open_store(database_url: str, **options: Any) -> SqlStore:
+    """The store named by `DATABASE_URL`, not connected yet (`await store.open()` connects and migrates).
 
-    A `?...` part (SQLite URI parameters such as `mode=rw`) is not part of the path.
-
-    Raises:
-        ConfigError: naming DATABASE_URL if the URL is not one of those shapes.
-    """
-    prefix = "sqlite:///"
-    path = database_url[len(prefix) :].split("?", 1)[0]
-    if not database_url.startswith(prefix) or not path:
-        raise ConfigError(
-            f"DATABASE_URL {database_url!r} is not a SQLite URL: use sqlite:///relative.db, "
-            "sqlite:////absolute/path.db or sqlite:///:memory:"
-        )
-    return path
-
-
-def open_store(database_url: str) -> Store:
-    """Open (creating or migrating) the store named by `DATABASE_URL`.
+    Args:
+        options: `SqlStore` options (`busy_timeout`, `faults`, `pool_size`, `migrate_timeout`).
 
     Raises:
-        ConfigError: the scheme is not supported, or the database cannot be opened; the message names
-            DATABASE_URL (and says "read-only" when it can be read but not written).
+        ConfigError: the scheme is not supported or the URL is malformed; the message names DATABASE_URL.
     """
-    scheme = database_url.split(":", 1)[0].lower() if ":" in database_url else ""
-    if scheme != "sqlite":
-        shown = scheme or database_url
-        raise ConfigError(
-            f"DATABASE_URL uses {shown!r}, which this bot cannot store to; supported: sqlite "
-            "(e.g. sqlite:///dis-bot.db)"
-        )
-    path = sqlite_path(database_url)
-    query = database_url.split("?", 1)[1] if "?" in database_url else ""
-    if path != ":memory:" and not Path(path).parent.exists():
-        raise ConfigError(f"DATABASE_URL points into {str(Path(path).parent)!r}, which does not exist")
+    return SqlStore(parse_database_url(database_url), **options)
+
+
+async def connect_store(database_url: str, **options: Any) -> SqlStore:
+    """`open_store` and `open()`: a store ready to use (created or migrated).
+
+    Raises:
+        ConfigError: as `open_store`; the database is read-only and needs migrating; or it cannot be opened
+            at all (a file that is not a database); the message names DATABASE_URL (never its password).
+        StoreUnavailable: a passing fault (locked, unreachable); the store is closed again.
+    """
+    store = open_store(database_url, **options)
     try:
-        return SqliteStore(path, uri_query=query)
+        await store.open()
     except StoreUnavailable as exc:
-        if exc.read_only:
-            raise _read_only(database_url, exc) from None
-        raise ConfigError(f"DATABASE_URL {database_url!r} cannot be opened: {exc}") from None
-    except (sqlite3.Error, RuntimeError) as exc:
-        if str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_READONLY"):
-            raise _read_only(database_url, StoreUnavailable(str(exc), code="SQLITE_READONLY")) from None
-        raise ConfigError(f"DATABASE_URL {database_url!r} cannot be opened: {exc}") from None
+        await store.close()
+        _refuse(store.target, exc)
+        raise
+    except ConfigError as exc:
+        await store.close()
+        raise ConfigError(f"DATABASE_URL {store.target.shown!r}: {exc}") from None
+    return store
 
 
-def check_database_writable(database_url: str) -> None:
-    """Stop the start when `DATABASE_URL` can be read but not written (`serve` calls this before listening).
+async def check_database_writable(database_url: str) -> None:
+    """Migrate, then stop the start when `DATABASE_URL` can be read but not written (`serve` calls this first).
 
     Such a bot would start, answer commands and then record no alert: better to refuse with a clear message.
-    A fault that passes (the database locked by another process, a full disk) only logs a warning: the bot
-    starts and its store recovers by itself once writes work.
+    A fault that passes (the database locked by another process, a full disk, a server not up yet) only logs a
+    warning: the bot starts, and its store migrates and recovers by itself once it answers.
 
     Raises:
-        ConfigError: naming DATABASE_URL and saying "read-only" (or why it cannot be opened at all).
+        ConfigError: naming DATABASE_URL and saying "read-only" (or why it cannot be used at all: the server
+            refuses our credentials, the database does not exist, a newer bot migrated it).
     """
-    store = open_store(database_url)
     try:
-        store.check_writable()
+        store = await connect_store(database_url)
     except StoreUnavailable as exc:
-        if exc.read_only:
-            raise _read_only(database_url, exc) from None
+        logger.warning("store.start_write_failed", extra={"error": exc.message, "code": exc.code})
+        return
+    try:
+        await store.check_writable()
+    except StoreUnavailable as exc:
+        _refuse(store.target, exc)
         logger.warning("store.start_write_failed", extra={"error": exc.message, "code": exc.code})
     finally:
-        store.close()
+        await store.close()
 
 
-def _read_only(database_url: str, exc: StoreUnavailable) -> ConfigError:
-    return ConfigError(
-        f"DATABASE_URL {database_url!r} is read-only ({exc.message}): the bot records its watches and alerts "
-        "there, so it must be able to write it (check the file, its directory and the mount)"
-    )
+def _refuse(target: DatabaseUrl, exc: StoreUnavailable) -> None:
+    """Raise the ConfigError of a fault that will not pass by itself; return for one that will."""
+    code = exc.code or ""
+    if exc.read_only:
+        raise ConfigError(
+            f"DATABASE_URL {target.shown!r} is read-only ({exc.message}): the bot records its watches and alerts "
+            "there, so it must be able to write it (check the file, its directory and the mount, or that the "
+            "server is a primary)"
+        ) from None
+    if code.startswith("28") or code == "3D000":
+        raise ConfigError(f"DATABASE_URL {target.shown!r} is refused by the server ({exc.message})") from None
+    if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_CANTOPEN")):
+        raise ConfigError(f"DATABASE_URL {target.shown!r} cannot be opened: {exc.message}") from None

@@ -13,17 +13,20 @@ What lives here (and nowhere else), so that a restart neither re-alerts nor forg
 - the outbox: every Slack call not yet delivered, each with a unique idempotency key;
 - stream health: consecutive failed polls per stream, for the "I cannot read this stream" warning.
 
-Writes inside `with store.transaction():` commit together; each method is its own transaction otherwise.
-A database that cannot serve a call (locked, disk full, read-only, an I/O error) raises
-`bot.errors.StoreUnavailable`, rolls the transaction back and is reported to `store.faults`.
+Writes inside `async with store.transaction():` commit together; each method is its own transaction otherwise.
+A database that cannot serve a call (locked, disk full, read-only, an I/O error, a connection refused or
+lost) raises `bot.errors.StoreUnavailable`, rolls the transaction back and is reported to `store.faults`.
+
+The records below are built from rows by column name (`from_row`): their fields are the columns of the tables
+in `bot.store.tables`, so a column is written in a table and its record, and no mapper repeats it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import MISSING, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from bot.store.faults import StoreFaults
@@ -183,20 +186,32 @@ class StreamHealth:
 
 
 class Store(Protocol):
-    """Everything the watcher keeps across restarts. Implementations must make each call short."""
+    """Everything the watcher keeps across restarts (`bot.store.sql.SqlStore` on SQLite and PostgreSQL).
+
+    Every call is a coroutine that leaves the event loop free while the database works (aiosqlite's thread,
+    asyncpg's socket), so a Slack ack never waits behind a write.
+    """
 
     #: Whether writes work now (`/readyz` and the "store failing" warnings read it).
     faults: StoreFaults
 
     # --- lifecycle ---
-    def close(self) -> None: ...
-    def transaction(self) -> AbstractContextManager[None]: ...
-    def check_writable(self) -> None:
+    async def close(self) -> None: ...
+    def transaction(self) -> AbstractAsyncContextManager[None]: ...
+    async def open(self) -> None:
+        """Create or migrate the schema (under a lock: replicas may start together); idempotent."""
+        ...
+
+    def fence(self, term: int | None) -> None:
+        """From now on the leader's writes check `leadership.term` (`FencedOut` if it moved on); None: no check."""
+        ...
+
+    async def check_writable(self) -> None:
         """Commit a write that changes nothing; raises `StoreUnavailable` if the database takes no writes now."""
         ...
 
     # --- subscriptions ---
-    def upsert_subscription(
+    async def upsert_subscription(
         self,
         channel_id: str,
         stream: str,
@@ -214,20 +229,22 @@ class Store(Protocol):
         """
         ...
 
-    def remove_subscription(self, channel_id: str, stream: str) -> bool: ...
-    def subscriptions(self, *, channel_id: str | None = None, stream: str | None = None) -> list[Subscription]: ...
-    def set_baseline_done(self, channel_id: str, stream: str) -> None: ...
-    def set_delivery_error(self, channel_id: str, error: str | None, now: float) -> None: ...
+    async def remove_subscription(self, channel_id: str, stream: str) -> bool: ...
+    async def subscriptions(
+        self, *, channel_id: str | None = None, stream: str | None = None
+    ) -> list[Subscription]: ...
+    async def set_baseline_done(self, channel_id: str, stream: str) -> None: ...
+    async def set_delivery_error(self, channel_id: str, error: str | None, now: float) -> None: ...
 
     # --- task states ---
-    def task_states(self) -> dict[str, dict[str, KnownTask]]: ...
-    def save_task_states(self, stream: str, upsert: Iterable[KnownTask], delete: Iterable[str] = ()) -> None: ...
-    def forget_stream(self, stream: str) -> None:
+    async def task_states(self) -> dict[str, dict[str, KnownTask]]: ...
+    async def save_task_states(self, stream: str, upsert: Iterable[KnownTask], delete: Iterable[str] = ()) -> None: ...
+    async def forget_stream(self, stream: str) -> None:
         """Drop task states and health of a stream nobody watches any more."""
         ...
 
     # --- episodes ---
-    def open_episode(
+    async def open_episode(
         self,
         *,
         channel_id: str,
@@ -245,56 +262,56 @@ class Store(Protocol):
         """Open an episode, or return the one already open for the same key (and False)."""
         ...
 
-    def open_episodes(
+    async def open_episodes(
         self, *, channel_id: str | None = None, stream: str | None = None, kind: str | None = None
     ) -> list[Episode]: ...
-    def unalerted_episodes(self) -> list[Episode]:
+    async def unalerted_episodes(self) -> list[Episode]:
         """Open episodes not yet announced (snoozed ones included; the caller filters)."""
         ...
 
-    def unnoted_recoveries(self) -> list[Episode]:
+    async def unnoted_recoveries(self) -> list[Episode]:
         """Closed episodes whose alert thread has not had its "recovered" reply yet."""
         ...
 
-    def episodes_for_alert(self, alert_id: int) -> list[Episode]: ...
-    def update_episode(self, episode_id: int, *, state: str) -> None: ...
-    def close_episode(self, episode_id: int, *, ended_at: float, end_state: str, note: bool = True) -> None:
+    async def episodes_for_alert(self, alert_id: int) -> list[Episode]: ...
+    async def update_episode(self, episode_id: int, *, state: str) -> None: ...
+    async def close_episode(self, episode_id: int, *, ended_at: float, end_state: str, note: bool = True) -> None:
         """End an episode; with `note=False` its thread gets no "recovered" reply (unwatched, never posted)."""
         ...
 
-    def mark_recoveries_noted(self, episode_ids: Sequence[int]) -> None: ...
-    def attach_episodes(self, episode_ids: Sequence[int], alert_id: int) -> None: ...
+    async def mark_recoveries_noted(self, episode_ids: Sequence[int]) -> None: ...
+    async def attach_episodes(self, episode_ids: Sequence[int], alert_id: int) -> None: ...
 
     # --- alerts ---
-    def create_alert(self, channel_id: str, kind: str, *, now: float, mention: str | None = None) -> Alert: ...
-    def alert(self, alert_id: int) -> Alert | None: ...
-    def open_alerts(self, kind: str | None = None) -> list[Alert]: ...
-    def set_alert_posted(self, alert_id: int, ts: str, now: float, seq: int = 0) -> None:
+    async def create_alert(self, channel_id: str, kind: str, *, now: float, mention: str | None = None) -> Alert: ...
+    async def alert(self, alert_id: int) -> Alert | None: ...
+    async def open_alerts(self, kind: str | None = None) -> list[Alert]: ...
+    async def set_alert_posted(self, alert_id: int, ts: str, now: float, seq: int = 0) -> None:
         """Record the posted message's ts; `seq` is `outbox_seq()` when it was rendered."""
         ...
 
-    def set_alert_mention(self, alert_id: int, mention: str | None) -> None:
+    async def set_alert_mention(self, alert_id: int, mention: str | None) -> None:
         """Who the alert mentions (it grows when problems of other watches join it)."""
         ...
 
-    def ack_alert(self, alert_id: int, user_id: str, now: float) -> bool:
+    async def ack_alert(self, alert_id: int, user_id: str, now: float) -> bool:
         """Record who acknowledged; False if it already was (the first one wins)."""
         ...
 
-    def mark_reminded(self, alert_id: int, now: float) -> int:
+    async def mark_reminded(self, alert_id: int, now: float) -> int:
         """Count a reminder; returns the reminder number."""
         ...
 
-    def resolve_alert(self, alert_id: int, now: float) -> None: ...
+    async def resolve_alert(self, alert_id: int, now: float) -> None: ...
 
     # --- snoozes ---
-    def snooze(self, channel_id: str, stream: str, task_name: str, *, until: float, by: str | None) -> None: ...
-    def snoozes(self, *, now: float, channel_id: str | None = None) -> list[Snooze]:
+    async def snooze(self, channel_id: str, stream: str, task_name: str, *, until: float, by: str | None) -> None: ...
+    async def snoozes(self, *, now: float, channel_id: str | None = None) -> list[Snooze]:
         """Snoozes still in force at `now`."""
         ...
 
     # --- outbox ---
-    def enqueue(
+    async def enqueue(
         self,
         key: str,
         channel_id: str,
@@ -307,14 +324,14 @@ class Store(Protocol):
         """Queue a Slack call; None if `key` was queued before (idempotency: each key is delivered once)."""
         ...
 
-    def pending_update(self, alert_id: int) -> bool:
+    async def pending_update(self, alert_id: int) -> bool:
         """Whether an update of the alert is waiting, not yet rendered (a second one would render the same).
 
         One being sent does not count: it was rendered before the change that asks for another.
         """
         ...
 
-    def outbox_heads(self) -> list[OutboxItem]:
+    async def outbox_heads(self) -> list[OutboxItem]:
         """The row each channel sends next: new alerts first, an alert's own rows in their order.
 
         A new alert's post goes before the edits, thread replies and reminders of other alerts (posts among
@@ -325,40 +342,40 @@ class Store(Protocol):
         """
         ...
 
-    def outbox_item(self, item_id: int) -> OutboxItem | None: ...
-    def outbox_seq(self) -> int:
+    async def outbox_item(self, item_id: int) -> OutboxItem | None: ...
+    async def outbox_seq(self) -> int:
         """The newest outbox row id (0 when empty): a point in the queue's history."""
         ...
 
-    def outbox_depth(self) -> int: ...
-    def outbox(self, *, state: str | None = None, channel_id: str | None = None) -> list[OutboxItem]: ...
-    def mark_sending(self, item_id: int) -> None: ...
-    def mark_done(self, item_id: int, now: float) -> None: ...
-    def mark_retry(self, item_id: int, *, not_before: float, error: str) -> None: ...
-    def park_channel(self, channel_id: str, error: str, *, not_before: float) -> int:
+    async def outbox_depth(self) -> int: ...
+    async def outbox(self, *, state: str | None = None, channel_id: str | None = None) -> list[OutboxItem]: ...
+    async def mark_sending(self, item_id: int) -> None: ...
+    async def mark_done(self, item_id: int, now: float) -> None: ...
+    async def mark_retry(self, item_id: int, *, not_before: float, error: str) -> None: ...
+    async def park_channel(self, channel_id: str, error: str, *, not_before: float) -> int:
         """Set aside every pending row of a channel Slack refuses (not_in_channel, ...) until `not_before`."""
         ...
 
-    def mark_dead(self, item_id: int, error: str) -> None: ...
-    def parked_channels(self) -> dict[str, float]:
+    async def mark_dead(self, item_id: int, error: str) -> None: ...
+    async def parked_channels(self) -> dict[str, float]:
         """Channels with parked rows, and when each may be tried again."""
         ...
 
-    def unpark(self, channel_id: str, now: float) -> int:
+    async def unpark(self, channel_id: str, now: float) -> int:
         """Make a channel's parked rows pending again (the bot was invited); returns how many."""
         ...
 
-    def recover_sending(self) -> int:
+    async def recover_sending(self) -> int:
         """After a crash, rows caught mid-send go back to pending (delivered at least once)."""
         ...
 
     # --- stream health ---
-    def stream_health(self) -> dict[str, StreamHealth]: ...
-    def put_stream_health(self, health: StreamHealth) -> None: ...
-    def clear_stream_health(self, stream: str) -> None: ...
+    async def stream_health(self) -> dict[str, StreamHealth]: ...
+    async def put_stream_health(self, health: StreamHealth) -> None: ...
+    async def clear_stream_health(self, stream: str) -> None: ...
 
     # --- housekeeping ---
-    def prune(self, before: float) -> int:
+    async def prune(self, before: float) -> int:
         """Delete delivered/dead outbox rows, closed episodes and resolved alerts older than `before`."""
         ...
 
@@ -367,3 +384,20 @@ def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     """Slices of at most `size` items (SQLite limits the number of `?` parameters per statement)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+_Record = TypeVar("_Record")
+
+
+def from_row(record: type[_Record], row: Mapping[str, Any]) -> _Record:
+    """A record from a row, field by column name. A NULL in a column whose field has a default other than None
+    gives the default (old rows' `posted_seq`, `kind`), so no per-table mapper is needed."""
+    values: dict[str, Any] = {}
+    for f in fields(record):  # type: ignore[arg-type]
+        if f.name not in row:
+            continue
+        value = row[f.name]
+        if value is None and (f.default is not MISSING or f.default_factory is not MISSING) and f.default is not None:
+            continue
+        values[f.name] = value
+    return record(**values)

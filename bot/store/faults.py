@@ -1,9 +1,10 @@
 """StoreFaults: whether the database takes writes right now, for `/readyz` and a calm log.
 
-A write SQLite refuses (`database is locked`, disk full, read-only, an I/O error) is a fault of the store, not
-of the code that asked: the poll loop keeps its last known states and finds the same change again next cycle,
-and the outbox keeps in memory what it could not record and retries it (see `OutboxSender`). This tracker is
-what the rest of the bot sees of such a fault:
+A write the database refuses (SQLite's `database is locked`, disk full, read-only, an I/O error; PostgreSQL
+unreachable, shut down, a read-only standby, disk full) is a fault of the store, not of the code that asked
+(`classify` tells one from a bug, at the engine's edge): the poll loop keeps its last known states and finds the
+same change again next cycle, and the outbox keeps in memory what it could not record and retries it (see
+`OutboxSender`). This tracker is what the rest of the bot sees of such a fault:
 
 - `check` is a `Health.add_check` component: `/readyz` is 503 with a "store" entry naming the failure from the
   first refused write until a write commits again;
@@ -19,9 +20,70 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
+
 from bot.errors import StoreUnavailable
 
 logger = logging.getLogger("bot.store")
+
+#: SQLite's error names (and their extended forms, `SQLITE_IOERR_WRITE`) that say "the database cannot serve this
+#: now", as opposed to a bug in our SQL or a constraint we broke.
+SQLITE_FAULTS = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "SQLITE_PROTOCOL",
+    "SQLITE_NOMEM",
+    "SQLITE_PERM",
+    "SQLITE_NOLFS",
+)
+#: PostgreSQL SQLSTATEs (or their classes) that are faults: connection exceptions (08), read-only transaction
+#: (25006), authorization and missing database (28, 3D000: the server refuses us), serialization failure and
+#: deadlock (40001, 40P01), insufficient resources (53: disk full, too many connections), lock not available
+#: (55P03), operator intervention (57: shut down, cannot connect now, statement timeout), system and I/O errors
+#: (58), corrupted data (XX001, XX002).
+PG_FAULTS = ("08", "25006", "28", "3D000", "40001", "40P01", "53", "55P03", "57", "58", "XX001", "XX002")
+#: SQLSTATE "connection failure": the code of a server that cannot be reached at all.
+PG_UNREACHABLE = "08006"
+
+
+def classify(exc: BaseException) -> StoreUnavailable | None:
+    """The `StoreUnavailable` an engine's exception stands for, or None when it is a bug (our SQL, a constraint).
+
+    Reads SQLite's `sqlite_errorname` and PostgreSQL's SQLSTATE through SQLAlchemy's wrapper; a socket that
+    cannot connect or was closed (no SQLSTATE) is PostgreSQL being unreachable. The message is the engine's
+    own text, without the driver's class name.
+    """
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    cause = orig.__cause__ if orig is not None and orig.__cause__ is not None else orig
+    name = str(getattr(orig, "sqlite_errorname", "") or getattr(cause, "sqlite_errorname", "") or "")
+    if name:
+        return StoreUnavailable(str(cause), code=name) if name.startswith(SQLITE_FAULTS) else None
+    state = str(getattr(orig, "sqlstate", None) or getattr(cause, "sqlstate", None) or "")
+    if state:
+        return StoreUnavailable(_pg_message(cause), code=state) if state.startswith(PG_FAULTS) else None
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return StoreUnavailable(_pg_message(cause) or "connection lost", code=PG_UNREACHABLE)
+    if isinstance(cause, (OSError, TimeoutError)) or _is_closed_connection(cause):
+        return StoreUnavailable(_pg_message(cause) or type(cause).__name__, code=PG_UNREACHABLE)
+    return None
+
+
+def _is_closed_connection(exc: BaseException | None) -> bool:
+    """asyncpg's "connection is closed" and "connection was closed in the middle of operation" (no SQLSTATE)."""
+    module = type(exc).__module__ if exc is not None else ""
+    return module.startswith("asyncpg") and "closed" in str(exc).lower()
+
+
+def _pg_message(exc: BaseException | None) -> str:
+    # SQLAlchemy's adapter prefixes the driver's class ("<class 'asyncpg...'>: ..."): keep the server's words.
+    text = str(exc or "")
+    return text.split(">: ", 1)[1] if text.startswith("<class ") and ">: " in text else text
 
 
 class StoreFaults:
@@ -80,7 +142,7 @@ class StoreFaults:
         self.error = None
 
     def check(self, now: float) -> tuple[bool, dict[str, Any]]:
-        """`Health.add_check("store", faults.check)`: not ready while writes fail, with SQLite's reason."""
+        """`Health.add_check("store", faults.check)`: not ready while writes fail, with the engine's reason."""
         del now  # the ages below are on this tracker's own clock
         if self.failing_since is None or self.error is None:
             return True, {"ok": True}

@@ -1,8 +1,9 @@
 """AlertEngine: turns poll results into episodes, alerts and queued Slack calls, all in the store.
 
-Every entry point is synchronous and runs in one store transaction, so nothing can interleave with it on
-the event loop: a poll result is applied whole or not at all, and Slack calls leave only through the
-outbox (`OutboxSender`), never from here. That is what makes "no duplicates, nothing lost" checkable:
+Every entry point runs in one store transaction, and this process's write transactions take turns (the store
+sees to it), so nothing interleaves with one: a poll result is applied whole or not at all, and Slack calls
+leave only through the outbox (`OutboxSender`), never from here. That is what makes "no duplicates, nothing
+lost" checkable:
 
 - a problem is an *episode* (channel, stream, task); the store allows one open episode per key, so
   applying the same poll twice, or again after a restart, cannot alert twice;
@@ -27,8 +28,8 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -140,8 +141,10 @@ class AlertEngine:
         self.repeat_minutes = repeat_minutes
         self.failures_before_warning = failures_before_warning
         self.on_enqueue = on_enqueue or (lambda: None)
-        self.states: dict[str, dict[str, KnownTask]] = store.task_states()
-        self.health: dict[str, StreamHealth] = store.stream_health()
+        #: Last known task states and stream health, read from the store by `load()`.
+        self.states: dict[str, dict[str, KnownTask]] = {}
+        self.health: dict[str, StreamHealth] = {}
+        self._loaded = False
         #: The last poll of each stream since this process started.
         self.polls: dict[str, PollStatus] = {}
         #: Watches removed since the current cycle routed its polls: their results are not applied.
@@ -152,11 +155,19 @@ class AlertEngine:
         #: Warnings of the transaction in progress (`_recording`), logged once it commits.
         self._pending_logs: list[tuple[int, str, dict[str, Any]]] | None = None
 
+    async def load(self) -> None:
+        """Read the last known states and stream health from the store (once; every entry point calls it)."""
+        if self._loaded:
+            return
+        self.states = await self.store.task_states()
+        self.health = await self.store.stream_health()
+        self._loaded = True
+
     # ------------------------------------------------------------------ routing
 
-    def subscribers(self, stream: str) -> list[Subscription]:
+    async def subscribers(self, stream: str) -> list[Subscription]:
         """The subscriptions that hear about `stream` (explicit watches and `*`)."""
-        subs = self.store.subscriptions(stream=stream) + self.store.subscriptions(stream=ALL_STREAMS)
+        subs = await self.store.subscriptions(stream=stream) + await self.store.subscriptions(stream=ALL_STREAMS)
         return route(subs, [stream])[stream]
 
     # ------------------------------------------------------------------ poll results
@@ -184,7 +195,7 @@ class AlertEngine:
         newest = max(read, last[0]) if last is not None else read
         self._applied[stream] = (newest, _identity(result) if result is not None else None)
 
-    def record_poll(
+    async def record_poll(
         self,
         stream: str,
         result: TaskList,
@@ -198,17 +209,20 @@ class AlertEngine:
         Outside a cycle (`cycle=None`, e.g. right after `/dis watch`) new problems are announced at once.
         `read` is the ticket from `read_started()` (None: applied whatever its age).
         """
-        if self._stale(stream, read, result):
-            logger.info("watch.stale_read", extra={"stream": stream})
-            return
+        await self.load()
         now = self.clock()
-        previous = self.states.get(stream, {})
-        with self._recording():
-            current = self._save_states(stream, previous, result.tasks, now)
-            self._readable(stream, now)
+        async with self._recording():
+            # Inside the transaction: this process's writes take turns, so no other result of this stream is
+            # being applied between this check and the update of `states` after the commit.
+            if self._stale(stream, read, result):
+                logger.info("watch.stale_read", extra={"stream": stream})
+                return
+            previous = self.states.get(stream, {})
+            current = await self._save_states(stream, previous, result.tasks, now)
+            await self._readable(stream, now)
             for sub in subs:
                 if (sub.channel_id, sub.stream) not in self.removed:
-                    self._apply(sub, stream, result.tasks, previous, now, cycle)
+                    await self._apply(sub, stream, result.tasks, previous, now, cycle)
         self.states[stream] = current
         self.health.pop(stream, None)
         self._note_read(stream, read, result)
@@ -217,7 +231,7 @@ class AlertEngine:
         self.polls[stream] = PollStatus(stream, now, True, counts)
         metrics.set_stream_states(stream, counts, set(before.counts) if before else None)
 
-    def record_poll_failure(
+    async def record_poll_failure(
         self,
         stream: str,
         error: DisError,
@@ -229,6 +243,7 @@ class AlertEngine:
         """Count a failed poll; after `failures_before_warning` in a row each channel hears once that the
         stream cannot be read (with the reason). Transient failures raise nothing. A failed read older than
         the newest applied one says nothing new and is ignored."""
+        await self.load()
         if self._stale(stream, read):
             logger.info("watch.stale_read", extra={"stream": stream, "error_kind": error.kind})
             return
@@ -242,13 +257,13 @@ class AlertEngine:
             error=error.message,
             warned=old.warned,
         )
-        with self._recording():
+        async with self._recording():
             if health.failures >= self.failures_before_warning:
                 health = replace(health, warned=True)
                 for sub in subs:
                     if (sub.channel_id, sub.stream) in self.removed:
                         continue
-                    ep, created = self.store.open_episode(
+                    ep, created = await self.store.open_episode(
                         channel_id=sub.channel_id,
                         stream=stream,
                         task_name="",
@@ -264,36 +279,38 @@ class AlertEngine:
                             {"stream": stream, "channel": sub.channel_id, "error_kind": error.kind},
                         )
                         if cycle is None:
-                            self._announce(sub.channel_id, KIND_BLIND, [ep], None, now)
-            self.store.put_stream_health(health)
+                            await self._announce(sub.channel_id, KIND_BLIND, [ep], None, now)
+            await self.store.put_stream_health(health)
         self.health[stream] = health
         self._note_read(stream, read)
         self.polls[stream] = PollStatus(
             stream, now, False, error_kind=error.kind, error=error.message, failures=health.failures
         )
 
-    def record_list_readable(self) -> None:
+    async def record_list_readable(self) -> None:
         """The streams list (for `*` watches) could be read: end an "I cannot list streams" warning."""
+        await self.load()
         if ALL_STREAMS not in self.health:
             return
-        with self.store.transaction():
-            self._readable(ALL_STREAMS, self.clock())
+        async with self.store.transaction():
+            await self._readable(ALL_STREAMS, self.clock())
         self.health.pop(ALL_STREAMS, None)
 
-    def finish_cycle(self, cycle: Cycle) -> None:
+    async def finish_cycle(self, cycle: Cycle) -> None:
         """Announce what the cycle did not announce yet, post grouped recovery replies, send due reminders."""
         now = self.clock()
-        with self.store.transaction():
-            self._roll_up(now, cycle)
-            self._note_recoveries()
-            self._remind(now)
+        async with self.store.transaction():
+            await self._roll_up(now, cycle)
+            await self._note_recoveries()
+            await self._remind(now)
 
-    def forget_stream(self, stream: str) -> None:
+    async def forget_stream(self, stream: str) -> None:
         """A stream left the project (or nobody watches it any more): end its problems quietly."""
+        await self.load()
         now = self.clock()
-        with self.store.transaction():
-            self._end(self.store.open_episodes(stream=stream), DELETED, now, quiet=True)
-            self.store.forget_stream(stream)
+        async with self.store.transaction():
+            await self._end(await self.store.open_episodes(stream=stream), DELETED, now, quiet=True)
+            await self.store.forget_stream(stream)
         before = self.polls.pop(stream, None)
         self.states.pop(stream, None)
         self.health.pop(stream, None)
@@ -301,71 +318,73 @@ class AlertEngine:
         if before is not None:
             metrics.set_stream_states(stream, {}, set(before.counts))
 
-    def unwatched(self, channel_id: str, stream: str) -> None:
+    async def unwatched(self, channel_id: str, stream: str) -> None:
         """A channel stopped watching `stream` (or `*`): its open problems there end without a reply."""
         now = self.clock()
         self.removed.add((channel_id, stream))
-        with self.store.transaction():
+        async with self.store.transaction():
             if stream == ALL_STREAMS:
-                explicit = {s.stream for s in self.store.subscriptions(channel_id=channel_id)}
-                episodes = [e for e in self.store.open_episodes(channel_id=channel_id) if e.stream not in explicit]
+                explicit = {s.stream for s in await self.store.subscriptions(channel_id=channel_id)}
+                episodes = [
+                    e for e in await self.store.open_episodes(channel_id=channel_id) if e.stream not in explicit
+                ]
             else:
-                episodes = self.store.open_episodes(channel_id=channel_id, stream=stream)
-            self._end(episodes, UNWATCHED, now, quiet=True)
+                episodes = await self.store.open_episodes(channel_id=channel_id, stream=stream)
+            await self._end(episodes, UNWATCHED, now, quiet=True)
 
     # ------------------------------------------------------------------ people
 
-    def acknowledge(self, alert_id: int, user_id: str) -> tuple[Alert | None, bool]:
+    async def acknowledge(self, alert_id: int, user_id: str) -> tuple[Alert | None, bool]:
         """Record who acknowledged (the first press wins), stop reminders, update the alert.
 
         Returns:
             the alert (None if unknown) and whether this press was the first.
         """
         now = self.clock()
-        with self.store.transaction():
-            alert = self.store.alert(alert_id)
+        async with self.store.transaction():
+            alert = await self.store.alert(alert_id)
             if alert is None:
                 return None, False
-            first = self.store.ack_alert(alert_id, user_id, now)
+            first = await self.store.ack_alert(alert_id, user_id, now)
             if first:
-                self._enqueue_update(alert)
-                self._enqueue(
+                await self._enqueue_update(alert)
+                await self._enqueue(
                     f"alert:{alert_id}:ack", alert.channel_id, OUT_REPLY, alert_id, ack_reply(user_id, now), now
                 )
                 logger.info("watch.acknowledged", extra={"alert_id": alert_id, "user": user_id})
-            return self.store.alert(alert_id), first
+            return await self.store.alert(alert_id), first
 
-    def snooze(self, alert_id: int, user_id: str, seconds: float) -> SnoozeResult:
+    async def snooze(self, alert_id: int, user_id: str, seconds: float) -> SnoozeResult:
         """Silence the alert's open tasks in its channel for `seconds` (reminders and new alerts)."""
         now = self.clock()
         until = now + seconds
-        with self.store.transaction():
-            alert = self.store.alert(alert_id)
+        async with self.store.transaction():
+            alert = await self.store.alert(alert_id)
             if alert is None:
                 return SnoozeResult(None, [], until)
-            episodes = [e for e in self.store.episodes_for_alert(alert_id) if e.is_open and e.kind == KIND_TASK]
+            episodes = [e for e in await self.store.episodes_for_alert(alert_id) if e.is_open and e.kind == KIND_TASK]
             for ep in episodes:
-                self.store.snooze(ep.channel_id, ep.stream, ep.task_name, until=until, by=user_id)
+                await self.store.snooze(ep.channel_id, ep.stream, ep.task_name, until=until, by=user_id)
             if episodes:
-                self._enqueue_update(alert)
+                await self._enqueue_update(alert)
                 reply = snooze_reply(user_id, episodes, until, seconds)
                 key = f"alert:{alert_id}:snooze:{int(now * 1000)}:{user_id}"
-                self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, reply, now)
+                await self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, reply, now)
                 logger.info("watch.snoozed", extra={"alert_id": alert_id, "user": user_id, "seconds": seconds})
         return SnoozeResult(alert, episodes, until)
 
     # ------------------------------------------------------------------ rendering (for the outbox)
 
-    def render(self, alert_id: int) -> Message | None:
+    async def render(self, alert_id: int) -> Message | None:
         """The alert's root message as it should look now; None if the alert no longer exists."""
-        alert = self.store.alert(alert_id)
+        alert = await self.store.alert(alert_id)
         if alert is None:
             return None
         now = self.clock()
-        snoozes = {(s.stream, s.task_name): s for s in self.store.snoozes(now=now, channel_id=alert.channel_id)}
+        snoozes = {(s.stream, s.task_name): s for s in await self.store.snoozes(now=now, channel_id=alert.channel_id)}
         return alert_message(
             alert,
-            self.store.episodes_for_alert(alert_id),
+            await self.store.episodes_for_alert(alert_id),
             now=now,
             snoozes=snoozes,
             repeat_minutes=self.repeat_minutes,
@@ -373,20 +392,21 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ internals
 
-    @contextmanager
-    def _recording(self) -> Iterator[None]:
+    @asynccontextmanager
+    async def _recording(self) -> AsyncIterator[None]:
         """A store transaction whose warnings wait for its commit (and are dropped if it rolls back).
 
         A poll the store refused to record is redone by the next cycle: without this, the same problem would be
         logged on every poll for as long as the database refuses writes.
         """
-        outer, lines = self._pending_logs, []
-        self._pending_logs = lines
-        try:
-            with self.store.transaction():
+        lines: list[tuple[int, str, dict[str, Any]]] = []
+        async with self.store.transaction():
+            # Set once the transaction is ours: another task's recording may have been waiting for its turn.
+            outer, self._pending_logs = self._pending_logs, lines
+            try:
                 yield
-        finally:
-            self._pending_logs = outer
+            finally:
+                self._pending_logs = outer
         if outer is not None:
             outer.extend(lines)  # inside a caller's recording: its commit decides
             return
@@ -399,7 +419,7 @@ class AlertEngine:
         else:
             self._pending_logs.append((level, event, extra))
 
-    def _save_states(
+    async def _save_states(
         self, stream: str, previous: dict[str, KnownTask], tasks: Sequence[TransferTask], now: float
     ) -> dict[str, KnownTask]:
         """Remember each task's state; write only what changed (steady polls write nothing)."""
@@ -422,10 +442,10 @@ class AlertEngine:
             current[task.task_name] = known
             changed.append(known)
         gone = [name for name in previous if name not in current]
-        self.store.save_task_states(stream, changed, gone)
+        await self.store.save_task_states(stream, changed, gone)
         return current
 
-    def _apply(
+    async def _apply(
         self,
         sub: Subscription,
         stream: str,
@@ -435,7 +455,9 @@ class AlertEngine:
         cycle: Cycle | None,
     ) -> None:
         channel = sub.channel_id
-        opened = {e.task_name: e for e in self.store.open_episodes(channel_id=channel, stream=stream, kind=KIND_TASK)}
+        opened = {
+            e.task_name: e for e in await self.store.open_episodes(channel_id=channel, stream=stream, kind=KIND_TASK)
+        }
         events = task_events(
             {name: ep.state for name, ep in opened.items()},
             tasks,
@@ -451,7 +473,7 @@ class AlertEngine:
                     known = None  # re-created under the same name: its history is not this task's
                 started = known.since if known is not None and known.state == event.state and known.since else now
                 before = event.previous_state if event.previous_state != event.state else None
-                ep, created = self.store.open_episode(
+                ep, created = await self.store.open_episode(
                     channel_id=channel,
                     stream=stream,
                     task_name=event.task_name,
@@ -468,9 +490,9 @@ class AlertEngine:
                 continue
             ep = opened[event.task_name]
             if event.change is Change.CHANGED:
-                self.store.update_episode(ep.id, state=event.state)
+                await self.store.update_episode(ep.id, state=event.state)
             else:
-                self.store.close_episode(ep.id, ended_at=now, end_state=event.state, note=ep.alert_id is not None)
+                await self.store.close_episode(ep.id, ended_at=now, end_state=event.state, note=ep.alert_id is not None)
                 metrics.ALERTS.labels(event="resolved").inc()
                 logger.info(
                     "watch.recovered",
@@ -479,57 +501,57 @@ class AlertEngine:
             if ep.alert_id is not None:
                 touched.add(ep.alert_id)
         for alert_id in touched:
-            self._alert_changed(alert_id, now)
+            await self._alert_changed(alert_id, now)
         if fresh:
-            self._new_problems(sub, fresh, now, cycle)
+            await self._new_problems(sub, fresh, now, cycle)
         if sub.baseline_pending and not sub.is_wildcard:
-            self.store.set_baseline_done(channel, stream)
+            await self.store.set_baseline_done(channel, stream)
 
-    def _new_problems(self, sub: Subscription, fresh: list[Episode], now: float, cycle: Cycle | None) -> None:
+    async def _new_problems(self, sub: Subscription, fresh: list[Episode], now: float, cycle: Cycle | None) -> None:
         for ep in fresh:
             self._log_when_recorded(
                 logging.WARNING,
                 "watch.problem",
                 {"stream": ep.stream, "task": ep.task_name, "state": ep.state, "channel": ep.channel_id},
             )
-        snoozed = {(s.stream, s.task_name) for s in self.store.snoozes(now=now, channel_id=sub.channel_id)}
+        snoozed = {(s.stream, s.task_name) for s in await self.store.snoozes(now=now, channel_id=sub.channel_id)}
         active = [e for e in fresh if (e.stream, e.task_name) not in snoozed]
         if not active:
             return
         if cycle is not None:
-            joined = self._cycle_alert(cycle, sub.channel_id)
+            joined = await self._cycle_alert(cycle, sub.channel_id)
             if joined is not None:
-                self._join(joined, active, sub.mention, now)
+                await self._join(joined, active, sub.mention, now)
                 return
             if all(e.baseline for e in active):
                 # Old problems found by a baseline are not news: they wait for `finish_cycle()`, so a new watch
                 # (or `*`) reports everything already failing in one message.
                 return
-        alert = self._announce(sub.channel_id, KIND_TASK, active, sub.mention, now)
+        alert = await self._announce(sub.channel_id, KIND_TASK, active, sub.mention, now)
         if cycle is not None:
             cycle.alerts[sub.channel_id] = alert.id
 
-    def _cycle_alert(self, cycle: Cycle, channel: str) -> Alert | None:
+    async def _cycle_alert(self, cycle: Cycle, channel: str) -> Alert | None:
         """The task alert this cycle posted in `channel`, if it is still open (problems can join it)."""
         alert_id = cycle.alerts.get(channel)
-        alert = self.store.alert(alert_id) if alert_id is not None else None
+        alert = await self.store.alert(alert_id) if alert_id is not None else None
         # The channel check matters after a rolled-back write: its alert id may since belong to another channel.
         return alert if alert is not None and alert.channel_id == channel and alert.resolved_at is None else None
 
-    def _join(self, alert: Alert, episodes: Sequence[Episode], mention: str | None, now: float) -> None:
+    async def _join(self, alert: Alert, episodes: Sequence[Episode], mention: str | None, now: float) -> None:
         """Add problems to an alert already queued or posted; its message is edited to list them.
 
         Watchers it did not mention yet are added to it and paged by a thread reply (an edit notifies nobody;
         the reply is skipped if the post had not been rendered yet, since the post then names them).
         """
-        self.store.attach_episodes([e.id for e in episodes], alert.id)
-        self._enqueue_update(alert)
+        await self.store.attach_episodes([e.id for e in episodes], alert.id)
+        await self._enqueue_update(alert)
         merged = merge_mentions([alert.mention, mention])
         if merged != alert.mention:
-            self.store.set_alert_mention(alert.id, merged)
+            await self.store.set_alert_mention(alert.id, merged)
             had = set((alert.mention or "").split())
             new = " ".join(t for t in (merged or "").split() if t not in had)
-            self._enqueue(
+            await self._enqueue(
                 f"alert:{alert.id}:mention:{new}",
                 alert.channel_id,
                 OUT_MENTION,
@@ -543,10 +565,12 @@ class AlertEngine:
             extra={"alert_id": alert.id, "channel": alert.channel_id, "problems": len(episodes)},
         )
 
-    def _announce(self, channel: str, kind: str, episodes: Sequence[Episode], mention: str | None, now: float) -> Alert:
-        alert = self.store.create_alert(channel, kind, now=now, mention=mention)
-        self.store.attach_episodes([e.id for e in episodes], alert.id)
-        self._enqueue(f"alert:{alert.id}:post", channel, OUT_POST, alert.id, None, now)
+    async def _announce(
+        self, channel: str, kind: str, episodes: Sequence[Episode], mention: str | None, now: float
+    ) -> Alert:
+        alert = await self.store.create_alert(channel, kind, now=now, mention=mention)
+        await self.store.attach_episodes([e.id for e in episodes], alert.id)
+        await self._enqueue(f"alert:{alert.id}:post", channel, OUT_POST, alert.id, None, now)
         if kind == KIND_TASK:
             metrics.ALERTS.labels(event="raised").inc(len(episodes))
         logger.info(
@@ -555,34 +579,34 @@ class AlertEngine:
         )
         return alert
 
-    def _end(self, episodes: Iterable[Episode], end_state: str, now: float, *, quiet: bool = False) -> None:
+    async def _end(self, episodes: Iterable[Episode], end_state: str, now: float, *, quiet: bool = False) -> None:
         """Close episodes and refresh their alerts; their threads hear of it unless `quiet` (or never posted)."""
         touched: set[int] = set()
         for ep in episodes:
             note = not quiet and ep.alert_id is not None
-            self.store.close_episode(ep.id, ended_at=now, end_state=end_state, note=note)
+            await self.store.close_episode(ep.id, ended_at=now, end_state=end_state, note=note)
             if ep.alert_id is not None:
                 touched.add(ep.alert_id)
         for alert_id in touched:
-            self._alert_changed(alert_id, now)
+            await self._alert_changed(alert_id, now)
 
-    def _alert_changed(self, alert_id: int, now: float) -> None:
-        alert = self.store.alert(alert_id)
+    async def _alert_changed(self, alert_id: int, now: float) -> None:
+        alert = await self.store.alert(alert_id)
         if alert is None:
             return
-        episodes = self.store.episodes_for_alert(alert_id)
+        episodes = await self.store.episodes_for_alert(alert_id)
         if alert.resolved_at is None and episodes and all(not e.is_open for e in episodes):
-            self.store.resolve_alert(alert_id, now)
-        self._enqueue_update(alert)
+            await self.store.resolve_alert(alert_id, now)
+        await self._enqueue_update(alert)
 
-    def _enqueue_update(self, alert: Alert) -> None:
+    async def _enqueue_update(self, alert: Alert) -> None:
         # An update renders the alert when it is sent, so one waiting update covers every later change.
-        if not self.store.pending_update(alert.id):
-            self._enqueue(
+        if not await self.store.pending_update(alert.id):
+            await self._enqueue(
                 f"alert:{alert.id}:update:{uuid.uuid4().hex}", alert.channel_id, OUT_UPDATE, alert.id, None, None
             )
 
-    def _enqueue(
+    async def _enqueue(
         self,
         key: str,
         channel: str,
@@ -592,50 +616,50 @@ class AlertEngine:
         now: float | None,
     ) -> None:
         payload: dict[str, Any] | None = message.to_dict() if message is not None else None
-        item = self.store.enqueue(
+        item = await self.store.enqueue(
             key, channel, kind, now=self.clock() if now is None else now, alert_id=alert_id, payload=payload
         )
         if item is not None:
             self.on_enqueue()
 
-    def _readable(self, stream: str, now: float) -> None:
+    async def _readable(self, stream: str, now: float) -> None:
         health = self.health.get(stream)
         if health is None:
             return
-        self.store.clear_stream_health(stream)
+        await self.store.clear_stream_health(stream)
         if not health.warned:
             return
-        self._end(self.store.open_episodes(stream=stream, kind=KIND_BLIND), READABLE, now)
+        await self._end(await self.store.open_episodes(stream=stream, kind=KIND_BLIND), READABLE, now)
         logger.info("watch.readable", extra={"stream": stream, "failures": health.failures})
 
-    def _roll_up(self, now: float, cycle: Cycle) -> None:
-        pending = self.store.unalerted_episodes()
+    async def _roll_up(self, now: float, cycle: Cycle) -> None:
+        pending = await self.store.unalerted_episodes()
         if not pending:
             return
-        snoozed = {(s.channel_id, s.stream, s.task_name) for s in self.store.snoozes(now=now)}
+        snoozed = {(s.channel_id, s.stream, s.task_name) for s in await self.store.snoozes(now=now)}
         groups: dict[tuple[str, str], list[Episode]] = defaultdict(list)
         for ep in pending:
             if ep.kind == KIND_TASK and (ep.channel_id, ep.stream, ep.task_name) in snoozed:
                 continue
             groups[(ep.channel_id, ep.kind)].append(ep)
         for (channel, kind), episodes in groups.items():
-            mention = self._mention_for(channel, {e.stream for e in episodes}) if kind == KIND_TASK else None
-            joined = self._cycle_alert(cycle, channel) if kind == KIND_TASK else None
+            mention = await self._mention_for(channel, {e.stream for e in episodes}) if kind == KIND_TASK else None
+            joined = await self._cycle_alert(cycle, channel) if kind == KIND_TASK else None
             if joined is not None:
-                self._join(joined, episodes, mention, now)
+                await self._join(joined, episodes, mention, now)
             else:
-                self._announce(channel, kind, episodes, mention, now)
+                await self._announce(channel, kind, episodes, mention, now)
 
-    def _mention_for(self, channel: str, streams: set[str]) -> str | None:
-        subs = self.store.subscriptions(channel_id=channel)
+    async def _mention_for(self, channel: str, streams: set[str]) -> str | None:
+        subs = await self.store.subscriptions(channel_id=channel)
         explicit = {s.stream for s in subs if not s.is_wildcard}
         mentions = [s.mention for s in subs if not s.is_wildcard and s.stream in streams]
         if streams - explicit:
             mentions += [s.mention for s in subs if s.is_wildcard]
         return merge_mentions(mentions)
 
-    def _note_recoveries(self) -> None:
-        ended = self.store.unnoted_recoveries()
+    async def _note_recoveries(self) -> None:
+        ended = await self.store.unnoted_recoveries()
         if not ended:
             return
         by_alert: dict[int, list[Episode]] = defaultdict(list)
@@ -643,14 +667,14 @@ class AlertEngine:
             if ep.alert_id is not None:
                 by_alert[ep.alert_id].append(ep)
         for alert_id, episodes in by_alert.items():
-            alert = self.store.alert(alert_id)
+            alert = await self.store.alert(alert_id)
             if alert is None:
                 continue
             key = f"alert:{alert_id}:ended:{episodes[0].id}-{episodes[-1].id}:{len(episodes)}"
-            self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, recovery_reply(episodes), None)
-        self.store.mark_recoveries_noted([e.id for e in ended])
+            await self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, recovery_reply(episodes), None)
+        await self.store.mark_recoveries_noted([e.id for e in ended])
 
-    def _remind(self, now: float) -> None:
+    async def _remind(self, now: float) -> None:
         repeat = self.repeat_minutes * 60
         if repeat <= 0:
             return
@@ -658,24 +682,26 @@ class AlertEngine:
         # A stream the channel was warned it cannot be read: nobody knows whether its tasks still fail, so no
         # "still failing" claims; reminders resume when it can be read again (if the problem is still there).
         blind = {stream for stream, health in self.health.items() if health.warned}
-        for alert in self.store.open_alerts(KIND_TASK):
+        for alert in await self.store.open_alerts(KIND_TASK):
             if alert.acked_by or alert.ts is None:
                 continue
             since = alert.last_reminder_at or alert.posted_at or alert.created_at
             if now - since < repeat:
                 continue
             if snoozed is None:
-                snoozed = {(s.channel_id, s.stream, s.task_name) for s in self.store.snoozes(now=now)}
+                snoozed = {(s.channel_id, s.stream, s.task_name) for s in await self.store.snoozes(now=now)}
             still = [
                 e
-                for e in self.store.episodes_for_alert(alert.id)
+                for e in await self.store.episodes_for_alert(alert.id)
                 if e.is_open and e.stream not in blind and (e.channel_id, e.stream, e.task_name) not in snoozed
             ]
             if not still:
                 continue
-            number = self.store.mark_reminded(alert.id, now)
+            number = await self.store.mark_reminded(alert.id, now)
             reply = reminder_reply(alert, still, now=now)
-            self._enqueue(f"alert:{alert.id}:reminder:{number}", alert.channel_id, OUT_REPLY, alert.id, reply, now)
+            await self._enqueue(
+                f"alert:{alert.id}:reminder:{number}", alert.channel_id, OUT_REPLY, alert.id, reply, now
+            )
             metrics.ALERTS.labels(event="reminded").inc()
 
 

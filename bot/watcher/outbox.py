@@ -37,7 +37,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,7 @@ class OutboxSender:
         self,
         store: Store,
         client: AsyncWebClient,
-        render: Callable[[int], Message | None],
+        render: Callable[[int], Awaitable[Message | None]],
         *,
         clock: Callable[[], float] = time.time,
         channel_interval: float = 1.0,
@@ -126,7 +126,8 @@ class OutboxSender:
         self._next_ok: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._stopping = False
-        self._broken = {s.channel_id for s in store.subscriptions() if s.delivery_error}
+        #: Channels whose watches show a delivery error (read from the store by the first pass).
+        self._broken: set[str] | None = None
         self._next_probe = 0.0
         #: No pass before this time (clock): the store refused a write.
         self._store_ok_at = 0.0
@@ -141,9 +142,9 @@ class OutboxSender:
         """Something was queued: deliver it now (if the channel's rate allows)."""
         self._wake.set()
 
-    def retry_channel(self, channel_id: str) -> int:
+    async def retry_channel(self, channel_id: str) -> int:
         """Try a refused channel again now (someone ran `/dis watch` there, probably after inviting the bot)."""
-        n = self.store.unpark(channel_id, self.clock())
+        n = await self.store.unpark(channel_id, self.clock())
         if n:
             self.wake()
         return n
@@ -164,7 +165,7 @@ class OutboxSender:
             try:
                 if await self.deliver_due():
                     continue
-                delay = self.next_delay()
+                delay = await self.next_delay()
             except StoreUnavailable:
                 delay = self._hold()
             except Exception:
@@ -181,7 +182,7 @@ class OutboxSender:
             if await self.deliver_due():
                 continue
             try:
-                delay = self.next_delay()
+                delay = await self.next_delay()
             except StoreUnavailable:
                 delay = self._hold()
             if delay is None:
@@ -195,13 +196,13 @@ class OutboxSender:
             except TimeoutError:
                 pass
         try:
-            return self.next_delay() is None
+            return await self.next_delay() is None
         except StoreUnavailable:
             return False
 
-    def next_delay(self) -> float | None:
+    async def next_delay(self) -> float | None:
         """Seconds until some pending row may be sent (None: nothing pending)."""
-        heads = self.store.outbox_heads()
+        heads = await self.store.outbox_heads()
         if not heads and not self.unrecorded:
             return None
         now = self.clock()
@@ -215,9 +216,11 @@ class OutboxSender:
             if now < self._store_ok_at and self.store.faults.failing:
                 return 0  # paused after a refused write (a write elsewhere that worked ends the pause)
             try:
-                self._record_unrecorded()
-                self._probe_parked(now)
-                heads = self.store.outbox_heads()
+                if self._broken is None:
+                    self._broken = {s.channel_id for s in await self.store.subscriptions() if s.delivery_error}
+                await self._record_unrecorded()
+                await self._probe_parked(now)
+                heads = await self.store.outbox_heads()
             except StoreUnavailable:
                 self._hold()
                 return 0
@@ -225,7 +228,7 @@ class OutboxSender:
             if due:
                 await asyncio.gather(*(self._guarded(item) for item in due))
             with contextlib.suppress(StoreUnavailable):
-                metrics.OUTBOX_DEPTH.set(self.store.outbox_depth())
+                metrics.OUTBOX_DEPTH.set(await self.store.outbox_depth())
             return len(due)
 
     # ------------------------------------------------------------------ store faults
@@ -235,30 +238,30 @@ class OutboxSender:
         self._store_ok_at = self.clock() + self.store_retry
         return self.store_retry
 
-    def _record(self, item: OutboxItem, outcome: _Outcome, attempt: int) -> None:
+    async def _record(self, item: OutboxItem, outcome: _Outcome, attempt: int) -> None:
         """Record what Slack answered, or keep it for later if the store refuses (never send the row again)."""
         try:
-            self._apply(item, outcome, attempt)
+            await self._apply(item, outcome, attempt)
         except StoreUnavailable:
             self.unrecorded[item.id] = (item, outcome, attempt)
             self._hold()
             logger.info("outbox.outcome_unrecorded", extra={"key": item.key, "action": outcome.action})
 
-    def _record_unrecorded(self) -> None:
+    async def _record_unrecorded(self) -> None:
         """Record the outcomes the store refused before, oldest first; raises `StoreUnavailable` if it still does."""
         for item_id, (item, outcome, attempt) in list(self.unrecorded.items()):
-            self._apply(item, outcome, attempt)
+            await self._apply(item, outcome, attempt)
             del self.unrecorded[item_id]
 
     # ------------------------------------------------------------------ one row
 
-    def _probe_parked(self, now: float) -> None:
+    async def _probe_parked(self, now: float) -> None:
         if now < self._next_probe:
             return
         later = [now + 60.0]
-        for channel, when in self.store.parked_channels().items():
+        for channel, when in (await self.store.parked_channels()).items():
             if when <= now:
-                self.store.unpark(channel, now)
+                await self.store.unpark(channel, now)
             else:
                 later.append(when)
         self._next_probe = min(later)
@@ -274,10 +277,10 @@ class OutboxSender:
                 # A bug (rendering, store) must not stop delivery of every other row: back off this one.
                 logger.exception("outbox.internal_error", extra={"outbox_id": item.id, "key": item.key})
                 delay = self.backoff.delay(item.attempts + 1)
-                self._record(item, _Outcome("retry", "internal_error", delay), item.attempts + 1)
+                await self._record(item, _Outcome("retry", "internal_error", delay), item.attempts + 1)
 
     async def _deliver(self, item: OutboxItem) -> None:
-        self.store.mark_sending(item.id)
+        await self.store.mark_sending(item.id)
         self._next_ok[item.channel_id] = self.clock() + self.channel_interval
         attempt = item.attempts + 1
         try:
@@ -290,40 +293,42 @@ class OutboxSender:
         except StoreUnavailable:
             # Reading the alert to render it failed: nothing went to Slack; try again when the store answers.
             outcome = _Outcome("retry", "store_unavailable", 0.0)
-        self._record(item, outcome, attempt)
+        await self._record(item, outcome, attempt)
 
-    def _apply(self, item: OutboxItem, outcome: _Outcome, attempt: int) -> None:
+    async def _apply(self, item: OutboxItem, outcome: _Outcome, attempt: int) -> None:
         """Record one outcome: the store first, then memory, metrics and logs, so a refused write changes nothing
         and the same outcome can be applied again later (`unrecorded`)."""
         now = self.clock()
         extra = {"key": item.key, "channel": item.channel_id, "attempt": attempt, "error": outcome.error}
         if outcome.action == "done":
-            with self.store.transaction():
+            async with self.store.transaction():
                 if outcome.ts is not None and item.kind == OUT_POST and item.alert_id is not None:
-                    self.store.set_alert_posted(item.alert_id, outcome.ts, now, outcome.seq)
-                self.store.mark_done(item.id, now)
-                if item.channel_id in self._broken:
-                    self.store.set_delivery_error(item.channel_id, None, now)
-                    self.store.unpark(item.channel_id, now)
-            self._broken.discard(item.channel_id)
+                    await self.store.set_alert_posted(item.alert_id, outcome.ts, now, outcome.seq)
+                await self.store.mark_done(item.id, now)
+                if self._broken is None or item.channel_id in self._broken:
+                    await self.store.set_delivery_error(item.channel_id, None, now)
+                    await self.store.unpark(item.channel_id, now)
+            if self._broken is not None:
+                self._broken.discard(item.channel_id)
             self.delivered += 1
             logger.debug("outbox.delivered", extra=extra)
             return
         if outcome.action == "retry":
-            self.store.mark_retry(item.id, not_before=now + outcome.delay, error=outcome.error or "")
+            await self.store.mark_retry(item.id, not_before=now + outcome.delay, error=outcome.error or "")
             if outcome.error == "ratelimited":
                 # Slack asked this channel to slow down: nothing else goes there before Retry-After.
                 self._next_ok[item.channel_id] = now + outcome.delay
             logger.warning("outbox.retry", extra={**extra, "delay": round(outcome.delay, 3)})
         elif outcome.action == "park":
-            with self.store.transaction():
-                self.store.park_channel(item.channel_id, outcome.error or "", not_before=now + self.park_retry)
-                self.store.set_delivery_error(item.channel_id, outcome.error, now)
-            self._broken.add(item.channel_id)
+            async with self.store.transaction():
+                await self.store.park_channel(item.channel_id, outcome.error or "", not_before=now + self.park_retry)
+                await self.store.set_delivery_error(item.channel_id, outcome.error, now)
+            if self._broken is not None:
+                self._broken.add(item.channel_id)
             self._next_probe = min(self._next_probe, now + self.park_retry)
             logger.error("outbox.channel_refused", extra=extra)
         else:
-            self.store.mark_dead(item.id, outcome.error or "")
+            await self.store.mark_dead(item.id, outcome.error or "")
             logger.error("outbox.dropped", extra=extra)
         metrics.OUTBOX_FAILURES.labels(error=outcome.error or "unknown").inc()
 
@@ -351,15 +356,15 @@ class OutboxSender:
             return _Outcome("done")
         if item.alert_id is None:
             return _Outcome("dead", "no_alert")
-        alert = self.store.alert(item.alert_id)
+        alert = await self.store.alert(item.alert_id)
         if alert is None:
             return _Outcome("dead", "alert_gone")
         if item.kind == OUT_POST:
             if alert.ts is not None:
                 return _Outcome("done")  # posted already (a replayed row)
             # Updates queued up to here are shown by this rendering; later ones are not (they may be racing it).
-            seq = self.store.outbox_seq()
-            message = self.render(item.alert_id)
+            seq = await self.store.outbox_seq()
+            message = await self.render(item.alert_id)
             if message is None:
                 return _Outcome("dead", "alert_gone")
             response = await self._post(item.channel_id, message, metadata=_key_metadata(item))
@@ -369,7 +374,7 @@ class OutboxSender:
         if item.kind == OUT_UPDATE:
             if item.id <= alert.posted_seq:
                 return _Outcome("done")  # queued before the post was rendered: the post already showed it
-            message = self.render(item.alert_id)
+            message = await self.render(item.alert_id)
             if message is None:
                 return _Outcome("dead", "alert_gone")
             await self._call("chat_update", message, channel=item.channel_id, ts=alert.ts)

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,18 +138,18 @@ class Watcher:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def sync_config(self) -> None:
+    async def sync_config(self) -> None:
         """Make the `DIS_WATCH` watches exist, and remove config watches no longer configured."""
         now = self.clock()
         wanted = {(channel, stream) for stream, channel in self.config_watches}
-        with self.store.transaction():
-            existing = {(s.channel_id, s.stream): s for s in self.store.subscriptions()}
+        async with self.store.transaction():
+            existing = {(s.channel_id, s.stream): s for s in await self.store.subscriptions()}
             for channel, stream in sorted(wanted - set(existing)):
-                self.store.upsert_subscription(channel, stream, now=now, source=SOURCE_CONFIG)
+                await self.store.upsert_subscription(channel, stream, now=now, source=SOURCE_CONFIG)
             for key, sub in existing.items():
                 if sub.source == SOURCE_CONFIG and key not in wanted:
-                    self.store.remove_subscription(*key)
-                    self.engine.unwatched(*key)
+                    await self.store.remove_subscription(*key)
+                    await self.engine.unwatched(*key)
 
     async def start(self) -> None:
         """Sync `DIS_WATCH`, resume the outbox (rows caught mid-send go again), start polling.
@@ -160,7 +160,7 @@ class Watcher:
         """
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._resume_pending = not self._resume_store()
+        self._resume_pending = not await self._resume_store()
         if self._resume_pending:
             logger.warning("watch.start_deferred")  # the store says why (store.write_failing)
         # The first cycle starts now, so a stop() right after start() still finishes a poll in flight.
@@ -168,14 +168,15 @@ class Watcher:
         self._loop_task = asyncio.create_task(self._run(), name="watch-loop")
         logger.info(
             "watch.started",
-            extra={"interval": self.interval, "concurrency": self.concurrency, "outbox": self._outbox_depth()},
+            extra={"interval": self.interval, "concurrency": self.concurrency, "outbox": await self._outbox_depth()},
         )
 
-    def _resume_store(self) -> bool:
+    async def _resume_store(self) -> bool:
         """The start's writes (DIS_WATCH, rows left mid-send), then the outbox; False while the store refuses."""
         try:
-            self.sync_config()
-            resumed = self.store.recover_sending()
+            await self.store.open()  # migrations (a store that was not reachable at start migrates now)
+            await self.sync_config()
+            resumed = await self.store.recover_sending()
         except StoreUnavailable:
             return False
         if resumed:
@@ -220,22 +221,22 @@ class Watcher:
                 flushed = False
         else:
             try:
-                flushed = self.sender.next_delay() is None
+                flushed = await self.sender.next_delay() is None
             except StoreUnavailable:
                 flushed = False
         flushed = flushed and not cut_short
         if self.sender.unrecorded:
             # Slack took these but the store never recorded it: the next start sends them again (duplicates).
             logger.warning("watch.stopped_unrecorded", extra={"rows": len(self.sender.unrecorded)})
-        logger.info("watch.stopped", extra={"flushed": flushed, "outbox": self._outbox_depth()})
+        logger.info("watch.stopped", extra={"flushed": flushed, "outbox": await self._outbox_depth()})
         if self._owns_store:
-            self.store.close()
+            await self.store.close()
         return flushed
 
-    def _outbox_depth(self) -> int | None:
+    async def _outbox_depth(self) -> int | None:
         """Rows waiting, for the start and stop log lines (None if the database cannot be read right now)."""
         try:
-            return self.store.outbox_depth()
+            return await self.store.outbox_depth()
         except StoreUnavailable:
             return None
 
@@ -273,7 +274,7 @@ class Watcher:
 
     async def _safe_cycle(self) -> None:
         try:
-            if not self._resume_pending or self._resume_store():
+            if not self._resume_pending or await self._resume_store():
                 await self.run_cycle()
         except StoreUnavailable:
             logger.debug("watch.cycle_unrecorded")  # the store warns (once a minute); the next cycle retries
@@ -282,12 +283,12 @@ class Watcher:
         if self.store.faults.failing:
             # A quiet bot may have nothing to write for hours: prove writes work, so readiness comes back.
             with contextlib.suppress(StoreUnavailable):
-                self.store.check_writable()
+                await self.store.check_writable()
         now = self.clock()
         if now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
             try:
-                removed = self.store.prune(now - KEEP_HISTORY)
+                removed = await self.store.prune(now - KEEP_HISTORY)
                 if removed:
                     logger.info("watch.pruned", extra={"rows": removed})
             except StoreUnavailable:
@@ -299,7 +300,8 @@ class Watcher:
         """One poll of every watched stream, then the roll-up, recovery replies and reminders."""
         started = self.clock()
         t0 = time.monotonic()
-        subs = self.store.subscriptions()
+        await self.engine.load()
+        subs = await self.store.subscriptions()
         self.engine.removed.clear()  # routed from the store just now: later unwatches are recorded anew
         wildcard = [s for s in subs if s.is_wildcard]
         streams = {s.stream for s in subs if not s.is_wildcard}
@@ -310,16 +312,16 @@ class Watcher:
             # The set of streams is complete: whatever is known but not polled any more leaves quietly.
             known = (set(self.engine.states) | set(self.engine.polls) | set(self.engine.health)) - {ALL_STREAMS}
             for gone in sorted(known - streams):
-                self.engine.forget_stream(gone)
+                await self.engine.forget_stream(gone)
         ordered = sorted(streams)
         routes = route(subs, ordered)
         failures = await self._poll_all(ordered, routes, cycle)
         try:
-            self.engine.finish_cycle(cycle)
+            await self.engine.finish_cycle(cycle)
             if wildcard and self._streams is not None:
                 for sub in wildcard:
                     if sub.baseline_pending:
-                        self.store.set_baseline_done(sub.channel_id, ALL_STREAMS)
+                        await self.store.set_baseline_done(sub.channel_id, ALL_STREAMS)
         except StoreUnavailable:
             # Roll-up, recovery replies and reminders all come from the store: the next cycle does them again.
             logger.debug("watch.finish_unrecorded")
@@ -338,10 +340,10 @@ class Watcher:
         try:
             infos = await self.tasks.streams(fresh=True)
         except DisError as exc:
-            self.engine.record_poll_failure(ALL_STREAMS, exc, wildcard, cycle)
+            await self.engine.record_poll_failure(ALL_STREAMS, exc, wildcard, cycle)
             logger.warning("watch.discovery_failed", extra={"error_kind": exc.kind})
             return self._streams
-        self.engine.record_list_readable()
+        await self.engine.record_list_readable()
         self._streams = sorted({i.stream_name for i in infos})
         self._discovered_at = now
         return self._streams
@@ -397,22 +399,22 @@ class Watcher:
                 self._discovered_at = float("-inf")
                 logger.info("watch.stream_gone", extra={"stream": stream})
                 return False
-            self._record(self.engine.record_poll_failure, stream, exc, subs, cycle, read=read)
+            await self._record(self.engine.record_poll_failure, stream, exc, subs, cycle, read=read)
             logger.info("watch.poll_failed", extra={"stream": stream, "error_kind": exc.kind})
             return False
         except Exception as exc:
             logger.exception("watch.poll_crashed", extra={"stream": stream})
             error = Unavailable(f"unexpected {type(exc).__name__}")
-            self._record(self.engine.record_poll_failure, stream, error, subs, cycle, read=read)
+            await self._record(self.engine.record_poll_failure, stream, error, subs, cycle, read=read)
             return False
-        self._record(self.engine.record_poll, stream, result, subs, cycle, read=read)
+        await self._record(self.engine.record_poll, stream, result, subs, cycle, read=read)
         return True
 
     @staticmethod
-    def _record(apply: Callable[..., None], stream: str, *args: Any, **kwargs: Any) -> None:
+    async def _record(apply: Callable[..., Awaitable[None]], stream: str, *args: Any, **kwargs: Any) -> None:
         """Apply a poll's result; if the store refuses, the engine remembers nothing, so the next poll redoes it."""
         try:
-            apply(stream, *args, **kwargs)
+            await apply(stream, *args, **kwargs)
         except StoreUnavailable:
             logger.debug("watch.poll_unrecorded", extra={"stream": stream})  # the store warns, once a minute
         except Exception:

@@ -13,7 +13,7 @@ from bot.devtools.render import render_blocks
 from bot.dis.simulator import SimTask
 from bot.metrics import REGISTRY
 from bot.server import build_watcher
-from bot.store.sqlite import SqliteStore
+from bot.store import open_store
 from tests.ops.conftest import Bot
 from tests.slack.blockkit import validate_blocks
 
@@ -31,11 +31,11 @@ def total(sample: str) -> float:
 async def watched(make_bot):
     """A bot whose watcher watches orders-prod in C0ALERTS (one task already ERROR in the simulator)."""
     bot: Bot = await make_bot()
-    store = SqliteStore(":memory:")
+    store = open_store("sqlite:///:memory:")
     watcher = build_watcher(bot.deps, store=store, spread=0, channel_interval=0)
-    store.upsert_subscription("C0ALERTS", "orders-prod", now=time.time())
+    await store.upsert_subscription("C0ALERTS", "orders-prod", now=time.time())
     yield bot, watcher
-    store.close()
+    await store.close()
 
 
 async def publish_home(bot: Bot) -> dict:
@@ -105,7 +105,7 @@ async def test_alert_and_state_metrics_move_with_the_watcher(watched) -> None:
     assert value("disbot_alerts_total", event="raised") == raised + 1
     assert value("disbot_watched_tasks", stream="orders-prod", state="ERROR") == 1
     assert value("disbot_watched_tasks", stream="orders-prod", state="RUNNING") == 1
-    assert watcher.store.outbox_depth() == 1  # the alert waits in the outbox
+    assert await watcher.store.outbox_depth() == 1  # the alert waits in the outbox
     failures = total("disbot_outbox_delivery_failures_total")
     bot.fake.fail_next("chat.postMessage", status=500)
     await watcher.flush()
@@ -125,22 +125,23 @@ async def test_home_in_a_running_bot_with_0_1_and_300_watched_streams(make_bot, 
     """After real polls of 0, 1 or 300 watched streams (a third failing), the published tab is valid, within
     100 blocks, and names every stream."""
     bot: Bot = await make_bot()
-    store = SqliteStore(":memory:")
+    store = open_store("sqlite:///:memory:")
     try:
         watcher = build_watcher(bot.deps, store=store, spread=0, channel_interval=0)
         names = [f"s-{i:03d}" for i in range(streams)]
-        for i, name in enumerate(names):
-            bot.sim.add_stream(name, [SimTask("to-obs", state="ERROR" if i % 3 == 0 else "RUNNING")])
-            store.upsert_subscription(f"C{i % 7}", name, now=time.time())
+        async with store.transaction():  # one commit for the setup
+            for i, name in enumerate(names):
+                bot.sim.add_stream(name, [SimTask("to-obs", state="ERROR" if i % 3 == 0 else "RUNNING")])
+                await store.upsert_subscription(f"C{i % 7}", name, now=time.time())
         await watcher.run_cycle()
         view = await publish_home(bot)
         shown = json.dumps(view["blocks"])
         if streams:
             assert f"Watched streams ({streams})" in shown
             assert all(f"*{name}*" in shown for name in names)
-            alerts = len(store.open_alerts())  # problems of one channel and cycle share one alert
+            alerts = len(await store.open_alerts())  # problems of one channel and cycle share one alert
             assert alerts >= 1 and f"Open alerts ({alerts})" in shown
         else:
             assert "Nothing is watched yet" in shown
     finally:
-        store.close()
+        await store.close()

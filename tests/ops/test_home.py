@@ -12,8 +12,8 @@ from bot.blocks.home import home_view, message_link, pack
 from bot.blocks.limits import MAX_HOME_BLOCKS
 from bot.devtools.render import render_blocks
 from bot.services.home import HomeOverview, StreamRow, collect_overview
+from bot.store import SqlStore, open_store
 from bot.store.base import KIND_BLIND, KIND_TASK, KnownTask
-from bot.store.sqlite import SqliteStore
 from tests.slack.blockkit import validate_blocks
 
 NOW = 1_782_000_000.0
@@ -21,10 +21,10 @@ WORKSPACE = "https://acme.slack.com/"
 
 
 @pytest.fixture
-def store():
-    s = SqliteStore(":memory:")
+async def store():
+    s = open_store("sqlite:///:memory:")
     yield s
-    s.close()
+    await s.close()
 
 
 def valid_home(view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,24 +39,26 @@ def text(blocks: list[dict[str, Any]]) -> str:
     return json.dumps(blocks, ensure_ascii=False)
 
 
-def watch(store: SqliteStore, channel: str, stream: str, states: dict[str, str]) -> None:
-    store.upsert_subscription(channel, stream, now=NOW - 3600)
-    store.save_task_states(stream, [KnownTask(stream, name, state, since=NOW - 600) for name, state in states.items()])
+async def watch(store: SqlStore, channel: str, stream: str, states: dict[str, str]) -> None:
+    await store.upsert_subscription(channel, stream, now=NOW - 3600)
+    await store.save_task_states(
+        stream, [KnownTask(stream, name, state, since=NOW - 600) for name, state in states.items()]
+    )
 
 
-def raise_alert(store: SqliteStore, channel: str, stream: str, task: str, state: str, ts: str) -> int:
-    episode, _ = store.open_episode(
+async def raise_alert(store: SqlStore, channel: str, stream: str, task: str, state: str, ts: str) -> int:
+    episode, _ = await store.open_episode(
         channel_id=channel, stream=stream, task_name=task, kind=KIND_TASK, state=state, started_at=NOW - 300
     )
-    alert = store.create_alert(channel, KIND_TASK, now=NOW - 300)
-    store.attach_episodes([episode.id], alert.id)
-    store.set_alert_posted(alert.id, ts, NOW - 299)
+    alert = await store.create_alert(channel, KIND_TASK, now=NOW - 300)
+    await store.attach_episodes([episode.id], alert.id)
+    await store.set_alert_posted(alert.id, ts, NOW - 299)
     return alert.id
 
 
-def test_no_watches_explains_how_to_start(store) -> None:
+async def test_no_watches_explains_how_to_start(store) -> None:
     """With nothing watched the tab says so and how to add a watch."""
-    overview = collect_overview(store, project_id="p123", region="cn-north-4")
+    overview = await collect_overview(store, project_id="p123", region="cn-north-4")
     blocks = valid_home(home_view(overview, now=NOW))
     assert len(blocks) == 3
     assert "Nothing is watched yet" in text(blocks)
@@ -64,11 +66,11 @@ def test_no_watches_explains_how_to_start(store) -> None:
     assert "project `p123` · cn-north-4" in text(blocks)
 
 
-def test_one_stream_with_an_open_alert(store) -> None:
+async def test_one_stream_with_an_open_alert(store) -> None:
     """One watched stream shows its channel, tasks per state, last read time and a link to its open alert."""
-    watch(store, "C1", "orders-prod", {"to-obs": "ERROR", "to-dws": "RUNNING", "to-dli": "RUNNING"})
-    raise_alert(store, "C1", "orders-prod", "to-obs", "ERROR", "1782000000.000100")
-    overview = collect_overview(store, last_reads={"orders-prod": NOW - 30})
+    await watch(store, "C1", "orders-prod", {"to-obs": "ERROR", "to-dws": "RUNNING", "to-dli": "RUNNING"})
+    await raise_alert(store, "C1", "orders-prod", "to-obs", "ERROR", "1782000000.000100")
+    overview = await collect_overview(store, last_reads={"orders-prod": NOW - 30})
     blocks = valid_home(home_view(overview, now=NOW, workspace_url=WORKSPACE))
     shown = "\n".join(render_blocks(blocks))
     assert "*orders-prod* → #C1" in shown
@@ -81,14 +83,16 @@ def test_one_stream_with_an_open_alert(store) -> None:
     assert f"<!date^{int(NOW - 30)}^" in text(blocks)  # each reader sees their own time zone
 
 
-def test_acked_alert_and_unreadable_stream(store) -> None:
+async def test_acked_alert_and_unreadable_stream(store) -> None:
     """An acknowledged alert names who acked; a stream the watcher cannot read says so, first in the list."""
     from bot.store.base import StreamHealth
 
-    watch(store, "C1", "a-fine", {"t": "RUNNING"})
-    watch(store, "C1", "z-blind", {})
-    store.put_stream_health(StreamHealth("z-blind", failures=3, first_failure_at=NOW - 900, error_kind="auth_error"))
-    episode, _ = store.open_episode(
+    await watch(store, "C1", "a-fine", {"t": "RUNNING"})
+    await watch(store, "C1", "z-blind", {})
+    await store.put_stream_health(
+        StreamHealth("z-blind", failures=3, first_failure_at=NOW - 900, error_kind="auth_error")
+    )
+    episode, _ = await store.open_episode(
         channel_id="C1",
         stream="z-blind",
         task_name="",
@@ -97,11 +101,11 @@ def test_acked_alert_and_unreadable_stream(store) -> None:
         started_at=NOW - 900,
         reason="DIS refused the credentials",
     )
-    alert = store.create_alert("C1", KIND_BLIND, now=NOW - 900)
-    store.attach_episodes([episode.id], alert.id)
-    store.set_alert_posted(alert.id, "1782000000.000200", NOW - 899)
-    store.ack_alert(alert.id, "U42", NOW - 800)
-    blocks = valid_home(home_view(collect_overview(store), now=NOW, workspace_url=WORKSPACE))
+    alert = await store.create_alert("C1", KIND_BLIND, now=NOW - 900)
+    await store.attach_episodes([episode.id], alert.id)
+    await store.set_alert_posted(alert.id, "1782000000.000200", NOW - 899)
+    await store.ack_alert(alert.id, "U42", NOW - 800)
+    blocks = valid_home(home_view(await collect_overview(store), now=NOW, workspace_url=WORKSPACE))
     shown = "\n".join(render_blocks(blocks))
     assert "cannot read *z-blind*: DIS refused the credentials" in shown
     assert "acked by `@U42`" in shown
@@ -110,27 +114,28 @@ def test_acked_alert_and_unreadable_stream(store) -> None:
     assert "1 unreadable" in shown
 
 
-def test_wildcard_watch_lists_every_stream_read(store) -> None:
+async def test_wildcard_watch_lists_every_stream_read(store) -> None:
     """A channel watching `*` is named once, and every stream the watcher read is listed."""
-    store.upsert_subscription("C9", "*", now=NOW)
-    store.save_task_states("s1", [KnownTask("s1", "t", "RUNNING")])
-    store.save_task_states("s2", [KnownTask("s2", "t", "ABNORMAL")])
-    blocks = valid_home(home_view(collect_overview(store), now=NOW))
+    await store.upsert_subscription("C9", "*", now=NOW)
+    await store.save_task_states("s1", [KnownTask("s1", "t", "RUNNING")])
+    await store.save_task_states("s2", [KnownTask("s2", "t", "ABNORMAL")])
+    blocks = valid_home(home_view(await collect_overview(store), now=NOW))
     shown = "\n".join(render_blocks(blocks))
     assert "#C9 watches every stream of the project" in shown
     assert "Watched streams (2)" in shown
     assert shown.index("*s2*") < shown.index("*s1*")  # the one with a problem first
 
 
-def test_300_streams_fit_in_100_blocks(store) -> None:
+async def test_300_streams_fit_in_100_blocks(store) -> None:
     """300 watched streams, each with an open alert, fit in a valid Home tab that still names every one."""
-    for i in range(300):
-        stream = f"stream-{i:03d}"
-        states = {"to-obs": "ERROR" if i % 3 == 0 else "RUNNING", "to-dws": "RUNNING"}
-        watch(store, f"C{i % 7}", stream, states)
-        if i % 3 == 0:
-            raise_alert(store, f"C{i % 7}", stream, "to-obs", "ERROR", f"1782000000.{i:06d}")
-    overview = collect_overview(store, last_reads={f"stream-{i:03d}": NOW - i for i in range(300)})
+    async with store.transaction():  # one commit for the setup
+        for i in range(300):
+            stream = f"stream-{i:03d}"
+            states = {"to-obs": "ERROR" if i % 3 == 0 else "RUNNING", "to-dws": "RUNNING"}
+            await watch(store, f"C{i % 7}", stream, states)
+            if i % 3 == 0:
+                await raise_alert(store, f"C{i % 7}", stream, "to-obs", "ERROR", f"1782000000.{i:06d}")
+    overview = await collect_overview(store, last_reads={f"stream-{i:03d}": NOW - i for i in range(300)})
     assert len(overview.streams) == 300
     assert len(overview.alerts) == 100
     blocks = valid_home(home_view(overview, now=NOW, workspace_url=WORKSPACE))

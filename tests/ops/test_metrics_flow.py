@@ -7,7 +7,7 @@ import time
 
 from bot.metrics import REGISTRY
 from bot.server import build_watcher
-from bot.store.sqlite import SqliteStore
+from bot.store import open_store
 from tests.conftest import FAST_RETRY
 from tests.ops.conftest import Bot
 
@@ -80,8 +80,8 @@ async def test_identical_reads_in_flight_are_counted_as_coalesced(make_bot) -> N
 async def test_watch_lag_shows_cycles_that_start_behind_schedule(make_bot) -> None:
     """A poll cycle longer than the interval makes the next one start late: the lag gauge says by how much."""
     bot: Bot = await make_bot(WATCH_INTERVAL_SECONDS=0.1)
-    store = SqliteStore(":memory:")
-    store.upsert_subscription("C0ALERTS", "orders-prod", now=time.time())
+    store = open_store("sqlite:///:memory:")
+    await store.upsert_subscription("C0ALERTS", "orders-prod", now=time.time())
     watcher = build_watcher(bot.deps, store=store, spread=0, channel_interval=0)
     bot.sim.latency = 0.4  # each cycle takes at least 0.4 s against an interval of 0.1 s
     await watcher.start()
@@ -97,4 +97,4 @@ async def test_watch_lag_shows_cycles_that_start_behind_schedule(make_bot) -> No
                 await asyncio.sleep(0.02)
     finally:
         await watcher.stop()
-        store.close()
+        await store.close()

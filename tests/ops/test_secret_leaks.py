@@ -17,7 +17,7 @@ import pytest
 from bot import metrics
 from bot.config import AuthMode
 from bot.server import build_watcher
-from bot.store.sqlite import SqliteStore
+from bot.store import open_store
 from tests.conftest import FAST_RETRY, SECRETS
 from tests.ops.conftest import SLACK_SECRETS, Bot
 
@@ -87,11 +87,11 @@ async def exercise(bot: Bot, mode: AuthMode) -> set[str]:
 async def exercise_watcher(bot: Bot) -> None:
     """The watcher's error paths: Slack refusing alert posts (429, 5xx, an auth error, a channel error) and DIS
     failing whole polls (401, 503) until the channels are warned."""
-    store = SqliteStore(":memory:")
+    store = open_store("sqlite:///:memory:")
     try:
         watcher = build_watcher(bot.deps, store=store, spread=0, channel_interval=0)
         for channel in ("C0W1", "C0W2", "C0W3", "C0W4"):  # one alert each (to-dws is ERROR)
-            store.upsert_subscription(channel, "orders-prod", now=time.time())
+            await store.upsert_subscription(channel, "orders-prod", now=time.time())
         bot.fake.fail_next("chat.postMessage", status=429)
         bot.fake.fail_next("chat.postMessage", error="invalid_auth")
         bot.fake.fail_next("chat.postMessage", status=500)
@@ -103,7 +103,7 @@ async def exercise_watcher(bot: Bot) -> None:
             await watcher.run_cycle()
             await watcher.flush()
     finally:
-        store.close()
+        await store.close()
 
 
 @pytest.mark.parametrize("log_format", ["json", "text"])

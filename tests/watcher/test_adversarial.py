@@ -12,8 +12,8 @@ import pytest
 
 from bot.dis.simulator import SimTask
 from bot.errors import Unavailable
+from bot.store import SqlStore
 from bot.store.base import KIND_BLIND, KIND_TASK, PENDING
-from bot.store.sqlite import SqliteStore
 from bot.watcher.engine import Cycle
 from tests.slack.blockkit import validate_message
 from tests.watcher.conftest import CHANNEL, ONCALL, OTHER, MakeRig, Rig
@@ -40,7 +40,10 @@ async def test_crash_inside_the_poll_transaction_loses_nothing(rig: Rig, monkeyp
 
     monkeypatch.setattr(rig.store, "enqueue", crash)
     await rig.cycle()
-    assert rig.store.open_episodes() == [] and rig.store.task_states().get("orders", {})["to-obs"].state == "RUNNING"
+    assert (
+        await rig.store.open_episodes() == []
+        and (await rig.store.task_states()).get("orders", {})["to-obs"].state == "RUNNING"
+    )
     monkeypatch.undo()
     await rig.cycle()
     await rig.cycle()
@@ -53,8 +56,8 @@ async def test_crash_between_enqueue_and_delivery(make_rig: MakeRig) -> None:
     first = make_rig()
     await failing(first)
     await first.watcher.run_cycle()  # queued, not delivered
-    assert first.fake.calls == [] and len(first.store.outbox(state=PENDING)) == 1
-    first.store.close()
+    assert first.fake.calls == [] and len(await first.store.outbox(state=PENDING)) == 1
+    await first.store.close()
 
     second = make_rig(db=first.db)
     await second.watcher.start()
@@ -71,12 +74,12 @@ async def test_crash_before_finish_cycle(make_rig: MakeRig) -> None:
     next start posts them once."""
     first = make_rig()
     first.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
-    first.store.upsert_subscription(CHANNEL, "orders", now=first.clock.now)  # its baseline is not taken yet
+    await first.store.upsert_subscription(CHANNEL, "orders", now=first.clock.now)  # its baseline is not taken yet
     engine = first.watcher.engine
     result = await first.watcher.tasks.tasks("orders", fresh=True)
-    engine.record_poll("orders", result, engine.subscribers("orders"), Cycle())
-    assert [e.alert_id for e in first.store.open_episodes()] == [None]
-    first.store.close()  # no finish_cycle(): the process died mid-cycle
+    await engine.record_poll("orders", result, await engine.subscribers("orders"), Cycle())
+    assert [e.alert_id for e in await first.store.open_episodes()] == [None]
+    await first.store.close()  # no finish_cycle(): the process died mid-cycle
 
     second = make_rig(db=first.db)
     await second.cycle()
@@ -98,15 +101,15 @@ async def test_crash_between_the_post_and_its_update(make_rig: MakeRig, mid_send
     cycle = Cycle()
     for name in ("a", "b"):
         result = await first.watcher.tasks.tasks(name, fresh=True)
-        engine.record_poll(name, result, engine.subscribers(name), cycle)
+        await engine.record_poll(name, result, await engine.subscribers(name), cycle)
         if name == "a":
             await first.watcher.flush()  # the first problem is posted at once
     [post] = first.posts()
-    [update] = first.store.outbox(state=PENDING)
+    [update] = await first.store.outbox(state=PENDING)
     assert update.kind == "update" and "b/t" not in post.text
     if mid_send:
-        first.store.mark_sending(update.id)
-    first.store.close()  # gone before finish_cycle() and before the update was delivered
+        await first.store.mark_sending(update.id)
+    await first.store.close()  # gone before finish_cycle() and before the update was delivered
 
     second = make_rig(db=first.db)
     await second.watcher.start()
@@ -132,8 +135,8 @@ async def test_crash_after_the_cycle_before_delivery(make_rig: MakeRig) -> None:
         await first.watch(name)
         first.sim.set_state(name, "t", "ERROR")
     await first.watcher.run_cycle()
-    assert first.fake.calls == [] and [r.kind for r in first.store.outbox(state=PENDING)] == ["post", "update"]
-    first.store.close()
+    assert first.fake.calls == [] and [r.kind for r in await first.store.outbox(state=PENDING)] == ["post", "update"]
+    await first.store.close()
 
     second = make_rig(db=first.db)
     await second.watcher.start()
@@ -144,7 +147,7 @@ async def test_crash_after_the_cycle_before_delivery(make_rig: MakeRig) -> None:
         assert await second.watcher.stop(timeout=5)
     assert post.blocks[0]["text"]["text"] == "🔴 3 dump tasks failing in 3 streams"
     assert second.fake.count("chat.postMessage") == 1 and second.updates() == []
-    assert second.store.outbox(state=PENDING) == []
+    assert await second.store.outbox(state=PENDING) == []
 
 
 async def test_restart_while_a_429_wait_is_pending(make_rig: MakeRig) -> None:
@@ -154,11 +157,11 @@ async def test_restart_while_a_429_wait_is_pending(make_rig: MakeRig) -> None:
     first.fake.fail_next("chat.postMessage", 1, status=429, retry_after=30)
     await first.cycle()
     assert first.posts() == []
-    first.store.close()
+    await first.store.close()
 
     second = make_rig(db=first.db)
-    second.watcher.sync_config()
-    assert second.store.recover_sending() == 0
+    await second.watcher.sync_config()
+    assert await second.store.recover_sending() == 0
     second.clock.advance(10)
     await second.cycle()  # the restart's first poll: the problem is known, its alert waits for Retry-After
     assert second.fake.count("chat.postMessage") == 1
@@ -176,7 +179,7 @@ async def test_restart_with_a_reminder_due_sends_one(make_rig: MakeRig) -> None:
     await failing(first)
     await first.cycle()
     [post] = first.posts()
-    first.store.close()
+    await first.store.close()
     first.clock.advance(5 * 3600)
     second = make_rig(db=first.db)
     await second.cycle()
@@ -197,8 +200,8 @@ async def test_flap_within_one_interval_stays_one_problem(rig: Rig) -> None:
     rig.sim.set_state("orders", "to-obs", "ERROR")
     await rig.cycle()
     assert len(rig.posts()) == 1 and rig.updates() == [] and rig.replies() == []
-    [episode] = rig.store.open_episodes()
-    assert episode.alert_id is not None and rig.store.alert(episode.alert_id).ts == post.response["ts"]
+    [episode] = await rig.store.open_episodes()
+    assert episode.alert_id is not None and (await rig.store.alert(episode.alert_id)).ts == post.response["ts"]
 
 
 async def test_flap_seen_by_polls_is_two_problems(rig: Rig) -> None:
@@ -230,7 +233,7 @@ async def test_recreated_task_in_error_is_a_new_problem(rig: Rig) -> None:
     assert "deleted" in json.dumps(rig.message(old)["blocks"])
     [reply] = rig.replies(old.response["ts"])
     assert "was deleted" in reply.text
-    [episode] = rig.store.open_episodes()
+    [episode] = await rig.store.open_episodes()
     assert episode.task_id == rig.sim.task("orders", "to-obs").task_id
 
 
@@ -244,7 +247,7 @@ async def test_recreated_task_running_ends_the_old_problem_as_deleted(rig: Rig) 
     await rig.cycle()
     [reply] = rig.replies(old.response["ts"])
     assert "was deleted" in reply.text and "RUNNING again" not in reply.text
-    assert len(rig.posts()) == 1 and rig.store.open_episodes() == []
+    assert len(rig.posts()) == 1 and await rig.store.open_episodes() == []
 
 
 async def test_stream_deleted_while_watched(rig: Rig) -> None:
@@ -262,13 +265,13 @@ async def test_stream_deleted_while_watched(rig: Rig) -> None:
     rig.clock.advance(2 * 3600)
     await rig.cycle()
     assert rig.replies(alert.response["ts"]) == []
-    assert [e.kind for e in rig.store.open_episodes()] == [KIND_TASK, KIND_BLIND]
+    assert [e.kind for e in await rig.store.open_episodes()] == [KIND_TASK, KIND_BLIND]
     rig.sim.add_stream("orders", [SimTask("to-obs", task_id=NEW_ID)])
     await rig.cycle()
     assert len(rig.posts()) == 2
     assert rig.message(alert)["blocks"][0]["text"]["text"].startswith("✅ Resolved")
     assert rig.message(warning)["blocks"][0]["text"]["text"].startswith("✅ I can read orders again")
-    assert rig.store.open_episodes() == []
+    assert await rig.store.open_episodes() == []
 
 
 async def test_unknown_state_is_neither_a_problem_nor_a_recovery(rig: Rig) -> None:
@@ -286,7 +289,7 @@ async def test_unknown_state_is_neither_a_problem_nor_a_recovery(rig: Rig) -> No
     rig.sim.set_state("orders", "to-obs", "FROZEN")
     await rig.cycle()
     assert "FROZEN* (was ERROR)" in json.dumps(rig.message(post)["blocks"]) and rig.replies() == []
-    assert [e.state for e in rig.store.open_episodes()] == ["FROZEN"]
+    assert [e.state for e in await rig.store.open_episodes()] == ["FROZEN"]
     rig.sim.set_state("orders", "to-obs", "RUNNING")
     await rig.cycle()
     assert rig.message(post)["blocks"][0]["text"]["text"].startswith("✅ Resolved")
@@ -317,7 +320,7 @@ async def test_older_read_finishing_after_a_newer_one_is_ignored(rig: Rig) -> No
     deliver.set()
     await cycle
     await rig.cycle()
-    assert rig.fake.calls == [] and rig.store.open_episodes() == []
+    assert rig.fake.calls == [] and await rig.store.open_episodes() == []
     assert rig.service.last_poll("orders").counts == {"RUNNING": 1}
 
 
@@ -325,17 +328,17 @@ async def test_stale_read_failure_is_not_counted(rig: Rig) -> None:
     """A failed read that started before the newest applied one adds nothing to the stream's failures; a shared
     (single-flight) result is applied for every caller, whatever their tickets."""
     rig.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
-    rig.store.upsert_subscription(CHANNEL, "orders", now=rig.clock.now)
+    await rig.store.upsert_subscription(CHANNEL, "orders", now=rig.clock.now)
     engine = rig.watcher.engine
-    subs = engine.subscribers("orders")
+    subs = await engine.subscribers("orders")
     older, newer = engine.read_started("orders"), engine.read_started("orders")
     result = await rig.watcher.tasks.tasks("orders", fresh=True)
-    engine.record_poll("orders", result, subs, read=newer)
-    engine.record_poll_failure("orders", Unavailable("late"), subs, read=older)
+    await engine.record_poll("orders", result, subs, read=newer)
+    await engine.record_poll_failure("orders", Unavailable("late"), subs, read=older)
     assert engine.health == {} and rig.service.last_poll("orders").ok
-    rig.store.upsert_subscription(OTHER, "orders", now=rig.clock.now)
-    engine.record_poll("orders", result, engine.subscribers("orders"), read=older)  # the same read's result
-    assert sorted(e.channel_id for e in rig.store.open_episodes()) == sorted([CHANNEL, OTHER])
+    await rig.store.upsert_subscription(OTHER, "orders", now=rig.clock.now)
+    await engine.record_poll("orders", result, await engine.subscribers("orders"), read=older)  # the same read's result
+    assert sorted(e.channel_id for e in await rig.store.open_episodes()) == sorted([CHANNEL, OTHER])
 
 
 # ---------------------------------------------------------------------- storm
@@ -365,8 +368,8 @@ async def test_storm_posts_per_channel_within_block_kit(rig: Rig) -> None:
         for call in (post, *updates):
             validate_message(call.payload)
         assert "120 dump tasks failing in 40 streams" in rig.message(post, channel)["blocks"][0]["text"]["text"]
-    [theirs] = [a for a in rig.store.open_alerts() if a.channel_id == OTHER]
-    assert len(rig.service.snooze(theirs.id, "U0BOB", 4 * 3600).episodes) == 120
+    [theirs] = [a for a in await rig.store.open_alerts() if a.channel_id == OTHER]
+    assert len((await rig.service.snooze(theirs.id, "U0BOB", 4 * 3600)).episodes) == 120
     rig.clock.advance(3600)
     await rig.cycle()
     for name in streams:
@@ -418,7 +421,7 @@ async def test_no_watches_is_quiet(rig: Rig) -> None:
         report = await rig.cycle()
         assert report.streams == 0
     assert rig.sim.count() == 0 and rig.fake.calls == []
-    assert isinstance(rig.store, SqliteStore) and rig.store.outbox() == []
+    assert isinstance(rig.store, SqlStore) and await rig.store.outbox() == []
 
 
 async def test_stop_with_a_poll_stuck_in_dis(make_rig: MakeRig) -> None:
@@ -432,8 +435,8 @@ async def test_stop_with_a_poll_stuck_in_dis(make_rig: MakeRig) -> None:
     started = loop.time()
     assert await first.watcher.stop(timeout=0.5)
     assert loop.time() - started < 1.5  # the read alone takes 2 s
-    assert first.watcher.cycles == 0 and first.store.open_episodes() == [] and first.fake.calls == []
-    first.store.close()
+    assert first.watcher.cycles == 0 and await first.store.open_episodes() == [] and first.fake.calls == []
+    await first.store.close()
 
     first.sim.latency = 0.0
     second = make_rig(db=first.db)

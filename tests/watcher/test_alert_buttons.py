@@ -39,7 +39,7 @@ async def test_acknowledge_from_a_view_changes_nothing(bot: SlackBot) -> None:
     assert response.status_code == 200
     [note] = await bot.fake.wait_for("chat.postMessage", timeout=5, where=lambda c: c.payload["channel"] == "U0BOB")
     assert "alert's own message" in all_text(note.payload)
-    [stored] = bot.deps.watches.store.open_alerts()
+    [stored] = await bot.deps.watches.store.open_alerts()
     assert stored.acked_by is None
 
 
@@ -49,7 +49,7 @@ async def test_snooze_from_a_view_changes_nothing(bot: SlackBot) -> None:
     value = buttons(alert.payload)["dis_alert_snooze_4h"]["value"]
     await bot.post(payloads.view_block_actions("dis_alert_snooze_4h", value, user="U0BOB"))
     await bot.fake.wait_for("chat.postMessage", timeout=5, where=lambda c: c.payload["channel"] == "U0BOB")
-    assert bot.deps.watches.store.snoozes(now=time.time()) == []
+    assert await bot.deps.watches.store.snoozes(now=time.time()) == []
 
 
 async def test_a_forty_digit_alert_id_gets_a_polite_answer(bot: SlackBot, caplog) -> None:
@@ -60,7 +60,7 @@ async def test_a_forty_digit_alert_id_gets_a_polite_answer(bot: SlackBot, caplog
     answer = await bot.answer(click)
     assert "could not read that button" in all_text(answer.payload)
     assert not [r for r in caplog.records if r.getMessage() == "slack.listener_failed"]
-    [stored] = bot.deps.watches.store.open_alerts()
+    [stored] = await bot.deps.watches.store.open_alerts()
     assert stored.acked_by is None
 
 
@@ -71,4 +71,4 @@ async def test_a_refresh_value_naming_a_command_does_not_run_it(bot: SlackBot) -
     click = await bot.click("dis.refresh", json.dumps({"c": "unwatch", "a": ["orders"]}), user=ALICE)
     answer = await bot.answer(click)
     assert "could not read that button" in all_text(answer.payload)
-    assert [s.stream for s in bot.deps.watches.store.subscriptions(channel_id=CHANNEL)] == ["orders"]
+    assert [s.stream for s in await bot.deps.watches.store.subscriptions(channel_id=CHANNEL)] == ["orders"]

@@ -118,8 +118,8 @@ async def test_storm_is_one_message_edited_in_place(rig: Rig) -> None:
     assert final["text"].startswith(ONCALL) and "120 dump tasks failing" in final["text"]
     [more] = [b["elements"][0]["text"] for b in final["blocks"] if "more in" in json.dumps(b)]
     assert len(final["blocks"]) <= 50 and more.startswith("…and 80 more in 27 stream(s)")
-    assert len(rig.store.open_episodes(channel_id=CHANNEL)) == 120
-    assert {e.alert_id for e in rig.store.open_episodes()} == {rig.store.open_alerts()[0].id}
+    assert len(await rig.store.open_episodes(channel_id=CHANNEL)) == 120
+    assert {e.alert_id for e in await rig.store.open_episodes()} == {(await rig.store.open_alerts())[0].id}
     await rig.cycle()
     assert rig.fake.count("chat.postMessage") == 1 and len(rig.updates()) == len(updates)
 
@@ -183,7 +183,7 @@ async def test_mention_in_the_post_needs_no_page(rig: Rig) -> None:
     [post] = rig.posts()
     assert post.text.startswith(f"{ONCALL} <@U0DBA> ")
     assert rig.replies() == [] and rig.updates() == []
-    assert [row.state for row in rig.store.outbox()] == ["done"] * 3
+    assert [row.state for row in await rig.store.outbox()] == ["done"] * 3
 
 
 async def test_recovery_updates_in_place_and_replies(rig: Rig) -> None:

@@ -65,20 +65,20 @@ async def test_server_errors_back_off_then_deliver(rig: Rig, status: int) -> Non
     await failing(rig)
     rig.fake.fail_next("chat.postMessage", 2, status=status)
     await rig.cycle()
-    [row] = rig.store.outbox(state=PENDING)
+    [row] = await rig.store.outbox(state=PENDING)
     assert row.last_error == "server_error" and row.not_before == rig.clock.now + 1
     rig.clock.advance(1)
     await rig.watcher.flush()
-    [row] = rig.store.outbox(state=PENDING)
+    [row] = await rig.store.outbox(state=PENDING)
     assert row.not_before == rig.clock.now + 2
     rig.clock.advance(2)
     await rig.watcher.flush()
-    assert len(rig.posts()) == 1 and rig.store.outbox(state=PENDING) == []
+    assert len(rig.posts()) == 1 and await rig.store.outbox(state=PENDING) == []
 
 
 async def test_network_errors_keep_the_row(rig: Rig) -> None:
     """Slack unreachable: the row stays pending with a backoff, nothing is lost."""
-    rig.store.enqueue("note:1", CHANNEL, OUT_MESSAGE, now=rig.clock.now, payload={"text": "hello"})
+    await rig.store.enqueue("note:1", CHANNEL, OUT_MESSAGE, now=rig.clock.now, payload={"text": "hello"})
     # A port nobody listens on: the fake's port after it stopped.
     from bot.devtools.fake_slack import FakeSlack
 
@@ -93,7 +93,7 @@ async def test_network_errors_keep_the_row(rig: Rig) -> None:
         backoff=Backoff(base=4, jitter=False),
     )
     assert await sender.deliver_due() == 1
-    [row] = rig.store.outbox(state=PENDING)
+    [row] = await rig.store.outbox(state=PENDING)
     assert row.last_error == "network" and row.not_before == rig.clock.now + 4
     rig.clock.advance(4)
     assert await rig.watcher.flush() == 1
@@ -110,9 +110,9 @@ async def test_permanent_errors_are_shown_and_the_watch_stays(rig: Rig, error: s
     await rig.watch("billing", channel=OTHER)
     rig.fake.fail_next("chat.postMessage", 1, error=error)
     await rig.cycle()
-    [status] = rig.service.watching(CHANNEL)
+    [status] = await rig.service.watching(CHANNEL)
     assert status.subscription.delivery_error == error
-    assert [r.key for r in rig.store.outbox(state=PARKED)] and rig.store.subscriptions(channel_id=CHANNEL)
+    assert [r.key for r in await rig.store.outbox(state=PARKED)] and await rig.store.subscriptions(channel_id=CHANNEL)
     rig.sim.set_state("billing", "to-obs", "ERROR")
     await rig.cycle()
     assert len(rig.posts(OTHER)) == 1
@@ -120,7 +120,7 @@ async def test_permanent_errors_are_shown_and_the_watch_stays(rig: Rig, error: s
     await rig.watch("orders")
     [post] = rig.posts(CHANNEL)
     assert "orders/to-obs" in post.text
-    [status] = rig.service.watching(CHANNEL)
+    [status] = await rig.service.watching(CHANNEL)
     assert status.subscription.delivery_error is None
 
 
@@ -129,11 +129,11 @@ async def test_rate_limited_error_body_waits_too(rig: Rig) -> None:
     await failing(rig)
     rig.fake.fail_next("chat.postMessage", 1, error="rate_limited")
     await rig.cycle()
-    [row] = rig.store.outbox(state=PENDING)
+    [row] = await rig.store.outbox(state=PENDING)
     assert row.last_error == "ratelimited"
     rig.clock.advance(1)
     await rig.watcher.flush()
-    assert len(rig.posts()) == 1 and rig.store.outbox(state=DEAD) == []
+    assert len(rig.posts()) == 1 and await rig.store.outbox(state=DEAD) == []
 
 
 async def test_parked_rows_are_tried_again_later(rig: Rig) -> None:
@@ -174,7 +174,7 @@ async def test_deleted_alert_message_is_not_retried(rig: Rig) -> None:
     del rig.fake.messages[(CHANNEL, post.response["ts"])]
     rig.sim.set_state("orders", "to-obs", "RUNNING")
     await rig.cycle()
-    assert [r.last_error for r in rig.store.outbox(state=DEAD)] == ["message_not_found"]
+    assert [r.last_error for r in await rig.store.outbox(state=DEAD)] == ["message_not_found"]
     await rig.cycle()
     assert len(rig.fake.calls_to("chat.update")) == 1
 
@@ -193,8 +193,8 @@ async def test_one_call_per_second_per_channel(make_rig: MakeRig) -> None:
     clock = FakeClock()
     rig = make_rig(rig_clock=clock, options={"channel_interval": 1.0})
     for i in range(3):
-        rig.store.enqueue(f"a{i}", CHANNEL, OUT_MESSAGE, now=clock.now, payload={"text": f"a{i}"})
-    rig.store.enqueue("b0", OTHER, OUT_MESSAGE, now=clock.now, payload={"text": "b0"})
+        await rig.store.enqueue(f"a{i}", CHANNEL, OUT_MESSAGE, now=clock.now, payload={"text": f"a{i}"})
+    await rig.store.enqueue("b0", OTHER, OUT_MESSAGE, now=clock.now, payload={"text": "b0"})
     await rig.watcher.flush()
     assert [c.text for c in rig.fake.calls] == ["a0", "b0"] or [c.text for c in rig.fake.calls] == ["b0", "a0"]
     clock.advance(0.5)
@@ -227,7 +227,7 @@ async def test_stop_flushes_within_the_timeout(make_rig: MakeRig) -> None:
     rig = make_rig(rig_clock=time.time)  # type: ignore[arg-type]
     await rig.watcher.start()
     for i in range(3):
-        rig.store.enqueue(f"m{i}", CHANNEL, OUT_MESSAGE, now=time.time(), payload={"text": f"m{i}"})
+        await rig.store.enqueue(f"m{i}", CHANNEL, OUT_MESSAGE, now=time.time(), payload={"text": f"m{i}"})
     rig.fake.fail_next("chat.postMessage", 1, status=429, retry_after=1)
     rig.watcher.sender.wake()
     assert await rig.watcher.stop(timeout=8)
@@ -240,14 +240,14 @@ async def test_stop_gives_up_at_the_timeout(make_rig: MakeRig) -> None:
 
     rig = make_rig(rig_clock=time.time)  # type: ignore[arg-type]
     await rig.watcher.start()
-    rig.store.enqueue("m0", CHANNEL, OUT_MESSAGE, now=time.time(), payload={"text": "m0"})
+    await rig.store.enqueue("m0", CHANNEL, OUT_MESSAGE, now=time.time(), payload={"text": "m0"})
     rig.fake.fail_next("chat.postMessage", 1, status=429, retry_after=30)
     rig.watcher.sender.wake()
     await rig.fake.wait_for("chat.postMessage", ok=False, timeout=5)
     started = asyncio.get_running_loop().time()
     assert not await rig.watcher.stop(timeout=0.5)
     assert asyncio.get_running_loop().time() - started < 2
-    assert [r.key for r in rig.store.outbox(state=PENDING)] == ["m0"]
+    assert [r.key for r in await rig.store.outbox(state=PENDING)] == ["m0"]
 
 
 def test_message_payload_round_trip() -> None:

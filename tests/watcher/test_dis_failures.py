@@ -20,7 +20,7 @@ async def test_transient_failures_raise_nothing(rig: Rig) -> None:
     assert rig.service.last_poll("orders").failures == 2
     await rig.cycle()
     assert rig.fake.calls_to("chat.postMessage") == []
-    assert rig.service.last_poll("orders").ok and rig.store.stream_health() == {}
+    assert rig.service.last_poll("orders").ok and await rig.store.stream_health() == {}
 
 
 async def test_warning_once_then_note_when_readable(rig: Rig) -> None:
@@ -72,7 +72,7 @@ async def test_open_problems_survive_blindness(rig: Rig) -> None:
     rig.sim.fail_next(3, status=403, path="/streams/orders/")
     for _ in range(3):
         await rig.cycle()
-    assert [e.task_name for e in rig.store.open_episodes(kind=KIND_TASK)] == ["to-obs"]
+    assert [e.task_name for e in await rig.store.open_episodes(kind=KIND_TASK)] == ["to-obs"]
     await rig.cycle()
     alert, warning = rig.posts()
     assert "orders/to-obs" in alert.text and "cannot read" in warning.text

@@ -44,7 +44,7 @@ async def test_wildcard_baseline_reports_old_problems_once(rig: Rig) -> None:
     await rig.cycle()
     [post] = rig.posts()
     assert "already failing" in post.blocks[0]["text"]["text"]
-    assert not rig.store.subscriptions(channel_id=CHANNEL)[0].baseline_pending
+    assert not (await rig.store.subscriptions(channel_id=CHANNEL))[0].baseline_pending
 
 
 async def test_explicit_watch_wins_over_wildcard_in_a_channel(rig: Rig) -> None:
@@ -62,16 +62,16 @@ async def test_dis_watch_config(make_rig: MakeRig) -> None:
     """DIS_WATCH creates watches (several channels per stream); removed pairs go away; they cannot be unwatched."""
     rig = make_rig(DIS_WATCH=f"orders={CHANNEL},orders={OTHER}")
     rig.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
-    rig.watcher.sync_config()
-    subs = rig.store.subscriptions()
+    await rig.watcher.sync_config()
+    subs = await rig.store.subscriptions()
     assert [(s.channel_id, s.source) for s in subs] == [(CHANNEL, SOURCE_CONFIG), (OTHER, SOURCE_CONFIG)]
     await rig.cycle()
     assert sorted(p.payload["channel"] for p in rig.posts()) == sorted([CHANNEL, OTHER])
-    assert rig.service.unwatch(CHANNEL, "orders") is Unwatched.FROM_CONFIG
-    rig.store.close()
+    assert await rig.service.unwatch(CHANNEL, "orders") is Unwatched.FROM_CONFIG
+    await rig.store.close()
     again = make_rig(db=rig.db, DIS_WATCH=f"orders={CHANNEL}")
-    again.watcher.sync_config()
-    assert [s.channel_id for s in again.store.subscriptions()] == [CHANNEL]
+    await again.watcher.sync_config()
+    assert [s.channel_id for s in await again.store.subscriptions()] == [CHANNEL]
     await again.cycle()
     assert len(again.posts()) == 2
 
@@ -89,10 +89,10 @@ async def test_unwatch_ends_open_problems_quietly(rig: Rig) -> None:
     rig.sim.set_state("orders", "to-obs", "ERROR")
     await rig.cycle()
     [post] = rig.posts()
-    assert rig.service.unwatch(CHANNEL, "orders") is Unwatched.REMOVED
+    assert await rig.service.unwatch(CHANNEL, "orders") is Unwatched.REMOVED
     await rig.cycle()
     assert "no longer watched" in str(rig.message(post)["blocks"])
-    assert rig.replies() == [] and rig.service.unwatch(CHANNEL, "orders") is Unwatched.NOT_WATCHED
+    assert rig.replies() == [] and await rig.service.unwatch(CHANNEL, "orders") is Unwatched.NOT_WATCHED
     rig.clock.advance(7200)
     await rig.cycle()
     assert len(rig.posts()) == 1 and rig.replies() == []
@@ -138,10 +138,10 @@ async def test_unwatch_during_a_poll_in_flight(rig: Rig) -> None:
     rig.sim.latency = 0.1
     cycle = asyncio.create_task(rig.watcher.run_cycle())
     await asyncio.sleep(0)  # let the cycle route its polls and send the read
-    rig.service.unwatch(CHANNEL, "orders")
+    await rig.service.unwatch(CHANNEL, "orders")
     await cycle
     await rig.watcher.flush()
-    assert rig.fake.calls == [] and rig.store.open_episodes() == []
+    assert rig.fake.calls == [] and await rig.store.open_episodes() == []
 
 
 async def test_stop_finishes_the_poll_in_flight(make_rig: MakeRig) -> None:
@@ -162,7 +162,7 @@ async def test_watch_again_right_after_unwatch(rig: Rig) -> None:
     """Unwatch then watch again within one cycle: the new watch takes its baseline at once."""
     rig.sim.add_stream("orders", [SimTask("to-obs", state="ERROR")])
     await rig.watch("orders")
-    rig.service.unwatch(CHANNEL, "orders")
+    await rig.service.unwatch(CHANNEL, "orders")
     await rig.watch("orders")
     first, again = rig.posts()
     assert "already" in again.blocks[0]["text"]["text"]

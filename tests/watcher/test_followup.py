@@ -19,8 +19,8 @@ async def failing(rig: Rig, mention: str | None = ONCALL) -> str:
     return str(post.response["ts"])
 
 
-def alert_id(rig: Rig) -> int:
-    [alert] = rig.store.open_alerts()
+async def alert_id(rig: Rig) -> int:
+    [alert] = await rig.store.open_alerts()
     return alert.id
 
 
@@ -44,7 +44,7 @@ async def test_reminders_until_acknowledged(rig: Rig) -> None:
     await rig.cycle()
     assert len(rig.replies(ts)) == 2
 
-    alert, first = rig.service.acknowledge(alert_id(rig), "U0BOB")
+    alert, first = await rig.service.acknowledge(await alert_id(rig), "U0BOB")
     assert first and alert is not None and alert.acked_by == "U0BOB"
     await rig.watcher.flush()
     ack_reply = rig.replies(ts)[-1]
@@ -60,10 +60,10 @@ async def test_reminders_until_acknowledged(rig: Rig) -> None:
 async def test_second_acknowledge_changes_nothing(rig: Rig) -> None:
     """The first press wins; a second one is reported as already acknowledged and sends nothing."""
     await failing(rig)
-    rig.service.acknowledge(alert_id(rig), "U0BOB")
+    await rig.service.acknowledge(await alert_id(rig), "U0BOB")
     await rig.watcher.flush()
     calls = len(rig.fake.calls)
-    alert, first = rig.service.acknowledge(alert_id(rig), "U0CAROL")
+    alert, first = await rig.service.acknowledge(await alert_id(rig), "U0CAROL")
     await rig.watcher.flush()
     assert not first and alert.acked_by == "U0BOB" and len(rig.fake.calls) == calls
 
@@ -85,9 +85,9 @@ async def test_snooze_silences_the_task_in_that_channel(rig: Rig) -> None:
     rig.sim.set_state("orders", "to-obs", "ERROR")
     await rig.cycle()
     mine = rig.posts(CHANNEL)[0]
-    [alert] = [a for a in rig.store.open_alerts() if a.channel_id == CHANNEL]
+    [alert] = [a for a in await rig.store.open_alerts() if a.channel_id == CHANNEL]
     seconds = ALERT_SNOOZE["dis_alert_snooze_1h"]
-    result = rig.service.snooze(alert.id, "U0BOB", seconds)
+    result = await rig.service.snooze(alert.id, "U0BOB", seconds)
     assert [e.task_name for e in result.episodes] == ["to-obs"]
     await rig.watcher.flush()
     assert "snoozed until" in json.dumps(rig.message(mine)["blocks"])
@@ -107,7 +107,7 @@ async def test_snooze_silences_the_task_in_that_channel(rig: Rig) -> None:
 async def test_problem_outlasting_the_snooze_is_announced(rig: Rig) -> None:
     """A relapse during the snooze is posted once the snooze ends, if the task is still failing."""
     ts = await failing(rig, mention=None)
-    rig.service.snooze(alert_id(rig), "U0BOB", 3600)
+    await rig.service.snooze(await alert_id(rig), "U0BOB", 3600)
     rig.sim.set_state("orders", "to-obs", "RUNNING")
     await rig.cycle()
     rig.sim.set_state("orders", "to-obs", "ABNORMAL")
@@ -122,7 +122,7 @@ async def test_problem_outlasting_the_snooze_is_announced(rig: Rig) -> None:
 async def test_snooze_stops_reminders_until_it_ends(rig: Rig) -> None:
     """A snoozed task gets no reminders; when the snooze ends without an acknowledgement they resume."""
     ts = await failing(rig)
-    rig.service.snooze(alert_id(rig), "U0BOB", 4 * 3600)
+    await rig.service.snooze(await alert_id(rig), "U0BOB", 4 * 3600)
     await rig.watcher.flush()
     replies = len(rig.replies(ts))
     for _ in range(3):
@@ -137,11 +137,11 @@ async def test_snooze_stops_reminders_until_it_ends(rig: Rig) -> None:
 async def test_nothing_to_snooze_after_recovery(rig: Rig) -> None:
     """Snoozing a resolved alert snoozes nothing and sends nothing."""
     await failing(rig)
-    [alert] = rig.store.open_alerts()
+    [alert] = await rig.store.open_alerts()
     rig.sim.set_state("orders", "to-obs", "RUNNING")
     await rig.cycle()
     calls = len(rig.fake.calls)
-    result = rig.service.snooze(alert.id, "U0BOB", 3600)
+    result = await rig.service.snooze(alert.id, "U0BOB", 3600)
     await rig.watcher.flush()
     assert result.episodes == [] and len(rig.fake.calls) == calls
 
@@ -183,20 +183,20 @@ async def test_joined_alert_recovers_task_by_task(rig: Rig) -> None:
     await rig.cycle()
     assert rig.fake.messages[(CHANNEL, ts)]["blocks"][0]["text"]["text"] == "✅ Resolved: 3 dump tasks in 3 streams"
     assert rig.replies(ts)[-1].text.startswith("2 problems ended:")
-    assert len(rig.posts()) == 1 and rig.store.open_alerts() == []
+    assert len(rig.posts()) == 1 and await rig.store.open_alerts() == []
 
 
 async def test_buttons_of_a_joined_alert_cover_every_task(rig: Rig) -> None:
     """Snooze on the one message silences all three tasks; Acknowledge stops reminders for all of them."""
     ts = await storm(rig)
-    result = rig.service.snooze(alert_id(rig), "U0BOB", 3600)
+    result = await rig.service.snooze(await alert_id(rig), "U0BOB", 3600)
     assert sorted(e.stream for e in result.episodes) == ["a", "b", "c"]
     await rig.watcher.flush()
     assert json.dumps(rig.fake.messages[(CHANNEL, ts)]["blocks"]).count("snoozed until") == 3
     rig.clock.advance(3601)
     await rig.cycle()
     assert "Still failing" in rig.replies(ts)[-1].text
-    rig.service.acknowledge(alert_id(rig), "U0BOB")
+    await rig.service.acknowledge(await alert_id(rig), "U0BOB")
     await rig.watcher.flush()
     replies = len(rig.replies(ts))
     for _ in range(2):
@@ -208,7 +208,7 @@ async def test_buttons_of_a_joined_alert_cover_every_task(rig: Rig) -> None:
 async def test_relapse_after_snooze_joins_the_cycles_alert(rig: Rig) -> None:
     """A relapse kept quiet by a snooze that has ended, and a new failure, in one cycle: one new message for both."""
     await failing(rig, mention=None)
-    rig.service.snooze(alert_id(rig), "U0BOB", 3600)
+    await rig.service.snooze(await alert_id(rig), "U0BOB", 3600)
     rig.sim.set_state("orders", "to-obs", "RUNNING")
     await rig.cycle()
     rig.sim.set_state("orders", "to-obs", "ABNORMAL")

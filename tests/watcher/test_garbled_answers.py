@@ -55,7 +55,7 @@ async def test_garbled_read_neither_ends_nor_repeats_an_alert(rig: Rig, body: An
     await rig.cycle()
     assert rig.posts() == [alert]
     assert rig.updates(alert.response["ts"]) == [] and rig.replies() == []
-    [episode] = rig.store.open_episodes(kind=KIND_TASK)
+    [episode] = await rig.store.open_episodes(kind=KIND_TASK)
     assert episode.task_name == "to-obs" and episode.alert_id is not None
 
 
@@ -75,8 +75,8 @@ async def test_garbled_reads_in_a_row_make_the_cannot_read_warning(rig: Rig) -> 
     await rig.cycle()
     assert "I can read *orders* again" in rig.replies(warning.response["ts"])[0].text
     assert rig.updates(alert.response["ts"]) == [] and rig.replies(alert.response["ts"]) == []
-    assert [e.task_name for e in rig.store.open_episodes(kind=KIND_TASK)] == ["to-obs"]
-    assert rig.store.open_episodes(kind=KIND_BLIND) == []
+    assert [e.task_name for e in await rig.store.open_episodes(kind=KIND_TASK)] == ["to-obs"]
+    assert await rig.store.open_episodes(kind=KIND_BLIND) == []
     assert len(rig.posts()) == 2
 
 
@@ -102,7 +102,7 @@ async def test_garbled_stream_list_keeps_wildcard_streams(rig: Rig, body: Any) -
     await rig.cycle()
     assert rig.posts() == [alert]
     assert rig.updates(alert.response["ts"]) == [] and rig.replies() == []
-    assert [e.task_name for e in rig.store.open_episodes(kind=KIND_TASK)] == ["to-obs"]
+    assert [e.task_name for e in await rig.store.open_episodes(kind=KIND_TASK)] == ["to-obs"]
 
 
 async def test_garbled_stream_lists_in_a_row_warn_for_the_wildcard(rig: Rig) -> None:

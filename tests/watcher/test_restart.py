@@ -17,7 +17,7 @@ async def test_no_duplicates_and_missed_transitions_found(make_rig: MakeRig) -> 
     first.sim.set_state("orders", "c", "ERROR")
     await first.cycle()
     [alert] = first.posts()
-    first.store.close()
+    await first.store.close()
 
     # While the bot is down: a recovers, b fails, c stays in ERROR.
     first.sim.set_state("orders", "a", "RUNNING")
@@ -34,7 +34,7 @@ async def test_no_duplicates_and_missed_transitions_found(make_rig: MakeRig) -> 
     [reply] = second.replies(alert.response["ts"])
     assert "`a` (orders) is RUNNING again" in reply.text
     assert "orders/c" not in posts[1].text
-    assert {e.task_name for e in second.store.open_episodes()} == {"b", "c"}
+    assert {e.task_name for e in await second.store.open_episodes()} == {"b", "c"}
 
 
 async def test_baseline_is_not_repeated_after_restart(make_rig: MakeRig) -> None:
@@ -43,7 +43,7 @@ async def test_baseline_is_not_repeated_after_restart(make_rig: MakeRig) -> None
     first.sim.add_stream("orders", [SimTask("a", state="ERROR")])
     await first.watch("orders")
     assert len(first.posts()) == 1
-    first.store.close()
+    await first.store.close()
     second = make_rig(db=first.db)
     for _ in range(2):
         await second.cycle()
@@ -58,8 +58,8 @@ async def test_outbox_is_delivered_after_restart(make_rig: MakeRig) -> None:
     first.sim.set_state("orders", "a", "ERROR")
     first.fake.fail_next("chat.postMessage", 1, status=503)
     await first.cycle()
-    assert first.posts() == [] and len(first.store.outbox(state=PENDING)) == 1
-    first.store.close()
+    assert first.posts() == [] and len(await first.store.outbox(state=PENDING)) == 1
+    await first.store.close()
     first.clock.advance(60)  # the restart happens after the retry delay
 
     second = make_rig(db=first.db)
@@ -78,9 +78,9 @@ async def test_row_caught_mid_send_is_sent_again(make_rig: MakeRig) -> None:
     await first.watch("orders")
     first.sim.set_state("orders", "a", "ERROR")
     await first.watcher.run_cycle()
-    [item] = first.store.outbox(state=PENDING)
-    first.store.mark_sending(item.id)  # the process dies here, mid-send
-    first.store.close()
+    [item] = await first.store.outbox(state=PENDING)
+    await first.store.mark_sending(item.id)  # the process dies here, mid-send
+    await first.store.close()
 
     second = make_rig(db=first.db)
     await second.watcher.start()
@@ -100,6 +100,6 @@ async def test_thread_replies_carry_their_key_too(rig: Rig) -> None:
     await rig.cycle()
     [post] = rig.posts()
     [reply] = rig.replies(post.response["ts"])
-    [row] = [r for r in rig.store.outbox() if r.kind == OUT_REPLY]
+    [row] = [r for r in await rig.store.outbox() if r.kind == OUT_REPLY]
     assert reply.payload["metadata"] == {"event_type": ALERT_METADATA_EVENT, "event_payload": {"key": row.key}}
     assert rig.message(reply)["metadata"]["event_payload"]["key"] == row.key

@@ -73,7 +73,7 @@ async def test_watch_with_mention_and_already_failing(bot: SlackBot) -> None:
     [alert] = await bot.fake.wait_for("chat.postMessage", timeout=5, where=lambda c: c.payload["channel"] == CHANNEL)
     validate_message(alert.payload)
     assert alert.text.startswith("<!subteam^S0ONCALL|@oncall>") and "already" in alert.blocks[0]["text"]["text"]
-    [sub] = bot.deps.watches.store.subscriptions(channel_id=CHANNEL)
+    [sub] = await bot.deps.watches.store.subscriptions(channel_id=CHANNEL)
     assert sub.mention == "<!subteam^S0ONCALL|@oncall>" and sub.created_by == ALICE
 
 
@@ -81,7 +81,7 @@ async def test_watch_unknown_stream_is_refused(bot: SlackBot) -> None:
     """A stream that does not exist is not watched, and the answer says so."""
     answer = await bot.answer(await bot.command("watch nope"))
     assert "Stream `nope` was not found" in all_text(answer.payload)
-    assert bot.deps.watches.store.subscriptions() == []
+    assert await bot.deps.watches.store.subscriptions() == []
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ async def test_watch_typed_wrong(bot: SlackBot, text: str, expected: str) -> Non
     bot.sim.add_stream("orders", [SimTask("to-obs")])
     answer = await bot.answer(await bot.command(text))
     assert expected in all_text(answer.payload)
-    assert bot.deps.watches.store.subscriptions() == []
+    assert await bot.deps.watches.store.subscriptions() == []
 
 
 async def test_watching_and_unwatch(bot: SlackBot) -> None:
@@ -165,7 +165,7 @@ async def test_commands_and_buttons_say_when_the_database_refuses_writes(bot: Sl
         assert "I cannot record that right now" in answer.text
         note = await bot.answer(await bot.click(ALERT_ACK, value, user="U0BOB"))
         assert "I cannot record that right now" in note.text and note.payload["response_type"] == "ephemeral"
-    assert [s.stream for s in bot.deps.watches.store.subscriptions(channel_id=CHANNEL)] == ["orders"]
+    assert [s.stream for s in await bot.deps.watches.store.subscriptions(channel_id=CHANNEL)] == ["orders"]
     await bot.click(ALERT_ACK, value, user="U0BOB", ephemeral=False)
     [update] = await bot.fake.wait_for("chat.update", timeout=5)
     assert "Acknowledged by <@U0BOB>" in all_text(update.payload)
@@ -186,5 +186,5 @@ async def test_button_from_another_channel_is_refused(bot: SlackBot) -> None:
     assert response.status_code == 200
     [note] = await bot.fake.wait_for("response_url", timeout=5, where=lambda c: c.hook_id == hook.rsplit("/", 1)[1])
     assert "no longer follow" in all_text(note.payload)
-    [stored] = bot.deps.watches.store.open_alerts()
+    [stored] = await bot.deps.watches.store.open_alerts()
     assert stored.acked_by is None

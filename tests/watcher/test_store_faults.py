@@ -50,7 +50,7 @@ async def test_a_write_refused_after_slack_took_the_post_does_not_stop_delivery(
         assert not sender.done()
         lock.release()
         await eventually(lambda: not rig.watcher.sender.unrecorded)
-        assert [row.state for row in rig.store.outbox()] == [DONE]
+        assert [row.state for row in await rig.store.outbox()] == [DONE]
         rig.sim.set_state("orders", "to-dws", "ERROR")
         await rig.watcher.run_cycle()
         await rig.fake.wait_for("chat.postMessage", 2)
@@ -61,7 +61,7 @@ async def test_a_write_refused_after_slack_took_the_post_does_not_stop_delivery(
     first, second = rig.posts()
     assert "to-obs" in first.payload["text"] and "to-dws" in second.payload["text"]
     assert sum("to-obs" in t for t in texts(rig.fake.calls_to("chat.postMessage"))) == 1
-    [alert, _] = rig.store.open_alerts()
+    [alert, _] = await rig.store.open_alerts()
     assert alert.ts == first.response["ts"]  # recorded late, but recorded: updates and replies find it
     assert not rig.store.faults.failing
 
@@ -75,7 +75,7 @@ async def test_a_row_that_could_not_be_marked_sending_is_not_sent_until_writes_w
     with WriteLock(rig.db):
         await rig.watcher.flush()
         assert rig.fake.calls_to("chat.postMessage") == []
-        [row] = rig.store.outbox(state=PENDING)
+        [row] = await rig.store.outbox(state=PENDING)
         assert row.attempts == 0
     rig.clock.advance(4.9)
     await rig.watcher.flush()
@@ -83,7 +83,7 @@ async def test_a_row_that_could_not_be_marked_sending_is_not_sent_until_writes_w
     rig.clock.advance(0.1)
     await rig.watcher.flush()
     assert len(rig.posts()) == 1 and rig.fake.count("chat.postMessage") == 1
-    assert rig.store.outbox(state=PENDING) == []
+    assert await rig.store.outbox(state=PENDING) == []
 
 
 async def test_the_outbox_pause_ends_as_soon_as_a_write_works_elsewhere(make_rig: MakeRig) -> None:
@@ -95,7 +95,7 @@ async def test_the_outbox_pause_ends_as_soon_as_a_write_works_elsewhere(make_rig
     with WriteLock(rig.db):
         await rig.watcher.flush()
     assert rig.posts() == []
-    rig.store.check_writable()  # what the next cycle does while the store is failing
+    await rig.store.check_writable()  # what the next cycle does while the store is failing
     await rig.watcher.flush()
     assert len(rig.posts()) == 1
 
@@ -137,7 +137,7 @@ async def test_a_problem_over_before_writes_work_is_not_alerted(make_rig: MakeRi
         rig.sim.set_state("orders", "to-obs", "RUNNING")
     await rig.cycle()
     await rig.cycle()
-    assert rig.posts() == [] and rig.store.open_episodes() == []
+    assert rig.posts() == [] and await rig.store.open_episodes() == []
 
 
 async def test_a_quiet_bot_proves_writes_work_again(make_rig: MakeRig) -> None:
@@ -146,7 +146,7 @@ async def test_a_quiet_bot_proves_writes_work_again(make_rig: MakeRig) -> None:
     await watched(rig, "to-obs")
     with WriteLock(rig.db):
         with pytest.raises(Exception, match="database is locked"):
-            rig.store.set_baseline_done("C0OPS", "orders")
+            await rig.store.set_baseline_done("C0OPS", "orders")
         assert rig.store.faults.failing
     await rig.watcher._safe_cycle()
     assert not rig.store.faults.failing
@@ -170,11 +170,11 @@ async def test_a_start_while_the_database_is_locked_goes_on_and_catches_up(make_
     try:
         await rig.watcher.start()
         await eventually(lambda: rig.store.faults.failures >= 3)  # cycles keep trying
-        assert rig.store.subscriptions() == [] and rig.fake.calls_to("chat.postMessage") == []
+        assert await rig.store.subscriptions() == [] and rig.fake.calls_to("chat.postMessage") == []
         lock.release()
         [post] = await rig.fake.wait_for("chat.postMessage")
     finally:
         lock.release()
         assert await rig.watcher.stop(timeout=5)
     assert "to-obs" in post.payload["text"]
-    assert [s.stream for s in rig.store.subscriptions()] == ["orders"]
+    assert [s.stream for s in await rig.store.subscriptions()] == ["orders"]

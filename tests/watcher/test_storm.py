@@ -28,7 +28,7 @@ async def storm_backlog(rig: Rig) -> None:
     for i in range(ALERTS):
         rig.sim.set_state("old", f"t{i}", "ABNORMAL")  # every alert is due an edit
     await rig.watcher.run_cycle()
-    assert rig.store.outbox_depth() == ALERTS * (REMINDERS + 1)
+    assert await rig.store.outbox_depth() == ALERTS * (REMINDERS + 1)
 
 
 async def test_new_alert_is_the_next_call_after_the_one_in_flight(make_rig: MakeRig) -> None:
@@ -53,7 +53,7 @@ async def test_new_alert_is_the_next_call_after_the_one_in_flight(make_rig: Make
     assert following.method == "chat.postMessage" and "new/fresh" in following.text
     assert not following.payload.get("thread_ts") and following.payload["channel"] == CHANNEL
     await rig.watcher.flush()
-    assert rig.store.outbox_depth() == 0  # and the backlog still goes out, nothing dropped
+    assert await rig.store.outbox_depth() == 0  # and the backlog still goes out, nothing dropped
 
 
 async def test_new_alerts_own_edit_and_reply_follow_its_post(make_rig: MakeRig) -> None:

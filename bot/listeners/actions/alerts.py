@@ -102,7 +102,7 @@ async def acknowledge(
     if service is None or (alert_id := await click.checked_id()) is None:
         return
     try:
-        alert, first = service.acknowledge_in(click.where.channel, alert_id, click.where.user)
+        alert, first = await service.acknowledge_in(click.where.channel, alert_id, click.where.user)
     except StoreUnavailable:
         await _refused(click)
         return
@@ -127,11 +127,11 @@ def snooze_callback(seconds: int) -> Any:
         if service is None or (alert_id := await click.checked_id()) is None:
             return
         try:
-            alert = service.store.alert(alert_id)
+            alert = await service.store.alert(alert_id)
             if alert is None or alert.channel_id != click.where.channel:
                 await click.note("I no longer follow this alert here.")
                 return
-            result = service.snooze(alert_id, click.where.user, seconds)
+            result = await service.snooze(alert_id, click.where.user, seconds)
         except StoreUnavailable:
             await _refused(click)
             return

@@ -8,7 +8,6 @@ how to use the bot (`bot.blocks.help.home_view`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -41,9 +40,8 @@ async def build_home(deps: Deps, *, workspace_url: str | None = None, now: float
         return help_blocks.home_view(actions_enabled=deps.settings.dis_actions_enabled)
     store = watches.store
     reads = last_reads(watches)
-    # SQLite calls are short but synchronous; keep them off the event loop that is acking other requests.
-    overview = await asyncio.to_thread(
-        collect_overview,
+    # The store's calls leave the event loop free (aiosqlite's thread, asyncpg's socket): no thread hop here.
+    overview = await collect_overview(
         store,
         last_reads=reads,
         project_id=deps.settings.dis_project_id,
