@@ -78,6 +78,9 @@ from bot.store.urls import POSTGRESQL, DatabaseUrl
 
 logger = logging.getLogger("bot.store")
 
+#: Bytes of the row `check_writable` writes on SQLite: 16 pages of 4 KiB, more than the WAL keeps spare after a
+#: write that failed half-way on a full disk.
+PROBE_BYTES = 64 * 1024
 #: Execution option of a connection whose transaction writes (SQLite: `BEGIN IMMEDIATE`).
 _WRITE = "disbot_write"
 
@@ -217,13 +220,24 @@ class SqlStore:
         return self._serial if write or not self.is_postgresql else contextlib.nullcontext()
 
     async def check_writable(self) -> None:
-        """Write and commit one row that changes nothing: proves the database takes writes now.
+        """Commit a write that leaves nothing behind: proves the database takes writes now, even ones that need room.
+
+        SQLite: a row of `PROBE_BYTES` inserted into `schema_version` (its column takes any value) and deleted in
+        the same transaction, so the commit needs new pages: on a full disk it fails even where small writes still
+        fit (see `bot.store.faults`). PostgreSQL: the version row rewritten.
 
         Raises:
             StoreUnavailable: it does not (`read_only` tells a read-only database from a passing fault).
         """
         async with self.transaction():
-            await self._write(schema_version.update().values(version=schema_version.c.version))
+            if self.is_postgresql:
+                await self._write(schema_version.update().values(version=schema_version.c.version))
+            else:
+                await self._write(schema_version.insert().values(version=sa.func.zeroblob(PROBE_BYTES)))
+                await self._write(
+                    schema_version.delete().where(sa.literal_column("rowid") == sa.func.last_insert_rowid())
+                )
+        self.faults.wrote(proof=True)
 
     # ------------------------------------------------------------------ faults and SQLite's lock wait
 

@@ -72,7 +72,39 @@ async def test_a_full_database_rolls_the_whole_transaction_back(db: Path) -> Non
     assert store.faults.failing
     await pragma(store, f"max_page_count = {pages * 100}")
     await store.upsert_subscription("C1", "orders", now=NOW)
+    await store.check_writable()
     assert not store.faults.failing
+    assert [s.stream for s in await store.subscriptions()] == ["orders"]
+    await store.close()
+
+
+async def test_small_writes_that_still_fit_on_a_full_database_do_not_end_the_fault(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a full database small writes still commit in the pages it has: the fault lasts (no recovery line) until
+    `check_writable`, whose write needs new pages, commits; then one `store.write_recovered`."""
+    caplog.set_level(logging.INFO, logger="bot.store")
+    store = open_store(f"sqlite:///{db}")
+    await store.check_writable()
+    pages = await pragma(store, "page_count")
+    await pragma(store, f"max_page_count = {pages}")
+    with pytest.raises(StoreUnavailable, match="full"):
+        for i in range(200):
+            await store.enqueue(f"k{i}", "C1", "message", now=NOW, payload={"text": "x" * 2000})
+    for _ in range(5):
+        await store.upsert_subscription("C1", "orders", now=NOW)  # fits: commits, proves nothing
+        assert store.faults.failing and store.faults.error is not None
+        assert store.faults.error.code == "SQLITE_FULL"
+        with pytest.raises(StoreUnavailable, match="full"):
+            await store.check_writable()
+    await pragma(store, f"max_page_count = {pages * 100}")
+    await store.upsert_subscription("C1", "orders", now=NOW)
+    assert store.faults.failing
+    await store.check_writable()
+    assert not store.faults.failing and store.faults.check(0.0) == (True, {"ok": True})
+    assert [r.getMessage() for r in caplog.records] == ["store.write_failing", "store.write_recovered"]
+    async with store.engine.connect() as conn:  # the probe's row went with its transaction
+        assert (await conn.exec_driver_sql("SELECT count(*) FROM schema_version")).scalar() == 1
     await store.close()
 
 
@@ -119,6 +151,19 @@ def test_a_fault_that_comes_and_goes_still_warns_once_per_interval(caplog: pytes
         clock.now += 5
         faults.wrote()
     assert [r.getMessage() for r in caplog.records] == ["store.write_failing", "store.write_failing"]
+
+
+def test_a_fault_that_comes_and_goes_logs_one_recovery_per_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """Recoveries are logged at most once per warning: a lock taken and released every 5 s for 100 s is two
+    `store.write_failing` and two `store.write_recovered`, each recovery after its warning."""
+    clock = ManualClock()
+    faults = StoreFaults(warn_every=60, clock=clock)
+    caplog.set_level(logging.INFO, logger="bot.store")
+    for _ in range(20):
+        faults.failed(StoreUnavailable("database is locked", code="SQLITE_BUSY"))
+        clock.now += 5
+        faults.wrote()
+    assert [r.getMessage() for r in caplog.records] == ["store.write_failing", "store.write_recovered"] * 2
 
 
 async def test_an_empty_transaction_is_no_proof_that_writes_work(db: Path) -> None:
