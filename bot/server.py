@@ -31,7 +31,7 @@ from bot.dis.api import DisApi
 from bot.errors import ConfigError
 from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.dis_credentials import check_dis_credentials
-from bot.services.health import connect_health, observe_slack
+from bot.services.health import chain, connect_health, observe_slack
 from bot.services.tasks import TaskService
 from bot.services.watches import WatchService
 from bot.slack_errors import read_error, refuses_token
@@ -176,9 +176,14 @@ class SlackSocketModeServer(_Lifecycle):
         self.host = host
         self.port = port
         self.client = SocketModeClient(app_token, deps.settings.slack_api_url, EnvelopeDispatcher(app), timing=timing)
-        self.client.on_connected = metrics.set_socket_mode_connected
+        self.client.on_connected = chain(metrics.set_socket_mode_connected, self._heard)
         self.client.on_reconnect = metrics.on_socket_mode_reconnect
         self._ops: web.AppRunner | None = None
+
+    def _heard(self, connected: bool) -> None:
+        # A websocket opened with none before (at start, or after an outage): Slack is back for the outbox too.
+        if connected:
+            self.deps.health.slack_heard()
 
     async def start(self) -> None:
         self._ops = await start_ops_server(self.port, self.deps.health, host=self.host)
@@ -239,6 +244,7 @@ def build_watcher(deps: Deps, *, store: Store | None = None, **options: Any) -> 
     store = store if store is not None else open_store(deps.settings.database_url)
     deps.health.add_check("store", store.faults.check)
     watcher = Watcher(deps.settings, store, deps.tasks, slack, owns_store=owns, **options)
+    deps.health.on_slack_back(watcher.sender.slack_back)
     deps.watches = WatchService.of(watcher)
     return watcher
 

@@ -122,6 +122,7 @@ class Health:
         self.probe_timeout = probe_timeout
         self._probing: dict[str, asyncio.Task[None]] = {}
         self._checks: dict[str, Check] = {}
+        self._slack_back: list[Callable[[], None]] = []
 
     def add_check(self, name: str, check: Check) -> None:
         """Add a readiness component beside DIS and Slack (the Socket Mode link, the store).
@@ -130,6 +131,17 @@ class Health:
         appears under `name` in `/readyz`. Adding a name twice replaces the first check.
         """
         self._checks[name] = check
+
+    def on_slack_back(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever Slack is heard from again (`slack_heard`): the outbox's rows that wait for
+        Slack need not wait out their backoff."""
+        self._slack_back.append(callback)
+
+    def slack_heard(self) -> None:
+        """Slack answered after failures or silence: a Web API call that worked after failed ones (see
+        `mark_slack_ok`), or the Socket Mode websocket opened with none open before."""
+        for callback in self._slack_back:
+            callback()
 
     # --- feeding ---
 
@@ -141,7 +153,10 @@ class Health:
         self.dis.failed(self.clock(), reason)
 
     def mark_slack_ok(self) -> None:
+        was_failing = self.slack.failing()
         self.slack.ok(self.clock())
+        if was_failing:
+            self.slack_heard()
 
     def mark_slack_failed(self, reason: str) -> None:
         """Record a Slack failure; `reason` is a short kind ("ratelimited", "invalid_auth", "network")."""

@@ -10,6 +10,10 @@
 - `channel_not_found`, `not_in_channel`, `is_archived`: the channel's rows are *parked* and the error is
   recorded on its watches (shown by `/dis watching`); parked rows are tried again every `park_retry`
   seconds, or at once when someone runs `/dis watch` there, so inviting the bot repairs it.
+- Slack heard from again (`slack_back()`: the Socket Mode websocket opened, or a Web API call worked after
+  failures): rows that failed only because Slack could not be reached or was down (network, 5xx, `fatal_error`,
+  ...) are due at once instead of after their backoff (up to `Backoff.cap`), so an alert that waited out an outage
+  is sent within a pass of Slack's return. A 429's Retry-After still holds.
 - A refused token, a missing scope or Slack's own trouble (`fatal_error`, ...) keeps the row: retried with backoff.
   Which Slack code means what is decided once, in `bot.slack_errors`.
 - A message Slack refuses as too large is sent again as plain text rather than lost.
@@ -48,11 +52,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.errors import StoreUnavailable
 from bot.message import Message
-from bot.slack_errors import Kind, read_error
-from bot.store.base import OUT_MENTION, OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, OutboxItem, Store
+from bot.slack_errors import SLACK_DOWN_ERRORS, Kind, read_error
+from bot.store.base import OUT_MENTION, OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, PENDING, OutboxItem, Store
 from bot.watcher.ids import ALERT_METADATA_EVENT
 
 logger = logging.getLogger("bot.outbox")
+
+#: A row's `last_error` that says nothing about the row, only that Slack could not be reached or was down: such
+#: rows are due again as soon as Slack is heard from (`OutboxSender.slack_back`). Not `ratelimited`: Retry-After.
+SLACK_UNREACHED = frozenset({"network", "server_error"} | SLACK_DOWN_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,8 @@ class OutboxSender:
         self._store_ok_at = 0.0
         #: Rows Slack answered whose outcome the store refused to record, by id, oldest first.
         self.unrecorded: dict[int, tuple[OutboxItem, _Outcome, int]] = {}
+        #: Slack was heard from again: the next pass makes rows that waited for it due now.
+        self._slack_back = False
         #: Delivered calls since start (for tests and the benchmark).
         self.delivered = 0
 
@@ -140,6 +150,12 @@ class OutboxSender:
 
     def wake(self) -> None:
         """Something was queued: deliver it now (if the channel's rate allows)."""
+        self._wake.set()
+
+    def slack_back(self) -> None:
+        """Slack answered again (`Health.on_slack_back`): rows that waited only for Slack go now, not after their
+        backoff (the next pass, woken here, makes them due)."""
+        self._slack_back = True
         self._wake.set()
 
     async def retry_channel(self, channel_id: str) -> int:
@@ -219,6 +235,7 @@ class OutboxSender:
                 if self._broken is None:
                     self._broken = {s.channel_id for s in await self.store.subscriptions() if s.delivery_error}
                 await self._record_unrecorded()
+                await self._due_now_slack_is_back(now)
                 await self._probe_parked(now)
                 heads = await self.store.outbox_heads()
             except StoreUnavailable:
@@ -265,6 +282,28 @@ class OutboxSender:
             else:
                 later.append(when)
         self._next_probe = min(later)
+
+    async def _due_now_slack_is_back(self, now: float) -> None:
+        """After `slack_back()`: the pending rows that failed only for want of Slack are due now (their attempts
+        count stays, so a Slack that fails again backs off from where it was)."""
+        if not self._slack_back:
+            return
+        self._slack_back = False
+        try:
+            waiting = [
+                row
+                for row in await self.store.outbox(state=PENDING)
+                if row.not_before > now and row.last_error in SLACK_UNREACHED
+            ]
+            if waiting:
+                async with self.store.transaction():
+                    for row in waiting:
+                        await self.store.mark_retry(row.id, not_before=now, error=row.last_error or "")
+        except StoreUnavailable:
+            self._slack_back = True  # the next pass that reaches the store does it
+            raise
+        if waiting:
+            logger.info("outbox.slack_back", extra={"rows": len(waiting)})
 
     async def _guarded(self, item: OutboxItem) -> None:
         async with self._semaphore:

@@ -180,8 +180,9 @@ MakeSocketBot = Callable[..., Awaitable[SocketBot]]
 
 @pytest.fixture
 async def make_socket_bot(sim: DisSimulator, fake: FakeSlack) -> AsyncIterator[MakeSocketBot]:
-    """Factory: `await make_socket_bot(timing=..., api_url=..., services=[...], **settings)` starts the bot in Socket
-    Mode against the `fake` Slack (or `api_url`), and waits for its first connection unless `connect=False`."""
+    """Factory: `await make_socket_bot(timing=..., api_url=..., services=[...], watcher={...}, **settings)` starts
+    the bot in Socket Mode against the `fake` Slack (or `api_url`), with a watcher if `watcher` gives its options,
+    and waits for its first connection unless `connect=False`."""
     started: list[Runtime] = []
 
     async def make(
@@ -190,6 +191,7 @@ async def make_socket_bot(sim: DisSimulator, fake: FakeSlack) -> AsyncIterator[M
         api_url: str | None = None,
         services: Sequence[ServiceFactory] = (),
         connect: bool = True,
+        watcher: dict[str, Any] | None = None,
         **overrides: Any,
     ) -> SocketBot:
         values: dict[str, Any] = {
@@ -201,7 +203,9 @@ async def make_socket_bot(sim: DisSimulator, fake: FakeSlack) -> AsyncIterator[M
         values.update(overrides)
         settings = settings_for(sim, **values)
         deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
-        runtime = build_runtime(settings, deps=deps, host="127.0.0.1", services=services, socket_timing=timing)
+        runtime = build_runtime(
+            settings, deps=deps, host="127.0.0.1", services=services, socket_timing=timing, watcher=watcher
+        )
         started.append(runtime)
         await runtime.server.start()
         bot = SocketBot(runtime, fake, sim)

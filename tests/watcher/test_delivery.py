@@ -43,6 +43,30 @@ async def test_429_waits_for_retry_after_then_delivers(rig: Rig) -> None:
     assert len(rig.posts()) == 1
 
 
+async def test_slack_back_sends_rows_that_waited_for_slack_but_keeps_retry_after(make_rig: MakeRig) -> None:
+    """`slack_back()`: a row that failed with a 5xx or a network error is sent at once, not after its 300 s backoff;
+    a rate-limited row still waits for its Retry-After."""
+    rig = make_rig(options={"backoff": Backoff(base=300.0, cap=300.0, jitter=False)})
+    await rig.store.enqueue("note:5xx", CHANNEL, OUT_MESSAGE, now=rig.clock.now, payload={"text": "after a 503"})
+    rig.fake.fail_next("chat.postMessage", 1, status=503)
+    await rig.watcher.flush()
+    await rig.store.enqueue("note:429", OTHER, OUT_MESSAGE, now=rig.clock.now, payload={"text": "after a 429"})
+    rig.fake.fail_next("chat.postMessage", 1, status=429, retry_after=120)
+    await rig.watcher.flush()
+    assert {r.last_error: r.not_before - rig.clock.now for r in await rig.store.outbox(state=PENDING)} == {
+        "server_error": 300.0,
+        "ratelimited": 120.0,
+    }
+    rig.watcher.sender.slack_back()
+    await rig.watcher.flush()
+    assert [p.text for p in rig.posts()] == ["after a 503"]
+    [row] = await rig.store.outbox(state=PENDING)
+    assert row.last_error == "ratelimited" and row.not_before == rig.clock.now + 120
+    rig.clock.advance(120)
+    await rig.watcher.flush()
+    assert [p.text for p in rig.posts()] == ["after a 503", "after a 429"]
+
+
 async def test_429_end_to_end_with_the_real_clock(make_rig: MakeRig) -> None:
     """With the real loop and clock, the retry after a 429 comes no sooner than Retry-After."""
     import time
