@@ -16,6 +16,10 @@ A quiet bot (no alerts, nobody typing) makes no calls, so readiness would lapse 
 Optional probes (`DisClient.list_streams`, `AsyncWebClient.auth_test`) are therefore run in the background when
 a dependency's last success is older than half the limit, at most once per `probe_interval` each.
 
+Slack heard from again (a Web API call that works after failed ones; `slack_heard()`, which the Socket Mode
+server calls when its websocket opens with none open before) is told to `on_slack_back` listeners: the outbox,
+whose rows that waited only for Slack then need not wait out their backoff.
+
 Wiring is one call, made once by `bot.server.build_deps`: `connect_health(max_age, dis, slack)` (kept as `Deps.health`).
 """
 
