@@ -56,7 +56,7 @@ async def test_serve_on_a_full_disk_stays_unready_and_logs_once_until_there_is_r
     port = free_port()
     async with FakeSlack(token=BOT_TOKEN) as fake:
         env = watching_env(sim, fake, port, small_disk / "bot.db")
-        async with served_bot({**env, "WATCH_INTERVAL_SECONDS": "0.2"}, tmp_path) as bot:
+        async with served_bot(env, tmp_path) as bot:  # polling every 0.1 s: a flapping store would show
             await until_ready(port, 200)
             filler = fill(small_disk)
             sim.set_state("orders-prod", "to-obs", "ERROR")
