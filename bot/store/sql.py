@@ -88,6 +88,14 @@ class _Tx:
     changed: bool = False
     #: The fencing term was checked (and its row locked) in this transaction.
     fenced: bool = False
+    #: Opened around one write call: SQLite commits with that call's last statement, in the same hop.
+    single: bool = False
+
+    async def execute(self, stmt: sa.Executable, params: Any = None, *, last: bool = False) -> Any:
+        """Run a statement; `last`: the call's last one (a single call's transaction commits with it on SQLite)."""
+        if last and self.single and isinstance(self.conn, SqliteConnection):
+            return await self.conn.execute(stmt, params, commit=True)
+        return await self.conn.execute(stmt, params)
 
 
 class SqlStore:
@@ -256,6 +264,7 @@ class SqlStore:
             async with self.transaction():
                 tx = self._tx.get()
                 assert tx is not None
+                tx.single = True
                 yield tx
         else:
             async with self._connection(write=False) as tx:
@@ -274,7 +283,7 @@ class SqlStore:
         async with self._joined(write=True) as tx:
             if fenced:
                 await self._check_fence(tx)
-            n = (await tx.conn.execute(stmt)).rowcount
+            n = (await tx.execute(stmt, last=True)).rowcount
             tx.changed = tx.changed or n > 0
             return n
 
@@ -283,7 +292,7 @@ class SqlStore:
         async with self._joined(write=True) as tx:
             if fenced:
                 await self._check_fence(tx)
-            rows = list((await tx.conn.execute(stmt)).mappings().all())
+            rows = list((await tx.execute(stmt, last=True)).mappings().all())
             tx.changed = tx.changed or bool(rows)
             return rows
 
@@ -399,7 +408,7 @@ class SqlStore:
 
     async def _write_many(self, stmt: sa.Executable, rows: list[dict[str, Any]]) -> None:
         async with self._joined(write=True) as tx:
-            await tx.conn.execute(stmt, rows)
+            await tx.execute(stmt, rows, last=True)
             tx.changed = True
 
     async def forget_stream(self, stream: str) -> None:

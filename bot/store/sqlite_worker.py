@@ -7,9 +7,9 @@ connection, and offers the part of `AsyncConnection` that `SqlStore` uses:
 
 - `execute` runs the statement and reads its whole result (rows, row count) in one hop, and returns it
   buffered (`mappings()`, `all()`, `scalar()`, `scalars()`, `rowcount`): nothing touches SQLite afterwards;
-- `begin` sends nothing: a write transaction's `BEGIN IMMEDIATE` goes with its first statement, `commit` is one
-  hop, and a read (no `begin` of a write) runs each statement on its own (WAL: its own snapshot) with no
-  BEGIN or COMMIT at all;
+- `begin` sends nothing: a write transaction's `BEGIN IMMEDIATE` goes with its first statement, and its COMMIT
+  with its last one (`execute(..., commit=True)`: a one-statement write is one hop) or as one hop of its own;
+  a read (no `begin` of a write) runs each statement on its own (WAL: its own snapshot), no BEGIN, no COMMIT;
 - `prepare(busy_ms=...)` sets SQLite's lock wait (`PRAGMA busy_timeout`) with the next statement, only when it
   changes;
 - `run_sync(fn)` hands the sync connection to `fn` in the worker (Alembic's migrations run that way).
@@ -178,12 +178,15 @@ class SqliteEngine:
             if begin:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # the lock first, never upgraded half-way
             out = work(conn)
+            if autocommit:
+                # A read's: SQLAlchemy's own bookkeeping (SQLite began nothing, isolation_level None); a write's
+                # last statement: its COMMIT, in this hop.
+                conn.commit()
         except BaseException:
             if autocommit:
-                conn.rollback()
+                with contextlib.suppress(sa.exc.DBAPIError):  # the first error is the one to report
+                    conn.rollback()
             raise
-        if autocommit:
-            conn.commit()  # SQLAlchemy's own bookkeeping: SQLite began nothing (isolation_level None)
         return out
 
     def end(self, commit: bool) -> None:
@@ -228,17 +231,20 @@ class SqliteConnection:
         # Sent with the first statement (a read sends none: each statement is its own snapshot).
         self._pending = self._write
 
-    async def execute(self, statement: sa.Executable, parameters: Any = None) -> Buffered:
-        return await self.run_sync(lambda conn: Buffered(conn.execute(statement, parameters)))
+    async def execute(self, statement: sa.Executable, parameters: Any = None, *, commit: bool = False) -> Buffered:
+        """Run a statement; `commit`: and commit the transaction with it, in the same hop (rolled back if it fails)."""
+        return await self.run_sync(lambda conn: Buffered(conn.execute(statement, parameters)), commit=commit)
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Buffered:
         return await self.run_sync(lambda conn: Buffered(conn.exec_driver_sql(statement, parameters)))
 
-    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(sync_connection, *args)` in the worker thread, inside this connection's transaction."""
+    async def run_sync(self, fn: Callable[..., T], *args: Any, commit: bool = False) -> T:
+        """`fn(sync_connection, *args)` in the worker thread, inside this connection's transaction (`commit`: as
+        `execute`)."""
         begin, self._pending = self._pending, False
-        # Set before the hop: a caller cancelled while the worker runs still rolls the transaction back.
-        self._open = self._open or begin
+        # Set before the hop: a caller cancelled while the worker runs still rolls the transaction back (or the
+        # hop ends it itself: commit, or rollback if it fails).
+        self._open = (self._open or begin) and not commit
         autocommit, busy_ms, run = not self._open, self._busy_ms, self._engine.run
         return await self._engine.hop(
             lambda: run(lambda conn: fn(conn, *args), begin=begin, autocommit=autocommit, busy_ms=busy_ms)

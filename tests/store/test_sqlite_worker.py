@@ -1,6 +1,6 @@
 """SQLite's worker thread: a store call costs one hop to it per statement (a write's BEGIN goes with its first
-statement, its COMMIT is one more), every statement runs there and never on the event loop's thread, and a
-caller cancelled mid-transaction leaves nothing open behind it."""
+statement, its COMMIT with a single call's last one or as a hop of its own), every statement runs there and
+never on the event loop's thread, and a caller cancelled mid-transaction leaves nothing open behind it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 
 from bot.store import SqlStore, connect_store
 from bot.store.sqlite_worker import SqliteEngine
@@ -37,13 +38,17 @@ async def hops(store: SqlStore, call: Any) -> int:
     return worker(store).hops - before
 
 
-async def test_a_read_is_one_hop_and_a_write_two(store: SqlStore) -> None:
-    """A read is one hop (no BEGIN, no COMMIT), a one-statement write two (BEGIN with it, then COMMIT), and a
-    transaction of three statements four."""
+async def test_a_read_or_a_one_statement_write_is_one_hop(store: SqlStore) -> None:
+    """A read is one hop (no BEGIN, no COMMIT), so is a one-statement write (BEGIN and COMMIT with it); a fenced
+    one adds its term check; a transaction of three statements is four (COMMIT on its own)."""
     await store.upsert_subscription("C1", "orders", now=NOW)
     assert await hops(store, store.subscriptions()) == 1
-    assert await hops(store, store.set_baseline_done("C1", "orders")) == 2
+    assert await hops(store, store.set_baseline_done("C1", "orders")) == 1
+    assert await hops(store, store.enqueue("k1", "C1", "message", now=NOW)) == 1
+    store.fence(0)
+    assert await hops(store, store.mark_done(1, NOW)) == 2
     assert await hops(store, store.upsert_subscription("C1", "orders", now=NOW)) == 4
+    assert [i.state for i in await store.outbox()] == ["done"]
 
 
 async def test_statements_run_in_the_worker_thread_not_the_loops(store: SqlStore) -> None:
@@ -57,6 +62,15 @@ async def test_statements_run_in_the_worker_thread_not_the_loops(store: SqlStore
     await store.upsert_subscription("C1", "orders", now=NOW)
     await store.subscriptions()
     assert threads and threading.get_ident() not in threads
+
+
+async def test_a_failing_one_hop_write_is_rolled_back(store: SqlStore) -> None:
+    """A one-statement write that fails (a constraint) rolls back in its hop: the next write takes the lock."""
+    await store.upsert_subscription("C1", "orders", now=NOW)
+    with pytest.raises(sa_exc.IntegrityError):
+        await store.enqueue(None, "C1", "message", now=NOW)  # type: ignore[arg-type]
+    await asyncio.wait_for(store.set_baseline_done("C1", "orders"), 5)
+    assert not (await store.subscriptions())[0].baseline_pending
 
 
 async def test_a_caller_cancelled_mid_transaction_leaves_nothing_open(store: SqlStore) -> None:
