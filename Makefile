@@ -2,6 +2,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest workers (pytest-xdist); PYTEST_WORKERS=0 runs the suite in this one process.
+PYTEST_WORKERS ?= 3
 
 .PHONY: test run lint format bench clean
 
@@ -14,7 +16,8 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/ruff format --check bot tests bench
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not serial"
+	$(BIN)/pytest -m serial
 
 # Options pass through: make run ARGS="--port 9000 --interval 2"
 run: $(STAMP)

@@ -28,6 +28,10 @@ from bot.metrics import REGISTRY
 from tests.conftest import free_port
 from tests.ops.conftest import METRIC_FAMILIES, SLACK_APP_TOKEN, SLACK_BOT_TOKEN
 
+#: Run by `make test` in the main pytest process, after the parallel run: inside a pytest-xdist worker the offline
+#: demo's watcher posted no alert within the wait (reproducible, not understood yet); here it passes every time.
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
