@@ -64,7 +64,9 @@ async def test_serve_on_a_full_disk_stays_unready_and_logs_once_until_there_is_r
             assert body["store"]["code"] == "SQLITE_FULL", body
             seen: list[int] = []
             until = await metric(port, "disbot_watch_cycle_seconds_count") + 10
+            deadline = asyncio.get_running_loop().time() + 30  # ten cycles of 0.2 s; never wait for ever
             while await metric(port, "disbot_watch_cycle_seconds_count") <= until:
+                assert asyncio.get_running_loop().time() < deadline, f"fewer than 10 cycles in 30 s: {seen[-5:]}"
                 seen.append((await readyz(port))[0])
                 await asyncio.sleep(0.05)
             assert set(seen) == {503}, seen

@@ -188,7 +188,7 @@ class StreamHealth:
 class Store(Protocol):
     """Everything the watcher keeps across restarts (`bot.store.sql.SqlStore` on SQLite and PostgreSQL).
 
-    Every call is a coroutine that leaves the event loop free while the database works (SQLite's worker thread,
+    Every call is a coroutine that leaves the event loop free while the database works (aiosqlite's thread,
     asyncpg's socket), so a Slack ack never waits behind a write.
     """
 

@@ -1,18 +1,17 @@
-"""SqlStore: the one `Store`, on SQLite (pysqlite in a worker thread) or PostgreSQL (asyncpg), through SQLAlchemy Core.
+"""SqlStore: the one `Store`, on SQLite (aiosqlite) or PostgreSQL (asyncpg), through SQLAlchemy Core's asyncio engine.
 
-No call blocks the event loop: SQLite runs in one worker thread of its own (`bot.store.sqlite_worker`: one hop
-per statement) and asyncpg talks to the server over an asyncio socket, so a Slack ack never waits behind a write.
+No call blocks the event loop: aiosqlite runs SQLite in its own thread and asyncpg talks to the server over an
+asyncio socket, so a Slack ack never waits behind a write.
 
 - SQLite: one connection (WAL, `synchronous=NORMAL`), used by one task at a time (an `asyncio.Lock`): the bot's
   own writes never contend for SQLite's lock, so "database is locked" always means another process. Write
-  transactions begin with `BEGIN IMMEDIATE` (the lock is taken first, never upgraded half-way), sent with their
-  first statement; a read outside a transaction is one statement with its own snapshot (WAL), so a writer
-  elsewhere does not stop it. While writes fail, SQLite does not wait `busy_timeout` for the lock (it applies
-  again after the next commit): a wait per poll and per outbox row would pile up behind a lock another process
-  holds.
-- PostgreSQL: SQLAlchemy's asyncio engine and a small pool; every transaction gets its own connection. This
-  process's write transactions take turns (reads do not wait), so in one process they apply in order as on
-  SQLite; other replicas' writes are kept apart by the database and by fencing.
+  transactions begin with `BEGIN IMMEDIATE` (the lock is taken first, never upgraded half-way); reads begin a
+  deferred transaction, so a writer elsewhere does not stop them (WAL). While writes fail, SQLite does not wait
+  `busy_timeout` for the lock (it applies again after the next commit): a wait per poll and per outbox row would
+  pile up behind a lock another process holds.
+- PostgreSQL: a small pool; every transaction gets its own connection. This process's write transactions take
+  turns (reads do not wait), so in one process they apply in order as on SQLite; other replicas' writes are
+  kept apart by the database and by fencing.
 
 `async with store.transaction():` commits everything inside together. The transaction belongs to the task that
 opened it (a context variable): the store's calls made by that task inside it join it, other tasks' calls do not.
@@ -37,8 +36,10 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
 
 from bot.errors import FencedOut, StoreUnavailable
 from bot.store.base import (
@@ -62,7 +63,6 @@ from bot.store.base import (
     iter_chunks,
 )
 from bot.store.faults import StoreFaults, classify
-from bot.store.sqlite_worker import SqliteConnection, SqliteEngine
 from bot.store.tables import (
     alerts,
     episodes,
@@ -81,25 +81,19 @@ logger = logging.getLogger("bot.store")
 #: Bytes of the row `check_writable` writes on SQLite: 16 pages of 4 KiB, more than the WAL keeps spare after a
 #: write that failed half-way on a full disk.
 PROBE_BYTES = 64 * 1024
+#: Execution option of a connection whose transaction writes (SQLite: `BEGIN IMMEDIATE`).
+_WRITE = "disbot_write"
 
 
 @dataclass
 class _Tx:
     """The transaction in progress of one task."""
 
-    conn: AsyncConnection | SqliteConnection
+    conn: AsyncConnection
     #: Rows written: only a commit that wrote proves writes work (an empty one succeeds on a full disk).
     changed: bool = False
     #: The fencing term was checked (and its row locked) in this transaction.
     fenced: bool = False
-    #: Opened around one write call: SQLite commits with that call's last statement, in the same hop.
-    single: bool = False
-
-    async def execute(self, stmt: sa.Executable, params: Any = None, *, last: bool = False) -> Any:
-        """Run a statement; `last`: the call's last one (a single call's transaction commits with it on SQLite)."""
-        if last and self.single and isinstance(self.conn, SqliteConnection):
-            return await self.conn.execute(stmt, params, commit=True)
-        return await self.conn.execute(stmt, params)
 
 
 class SqlStore:
@@ -142,9 +136,7 @@ class SqlStore:
         self._opened = False
         self._migrating = False
         self._open_lock = asyncio.Lock()
-        self.engine: AsyncEngine | SqliteEngine = (
-            _pg_engine(target, pool_size) if self.is_postgresql else _sqlite_engine(target)
-        )
+        self.engine: AsyncEngine = _pg_engine(target, pool_size) if self.is_postgresql else _sqlite_engine(target)
         self._insert = postgresql.insert if self.is_postgresql else sqlite.insert
 
     # ------------------------------------------------------------------ lifecycle
@@ -205,10 +197,9 @@ class SqlStore:
         tx: _Tx | None = None
         try:
             async with self._turn(write), self.engine.connect() as conn:
-                if isinstance(conn, SqliteConnection):
-                    # SQLite's lock wait as the fault state asks (none while writes fail), or the migration's.
-                    wait = busy_ms if busy_ms is not None else self._busy_ms if self._waits_for_lock else 0
-                    conn.prepare(write=write, busy_ms=wait)
+                if not self.is_postgresql:
+                    await self._sqlite_prepare(conn, busy_ms)
+                    await conn.execution_options(**{_WRITE: write})
                 tx = _Tx(conn)
                 await conn.begin()
                 yield tx
@@ -260,6 +251,14 @@ class SqlStore:
         self._waits_for_lock = True
         self.faults.wrote()
 
+    async def _sqlite_prepare(self, conn: AsyncConnection, busy_ms: int | None = None) -> None:
+        """Set SQLite's lock wait on the connection to what the fault state asks (0 while writes fail)."""
+        wanted = busy_ms if busy_ms is not None else self._busy_ms if self._waits_for_lock else 0
+        if conn.info.get("busy_ms") != wanted:
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute(f"PRAGMA busy_timeout={wanted}")  # type: ignore[union-attr]
+            conn.info["busy_ms"] = wanted
+
     # ------------------------------------------------------------------ statements
 
     @contextlib.asynccontextmanager
@@ -279,7 +278,6 @@ class SqlStore:
             async with self.transaction():
                 tx = self._tx.get()
                 assert tx is not None
-                tx.single = True
                 yield tx
         else:
             async with self._connection(write=False) as tx:
@@ -298,7 +296,7 @@ class SqlStore:
         async with self._joined(write=True) as tx:
             if fenced:
                 await self._check_fence(tx)
-            n = (await tx.execute(stmt, last=True)).rowcount
+            n = (await tx.conn.execute(stmt)).rowcount
             tx.changed = tx.changed or n > 0
             return n
 
@@ -307,7 +305,7 @@ class SqlStore:
         async with self._joined(write=True) as tx:
             if fenced:
                 await self._check_fence(tx)
-            rows = list((await tx.execute(stmt, last=True)).mappings().all())
+            rows = list((await tx.conn.execute(stmt)).mappings().all())
             tx.changed = tx.changed or bool(rows)
             return rows
 
@@ -423,7 +421,7 @@ class SqlStore:
 
     async def _write_many(self, stmt: sa.Executable, rows: list[dict[str, Any]]) -> None:
         async with self._joined(write=True) as tx:
-            await tx.execute(stmt, rows, last=True)
+            await tx.conn.execute(stmt, rows)
             tx.changed = True
 
     async def forget_stream(self, stream: str) -> None:
@@ -726,12 +724,42 @@ def _equal(table: sa.Table, **filters: object) -> list[sa.ColumnElement[bool]]:
 # ---------------------------------------------------------------------- engines
 
 
-def _sqlite_engine(target: DatabaseUrl) -> SqliteEngine:
-    """pysqlite on the file (SQLite URI parameters kept) in a worker thread of its own."""
-    if target.path == ":memory:" or not target.query:
-        return SqliteEngine(sa.URL.create("sqlite+pysqlite", database=target.path))
-    query = {**dict(parse_qsl(target.query, keep_blank_values=True)), "uri": "true"}
-    return SqliteEngine(sa.URL.create("sqlite+pysqlite", database=f"file:{quote(target.path)}", query=query))
+def _sqlite_engine(target: DatabaseUrl) -> AsyncEngine:
+    """aiosqlite on the file (SQLite URI parameters kept), one connection, transactions begun by us."""
+    if target.path == ":memory:":
+        url = sa.URL.create("sqlite+aiosqlite", database=":memory:")
+        engine = create_async_engine(url, poolclass=StaticPool)
+    else:
+        query: dict[str, str] = {}
+        database = target.path
+        if target.query:
+            database = f"file:{quote(target.path)}"
+            query = {**dict(parse_qsl(target.query, keep_blank_values=True)), "uri": "true"}
+        url = sa.URL.create("sqlite+aiosqlite", database=database, query=query)
+        engine = create_async_engine(
+            url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=3600
+        )
+    memory = target.path == ":memory:"
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling is off: `begin` below says BEGIN, IMMEDIATE for writes.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        # A write takes the lock first (never upgraded half-way). A read needs no transaction: one statement, its own
+        # WAL snapshot; skipping BEGIN saves a thread hop per read.
+        if conn.get_execution_options().get(_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def _pg_engine(target: DatabaseUrl, pool_size: int) -> AsyncEngine:

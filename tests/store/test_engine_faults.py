@@ -31,7 +31,7 @@ async def longest_stall(work: asyncio.Future[object] | asyncio.Task[object]) -> 
 
 async def test_a_write_waiting_for_sqlites_lock_leaves_the_event_loop_free(tmp_path: Path) -> None:
     """While a write waits `busy_timeout` for a lock another process holds, the event loop keeps running (acks are
-    answered): SQLite works in the store's worker thread, not on the loop."""
+    answered): SQLite works in aiosqlite's thread, not on the loop."""
     db = tmp_path / "bot.db"
     store = await connect_store(f"sqlite:///{db}", busy_timeout=0.4)
     try:

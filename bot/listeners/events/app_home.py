@@ -40,7 +40,7 @@ async def build_home(deps: Deps, *, workspace_url: str | None = None, now: float
         return help_blocks.home_view(actions_enabled=deps.settings.dis_actions_enabled)
     store = watches.store
     reads = last_reads(watches)
-    # The store's calls leave the event loop free (SQLite's worker thread, asyncpg's socket): no thread hop here.
+    # The store's calls leave the event loop free (aiosqlite's thread, asyncpg's socket): no thread hop here.
     overview = await collect_overview(
         store,
         last_reads=reads,
