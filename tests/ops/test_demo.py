@@ -28,8 +28,9 @@ from bot.metrics import REGISTRY
 from tests.conftest import free_port
 from tests.ops.conftest import METRIC_FAMILIES, SLACK_APP_TOKEN, SLACK_BOT_TOKEN
 
-#: Run by `make test` in the main pytest process, after the parallel run: inside a pytest-xdist worker the offline
-#: demo's watcher posted no alert within the wait (reproducible, not understood yet); here it passes every time.
+#: Run by `make test` in the main pytest process, after the parallel run. Under load the offline demo's first alert
+#: missed the moment before its injected Slack refusals queued up (see the hiccup comment below); that cause is now
+#: removed, but these process-heavy tests stay out of the parallel run until measured there.
 pytestmark = pytest.mark.serial
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +99,9 @@ async def test_offline_demo_prints_alerts_and_answers_and_serves_the_cli(monkeyp
     """Without Slack settings: banner first, then rendered alerts and a /dis answer; the CLI reads the simulator."""
     out = Output()
     stop = asyncio.Event()
-    demo = offline_demo(out, stop, command_every=60, hiccup_every=0.3)
+    # One Slack refusal every 3 s: at 0.3 s (one every 0.9 s) refusals queued up faster than the backed-off retries
+    # used them, and the first alert could wait for ever.
+    demo = offline_demo(out, stop, command_every=60, hiccup_every=1.0)
     retries, failures = total("disbot_dis_retries_total"), total("disbot_outbox_delivery_failures_total")
     try:
         await out.wait_for(lambda t: rendered_alert(t) and rendered_answer(t))
