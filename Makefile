@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/ruff format --check bot tests bench
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not serial"
 	$(BIN)/pytest -m serial
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not serial"
 
 # Options pass through: make run ARGS="--port 9000 --interval 2"
 run: $(STAMP)
