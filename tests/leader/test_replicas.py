@@ -1,9 +1,8 @@
 """Two and three `dis-bot serve` replicas on one PostgreSQL database: one leader, failover with no double and no
 lost alert, an immediate handover on SIGTERM, and a `/dis watch` on a standby acted on by the leader.
 
-WAITS ON THE STORE: `DATABASE_URL=postgresql://...` is refused at start until the PostgreSQL store and the lease's
-wiring into `serve` land (issue 9); then remove `pytestmark`'s skip. The harness (`tests/leader/replicas.py`)
-is ready.
+WAITS ON THE WIRING: the PostgreSQL store and the lease are on main, but `serve` does not run the lease yet (issue
+9); once it does, remove `pytestmark`'s skip. The harness (`tests/leader/replicas.py`) is ready.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from bot.dis.simulator import SimTask
 from tests.leader.replicas import fresh_database, leader_among, serve_replicas
 from tests.test_serve_process import BOT_TOKEN
 
-pytestmark = pytest.mark.skip(reason="waits on the PostgreSQL store (serve refuses postgresql:// DATABASE_URL today)")
+pytestmark = pytest.mark.skip(reason="waits on the leader lease being wired into dis-bot serve (issue 9)")
 
 INTERVAL = 0.5  # WATCH_INTERVAL_SECONDS: failover is promised within 2 x this
 
