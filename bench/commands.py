@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -48,6 +49,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def bench_settings(sim: DisSimulator, fake: FakeSlack, **extra: Any) -> Settings:
+    """The bot's settings against this benchmark's simulator and fake Slack (HTTP mode, a free port)."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        DIS_REGION="cn-north-4",
+        DIS_PROJECT_ID=sim.project_id,
+        DIS_ENDPOINT=sim.url,
+        DIS_AUTH_TOKEN="bench-dis-token",
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.url,
+        PORT=0,
+        **extra,
+    )
+
+
 async def run(requests: int, streams: int, latency: float) -> None:
     logging.basicConfig(level=logging.WARNING)
     async with DisSimulator(token="bench-dis-token") as sim, FakeSlack(token=TOKEN) as fake:
@@ -57,17 +74,7 @@ async def run(requests: int, streams: int, latency: float) -> None:
                 name, [SimTask("to-obs"), SimTask("to-dli", state="ERROR"), SimTask("paused", state="PAUSED")]
             )
         sim.latency = latency
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            DIS_REGION="cn-north-4",
-            DIS_PROJECT_ID=sim.project_id,
-            DIS_ENDPOINT=sim.url,
-            DIS_AUTH_TOKEN="bench-dis-token",
-            SLACK_BOT_TOKEN=TOKEN,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=fake.url,
-            PORT=0,
-        )
+        settings = bench_settings(sim, fake)
         runtime = build_runtime(settings, host="127.0.0.1", socket_mode=False)
         await runtime.server.start()
         url = runtime.server.url + "/slack/events"
@@ -132,16 +139,9 @@ async def storm(transitions: int, concurrent: int, waves: int, streams: int, dat
                 tasks[name] = tasks[name][: min(per, left)]
                 left -= len(tasks[name])
                 sim.add_stream(name, [SimTask(t) for t in tasks[name]])
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                DIS_REGION="cn-north-4",
-                DIS_PROJECT_ID=sim.project_id,
-                DIS_ENDPOINT=sim.url,
-                DIS_AUTH_TOKEN="bench-dis-token",
-                SLACK_BOT_TOKEN=TOKEN,
-                SLACK_SIGNING_SECRET=SECRET,
-                SLACK_API_URL=fake.url,
-                PORT=0,
+            settings = bench_settings(
+                sim,
+                fake,
                 DATABASE_URL=url,
                 # Each task in its own channel's watch: one alert per stream and channel, many rows.
                 DIS_WATCH=",".join(f"{name}=C{i:03d}" for i, name in enumerate(names)),
