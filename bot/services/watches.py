@@ -61,6 +61,8 @@ class WatchService:
         sender: the outbox sender (a watch in a channel Slack refused retries delivery there at once).
         config_watches: the `DIS_WATCH` pairs (stream, channel), to explain why some watches cannot be removed.
         interval_seconds: `WATCH_INTERVAL_SECONDS`, for "next poll within …".
+        standby: says whether this replica is a standby now (another one leads the watcher): a new watch's
+            baseline is then the leader's to take, at its next cycle, which the watch's commit wakes at once.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class WatchService:
         config_watches: Sequence[tuple[str, str]] = (),
         interval_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
+        standby: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
         self.tasks = tasks
@@ -81,6 +84,7 @@ class WatchService:
         self.config_watches = set(config_watches)
         self.interval_seconds = interval_seconds
         self.clock = clock
+        self.standby = standby
 
     @classmethod
     def of(cls, watcher: Watcher) -> WatchService:
@@ -92,6 +96,7 @@ class WatchService:
             sender=watcher.sender,
             config_watches=watcher.config_watches,
             interval_seconds=watcher.interval,
+            standby=lambda: watcher.standby,
         )
 
     async def watch(
@@ -125,7 +130,7 @@ class WatchService:
         self.engine.removed.discard((channel_id, stream))  # watched again right after an unwatch
         if self.sender is not None and sub.delivery_error:
             await self.sender.retry_channel(channel_id)
-        if listed is not None and sub.baseline_pending:
+        if listed is not None and sub.baseline_pending and not self.standby():
             # Baseline now rather than at the next cycle: the channel hears about old problems right away.
             await self.engine.record_poll(stream, listed, await self.engine.subscribers(stream), read=read)
             sub = next(

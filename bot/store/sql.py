@@ -22,6 +22,10 @@ pruning) first reads `SELECT term FROM leadership WHERE id = 1 FOR SHARE` (a pla
 transaction already excludes every other writer) and raises `FencedOut` if the term moved on. The shared row
 lock is held until the commit, so a new leader cannot take the term while a deposed one is still writing.
 Writes people make from any replica (watches, acknowledgements, snoozes, queueing a reply) are not fenced.
+
+Wake-ups (PostgreSQL): a transaction that adds or removes a watch, queues an outbox row or unparks a channel
+sends a NOTIFY (`bot.wakeups`) inside it, so the leader, whichever replica it is, acts within a round trip of
+the commit rather than at its next cycle.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -75,6 +81,7 @@ from bot.store.tables import (
     task_states,
 )
 from bot.store.urls import POSTGRESQL, DatabaseUrl
+from bot.wakeups import OUTBOX_QUEUED, WATCHES_CHANGED
 
 logger = logging.getLogger("bot.store")
 
@@ -108,6 +115,10 @@ class SqlStore:
             reading at once on 10 connections kept the event loop busy enough to push the ack p99 to 160 ms in
             `bench/commands.py --storm`; on 4 it is 33-45 ms, the reads waiting their turn off the loop.
         migrate_timeout: seconds a start waits for another replica's migration (its lock).
+        idle_transaction_timeout: PostgreSQL ends a session idle this long inside a transaction. A leader paused
+            mid-write (SIGSTOP, a frozen host) holds the fencing row's share lock, and a takeover waits for it:
+            the lease's length (`bot.server.build_watcher` passes it), so a frozen leader costs no longer than
+            a lease. Every transaction of the store is a few statements in a row, never a wait.
     """
 
     def __init__(
@@ -118,6 +129,7 @@ class SqlStore:
         faults: StoreFaults | None = None,
         pool_size: int = 4,
         migrate_timeout: float = 60.0,
+        idle_transaction_timeout: float = 15.0,
     ) -> None:
         self.target = target
         self.faults = faults or StoreFaults()
@@ -133,7 +145,9 @@ class SqlStore:
         self._opened = False
         self._migrating = False
         self._open_lock = asyncio.Lock()
-        self.engine: AsyncEngine = _pg_engine(target, pool_size) if self.is_postgresql else _sqlite_engine(target)
+        self.engine: AsyncEngine = (
+            _pg_engine(target, pool_size, idle_transaction_timeout) if self.is_postgresql else _sqlite_engine(target)
+        )
         self._insert = postgresql.insert if self.is_postgresql else sqlite.insert
 
     # ------------------------------------------------------------------ lifecycle
@@ -306,6 +320,12 @@ class SqlStore:
             raise FencedOut(self._term, current)
         tx.fenced = True
 
+    async def _notify(self, channel: str) -> None:
+        """Wake the leader when this transaction commits (PostgreSQL; a single SQLite instance wakes itself)."""
+        if self.is_postgresql:
+            async with self._joined(write=True) as tx:
+                await tx.conn.execute(sa.select(sa.func.pg_notify(channel, "")))
+
     async def check_fence(self) -> None:
         """Check the fencing term in the current transaction now (the leader's own writes do it by themselves)."""
         async with self._joined(write=True) as tx:
@@ -349,11 +369,16 @@ class SqlStore:
                 )
                 created = False
             [sub] = await self._rows(sa.select(subscriptions).where(key))
+            await self._notify(WATCHES_CHANGED)
         return from_row(Subscription, sub), created
 
     async def remove_subscription(self, channel_id: str, stream: str) -> bool:
         stmt = subscriptions.delete().where(subscriptions.c.channel_id == channel_id, subscriptions.c.stream == stream)
-        return await self._write(stmt) > 0
+        async with self.transaction():
+            removed = await self._write(stmt) > 0
+            if removed:
+                await self._notify(WATCHES_CHANGED)
+        return removed
 
     async def subscriptions(self, *, channel_id: str | None = None, stream: str | None = None) -> list[Subscription]:
         stmt = sa.select(subscriptions).where(*_equal(subscriptions, channel_id=channel_id, stream=stream))
@@ -567,7 +592,10 @@ class SqlStore:
             not_before=now,
             created_at=now,
         )
-        rows = await self._returning(stmt.on_conflict_do_nothing(index_elements=["key"]).returning(*outbox.c))
+        async with self.transaction():
+            rows = await self._returning(stmt.on_conflict_do_nothing(index_elements=["key"]).returning(*outbox.c))
+            if rows:
+                await self._notify(OUTBOX_QUEUED)
         return from_row(OutboxItem, rows[0]) if rows else None
 
     async def pending_update(self, alert_id: int) -> bool:
@@ -642,7 +670,11 @@ class SqlStore:
 
     async def unpark(self, channel_id: str, now: float) -> int:
         stmt = outbox.update().where(outbox.c.channel_id == channel_id, outbox.c.state == PARKED)
-        return await self._write(stmt.values(state=PENDING, not_before=now))
+        async with self.transaction():
+            n = await self._write(stmt.values(state=PENDING, not_before=now))
+            if n:
+                await self._notify(OUTBOX_QUEUED)
+        return n
 
     async def recover_sending(self) -> int:
         stmt = outbox.update().where(outbox.c.state == SENDING).values(state=PENDING)
@@ -748,14 +780,19 @@ def _sqlite_engine(target: DatabaseUrl) -> AsyncEngine:
     return engine
 
 
-def _pg_engine(target: DatabaseUrl, pool_size: int) -> AsyncEngine:
+def _pg_engine(target: DatabaseUrl, pool_size: int, idle_transaction_timeout: float) -> AsyncEngine:
     """asyncpg, handed DATABASE_URL as it is: it reads `sslmode` (Heroku's `?sslmode=require`) and `postgres://`."""
     import asyncpg
 
     dsn = target.url
+    settings = {
+        "idle_in_transaction_session_timeout": str(max(int(idle_transaction_timeout * 1000), 1)),
+        # Which replica a session belongs to, in pg_stat_activity (as the lease's own connection says too).
+        "application_name": f"dis-bot store {socket.gethostname()}:{os.getpid()}"[:63],
+    }
 
     async def connect() -> Any:
-        return await asyncpg.connect(dsn, timeout=10)
+        return await asyncpg.connect(dsn, timeout=10, server_settings=settings)
 
     return create_async_engine(
         "postgresql+asyncpg://",
