@@ -155,9 +155,21 @@ class WatchService:
         """Whether `DIS_WATCH` also sets this watch (it comes back at the next start)."""
         return (stream, channel_id) in self.config_watches
 
+    async def polls(self) -> dict[str, PollStatus]:
+        """The last poll of each stream: this process's own as the leader (or single instance), the leader's as
+        recorded at the end of its last cycle on a standby (it polls nothing itself)."""
+        if not self.standby():
+            return dict(self.engine.polls)
+        return {
+            s: PollStatus(p.stream, p.at, p.ok, dict(p.counts), p.error_kind, p.error, p.failures)
+            for s, p in (await self.store.stream_polls()).items()
+        }
+
     async def watching(self, channel_id: str) -> list[WatchStatus]:
         """The channel's watches with their last poll, open problems, snoozes and delivery error."""
         now = self.clock()
+        polls = await self.polls()
+        healths = await self.store.stream_health() if self.standby() else self.engine.health
         subs = await self.store.subscriptions(channel_id=channel_id)
         explicit = {s.stream for s in subs if not s.is_wildcard}
         problems = Counter(e.stream for e in await self.store.open_episodes(channel_id=channel_id, kind=KIND_TASK))
@@ -165,20 +177,20 @@ class WatchService:
         out = []
         for sub in subs:
             if sub.is_wildcard:
-                polls = [p for s, p in sorted(self.engine.polls.items()) if s != ALL_STREAMS and s not in explicit]
-                listing = self.engine.polls.get(ALL_STREAMS)
+                shown = [p for s, p in sorted(polls.items()) if s != ALL_STREAMS and s not in explicit]
+                listing = polls.get(ALL_STREAMS)
                 if listing is not None and not listing.ok:
-                    polls.insert(0, listing)
+                    shown.insert(0, listing)
                 open_problems = sum(n for s, n in problems.items() if s not in explicit)
                 mine = [z for z in snoozes if z.stream not in explicit]
             else:
-                poll = self.engine.polls.get(sub.stream)
-                polls = [poll] if poll is not None else []
+                poll = polls.get(sub.stream)
+                shown = [poll] if poll is not None else []
                 open_problems = problems.get(sub.stream, 0)
                 mine = [z for z in snoozes if z.stream == sub.stream]
-            health = self.engine.health.get(sub.stream)
+            health = healths.get(sub.stream)
             blind = health.first_failure_at if health is not None and health.warned else None
-            out.append(WatchStatus(sub, polls, open_problems, mine, blind))
+            out.append(WatchStatus(sub, shown, open_problems, mine, blind))
         return out
 
     def last_poll(self, stream: str) -> PollStatus | None:

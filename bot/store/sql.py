@@ -64,6 +64,7 @@ from bot.store.base import (
     OutboxItem,
     Snooze,
     StreamHealth,
+    StreamPoll,
     Subscription,
     from_row,
     iter_chunks,
@@ -77,6 +78,7 @@ from bot.store.tables import (
     schema_version,
     snoozes,
     stream_health,
+    stream_polls,
     subscriptions,
     task_states,
 )
@@ -702,6 +704,30 @@ class SqlStore:
 
     async def clear_stream_health(self, stream: str) -> None:
         await self._write(stream_health.delete().where(stream_health.c.stream == stream), fenced=True)
+
+    # ------------------------------------------------------------------ last polls (replicas)
+
+    async def stream_polls(self) -> dict[str, StreamPoll]:
+        return {r["stream"]: from_row(StreamPoll, r) for r in await self._rows(sa.select(stream_polls))}
+
+    async def put_stream_polls(self, polls: Iterable[StreamPoll]) -> None:
+        rows = [
+            {
+                "stream": p.stream,
+                "at": p.at,
+                "ok": p.ok,
+                "counts": dict(p.counts),
+                "error_kind": p.error_kind,
+                "error": p.error,
+                "failures": p.failures,
+            }
+            for p in polls
+        ]
+        async with self.transaction():
+            await self.check_fence()
+            await self._write(stream_polls.delete())
+            if rows:
+                await self._write_many(stream_polls.insert(), rows)
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -37,7 +37,7 @@ from bot import metrics
 from bot.config import Settings
 from bot.dis.api import TaskReads
 from bot.errors import DisError, FencedOut, NotFound, StoreUnavailable, Unavailable
-from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, Subscription
+from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, StreamPoll, Subscription
 from bot.watcher.config import parse_dis_watch
 from bot.watcher.engine import AlertEngine, Cycle, route
 from bot.watcher.outbox import Backoff, OutboxSender
@@ -415,12 +415,25 @@ class Watcher:
         except StoreUnavailable:
             # Roll-up, recovery replies and reminders all come from the store: the next cycle does them again.
             logger.debug("watch.finish_unrecorded")
+        if self.replicated:
+            await self._publish_polls()
         seconds = time.monotonic() - t0
         metrics.WATCH_CYCLE.observe(seconds)
         self.cycles += 1
         self.last_cycle = CycleReport(started, seconds, len(ordered), failures)
         logger.debug("watch.cycle", extra={"streams": len(ordered), "seconds": round(seconds, 3)})
         return self.last_cycle
+
+    async def _publish_polls(self) -> None:
+        """Record the cycle's last polls for the standbys' `/dis watching` and App Home (one write per cycle)."""
+        polls = [
+            StreamPoll(p.stream, p.at, p.ok, dict(p.counts), p.error_kind, p.error, p.failures)
+            for p in self.engine.polls.values()
+        ]
+        try:
+            await self.store.put_stream_polls(polls)
+        except StoreUnavailable:
+            logger.debug("watch.polls_unrecorded")  # the next cycle records them again
 
     async def _discover(self, wildcard: list[Subscription], cycle: Cycle) -> list[str] | None:
         """The project's stream names for `*` watches (cached for `discovery_interval`)."""

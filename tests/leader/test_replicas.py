@@ -21,7 +21,7 @@ from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.simulator import SimTask
 from bot.leader import asyncpg_dsn
 from tests.leader.replicas import ServedReplica, fresh_database, leader_among, serve_replicas, until
-from tests.test_serve_process import BOT_TOKEN
+from tests.test_serve_process import BOT_TOKEN, metric
 
 INTERVAL = 0.5  # WATCH_INTERVAL_SECONDS: failover is promised within 2 x this
 
@@ -275,3 +275,24 @@ async def test_fifty_transitions_through_kills_are_each_alerted_exactly_once(sim
             assert len([c for c in mine if not c.payload.get("thread_ts")]) == 5
             assert len([c for c in mine if c.payload.get("thread_ts")]) == 5
         assert max(keys(calls).values()) == 1
+
+
+async def test_dis_watching_on_a_standby_shows_the_leaders_last_polls(sim, tmp_path, pg_server) -> None:
+    """`/dis watching` answered by a standby (which polls nothing) shows the last poll the leader recorded."""
+    sim.add_stream("orders-prod", [SimTask("to-obs", state="RUNNING")])
+    async with fresh_database(pg_server) as url, FakeSlack(token=BOT_TOKEN) as fake:
+        env = {"DIS_WATCH": "orders-prod=C0ALERTS", "WATCH_INTERVAL_SECONDS": str(INTERVAL)}
+        async with serve_replicas(sim, fake, url, tmp_path, n=2, **env) as replicas:
+            leader = await leader_among(replicas)
+            [standby] = [r for r in replicas if r is not leader]
+
+            async def shows_last_poll() -> bool:
+                before = len(fake.calls_to("response_url"))
+                assert await standby.command("watching", fake, channel="C0ALERTS") == 200
+                [*_, reply] = await fake.wait_for("response_url", count=before + 1, timeout=5)
+                return "Last poll" in json.dumps(reply.payload)
+
+            assert await until(shows_last_poll, timeout=10)
+            reads = 'disbot_dis_requests_total{endpoint="list_transfer_tasks",status="200"}'
+            assert await metric(leader.port, reads) > 0
+            assert await metric(standby.port, reads) == 0  # the standby read no task list: the leader's poll it is
