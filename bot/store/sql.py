@@ -811,11 +811,10 @@ def _pg_engine(target: DatabaseUrl, pool_size: int, idle_transaction_timeout: fl
     import asyncpg
 
     dsn = target.url
-    settings = {
-        "idle_in_transaction_session_timeout": str(max(int(idle_transaction_timeout * 1000), 1)),
+    settings = {"idle_in_transaction_session_timeout": str(max(int(idle_transaction_timeout * 1000), 1))}
+    if "application_name=" not in dsn:  # the URL's own name wins
         # Which replica a session belongs to, in pg_stat_activity (as the lease's own connection says too).
-        "application_name": f"dis-bot store {socket.gethostname()}:{os.getpid()}"[:63],
-    }
+        settings["application_name"] = f"dis-bot store {socket.gethostname()}:{os.getpid()}"[:63]
 
     async def connect() -> Any:
         return await asyncpg.connect(dsn, timeout=10, server_settings=settings)
