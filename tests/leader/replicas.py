@@ -121,12 +121,12 @@ class Replicas(list[ServedReplica]):
 async def serve_replicas(
     sim: DisSimulator, fake: FakeSlack, database_url: str, cwd: Path, *, n: int = 2, **env: str
 ) -> AsyncIterator[Replicas]:
-    """Start `n` served bots on one database, one after the other (each once it logged `server.started`)."""
+    """Start `n` served bots on one database at once; yields once each logged `server.started`."""
     async with AsyncExitStack() as stack:
         started = Replicas(stack, lambda port: serve_env(sim, fake, port, DATABASE_URL=database_url, **env), cwd)
         try:
-            for _ in range(n):
-                await started.add()
+            # Together: each start is a second of interpreter start-up and migrations that need not queue.
+            await asyncio.gather(*(started.add() for _ in range(n)))
             yield started
         finally:
             for replica in started:
