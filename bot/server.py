@@ -29,6 +29,7 @@ from bot.config import MISSING_APP_TOKEN, Settings
 from bot.deps import Deps
 from bot.dis.api import DisApi
 from bot.errors import ConfigError
+from bot.leader import LeaseTiming, lease_for
 from bot.ops.http import add_ops_routes, start_ops_server
 from bot.services.dis_credentials import check_dis_credentials
 from bot.services.health import chain, connect_health, observe_slack
@@ -39,6 +40,8 @@ from bot.slack_signature import Unverified, verified_body
 from bot.socket_mode import ConnectFailed, EnvelopeDispatcher, SocketModeClient, SocketModeTiming
 from bot.store import check_database_writable, open_store
 from bot.store.base import Store
+from bot.store.urls import POSTGRESQL, parse_database_url
+from bot.watcher.leadership import Leadership
 from bot.watcher.watcher import Watcher
 
 logger = logging.getLogger("bot.server")
@@ -241,7 +244,10 @@ def build_watcher(deps: Deps, *, store: Store | None = None, **options: Any) -> 
     slack = AsyncWebClient(token=deps.slack.token, base_url=deps.slack.base_url, timeout=deps.slack.timeout)
     observe_slack(slack, deps.health)
     owns = store is None
-    store = store if store is not None else open_store(deps.settings.database_url)
+    if store is None:
+        # A leader frozen mid-transaction holds up a takeover for at most a lease (see SqlStore).
+        lease = LeaseTiming.for_watch_interval(deps.settings.watch_interval_seconds).lease
+        store = open_store(deps.settings.database_url, idle_transaction_timeout=lease)
     deps.health.add_check("store", store.faults.check)
     watcher = Watcher(deps.settings, store, deps.tasks, slack, owns_store=owns, **options)
     deps.health.on_slack_back(watcher.sender.slack_back)
@@ -257,6 +263,9 @@ class Runtime:
     app: AsyncApp
     server: SlackHttpServer | SlackSocketModeServer
     watcher: Watcher | None = None
+    #: Runs the watcher while this replica holds its lease (`leadership.lease`: a `PostgresLease` on PostgreSQL,
+    #: the single instance's `LocalLease` on SQLite).
+    leadership: Leadership | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -299,10 +308,21 @@ def build_runtime(
     else:
         server = SlackHttpServer(app, deps, host=host, port=settings.port)
     watch = build_watcher(deps, **watcher) if watcher is not None else None
+    role: Leadership | None = None
     if watch is not None:
-        server.services.append(watch)
+        # Every replica serves Slack; the lease's holder alone polls and delivers (bot.watcher.leadership).
+        role = Leadership(watch, shared=parse_database_url(settings.database_url).engine == POSTGRESQL)
+        role.lease = lease_for(
+            settings.database_url,
+            settings.watch_interval_seconds,
+            on_gained=role.gained,
+            on_lost=role.lost,
+            listen=role.listen if role.shared else None,
+        )
+        deps.health.add_check("leader", role.readiness)
+        server.services.append(role)
     server.services.extend(factory(deps) for factory in services)
-    return Runtime(deps, app, server, watch)
+    return Runtime(deps, app, server, watch, role)
 
 
 async def check_slack_token(client: AsyncWebClient) -> None:

@@ -61,6 +61,8 @@ class WatchService:
         sender: the outbox sender (a watch in a channel Slack refused retries delivery there at once).
         config_watches: the `DIS_WATCH` pairs (stream, channel), to explain why some watches cannot be removed.
         interval_seconds: `WATCH_INTERVAL_SECONDS`, for "next poll within …".
+        standby: says whether this replica is a standby now (another one leads the watcher): a new watch's
+            baseline is then the leader's to take, at its next cycle, which the watch's commit wakes at once.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class WatchService:
         config_watches: Sequence[tuple[str, str]] = (),
         interval_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
+        standby: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
         self.tasks = tasks
@@ -81,6 +84,7 @@ class WatchService:
         self.config_watches = set(config_watches)
         self.interval_seconds = interval_seconds
         self.clock = clock
+        self.standby = standby
 
     @classmethod
     def of(cls, watcher: Watcher) -> WatchService:
@@ -92,6 +96,7 @@ class WatchService:
             sender=watcher.sender,
             config_watches=watcher.config_watches,
             interval_seconds=watcher.interval,
+            standby=lambda: watcher.standby,
         )
 
     async def watch(
@@ -125,7 +130,7 @@ class WatchService:
         self.engine.removed.discard((channel_id, stream))  # watched again right after an unwatch
         if self.sender is not None and sub.delivery_error:
             await self.sender.retry_channel(channel_id)
-        if listed is not None and sub.baseline_pending:
+        if listed is not None and sub.baseline_pending and not self.standby():
             # Baseline now rather than at the next cycle: the channel hears about old problems right away.
             await self.engine.record_poll(stream, listed, await self.engine.subscribers(stream), read=read)
             sub = next(
@@ -150,9 +155,21 @@ class WatchService:
         """Whether `DIS_WATCH` also sets this watch (it comes back at the next start)."""
         return (stream, channel_id) in self.config_watches
 
+    async def polls(self) -> dict[str, PollStatus]:
+        """The last poll of each stream: this process's own as the leader (or single instance), the leader's as
+        recorded at the end of its last cycle on a standby (it polls nothing itself)."""
+        if not self.standby():
+            return dict(self.engine.polls)
+        return {
+            s: PollStatus(p.stream, p.at, p.ok, dict(p.counts), p.error_kind, p.error, p.failures)
+            for s, p in (await self.store.stream_polls()).items()
+        }
+
     async def watching(self, channel_id: str) -> list[WatchStatus]:
         """The channel's watches with their last poll, open problems, snoozes and delivery error."""
         now = self.clock()
+        polls = await self.polls()
+        healths = await self.store.stream_health() if self.standby() else self.engine.health
         subs = await self.store.subscriptions(channel_id=channel_id)
         explicit = {s.stream for s in subs if not s.is_wildcard}
         problems = Counter(e.stream for e in await self.store.open_episodes(channel_id=channel_id, kind=KIND_TASK))
@@ -160,20 +177,20 @@ class WatchService:
         out = []
         for sub in subs:
             if sub.is_wildcard:
-                polls = [p for s, p in sorted(self.engine.polls.items()) if s != ALL_STREAMS and s not in explicit]
-                listing = self.engine.polls.get(ALL_STREAMS)
+                shown = [p for s, p in sorted(polls.items()) if s != ALL_STREAMS and s not in explicit]
+                listing = polls.get(ALL_STREAMS)
                 if listing is not None and not listing.ok:
-                    polls.insert(0, listing)
+                    shown.insert(0, listing)
                 open_problems = sum(n for s, n in problems.items() if s not in explicit)
                 mine = [z for z in snoozes if z.stream not in explicit]
             else:
-                poll = self.engine.polls.get(sub.stream)
-                polls = [poll] if poll is not None else []
+                poll = polls.get(sub.stream)
+                shown = [poll] if poll is not None else []
                 open_problems = problems.get(sub.stream, 0)
                 mine = [z for z in snoozes if z.stream == sub.stream]
-            health = self.engine.health.get(sub.stream)
+            health = healths.get(sub.stream)
             blind = health.first_failure_at if health is not None and health.warned else None
-            out.append(WatchStatus(sub, polls, open_problems, mine, blind))
+            out.append(WatchStatus(sub, shown, open_problems, mine, blind))
         return out
 
     def last_poll(self, stream: str) -> PollStatus | None:

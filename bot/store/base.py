@@ -185,6 +185,19 @@ class StreamHealth:
     warned: bool = False
 
 
+@dataclass(frozen=True)
+class StreamPoll:
+    """The last poll of one stream as the leader recorded it (`stream_polls`), for standbys to show."""
+
+    stream: str
+    at: float
+    ok: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    error_kind: str | None = None
+    error: str | None = None
+    failures: int = 0
+
+
 class Store(Protocol):
     """Everything the watcher keeps across restarts (`bot.store.sql.SqlStore` on SQLite and PostgreSQL).
 
@@ -373,6 +386,12 @@ class Store(Protocol):
     async def stream_health(self) -> dict[str, StreamHealth]: ...
     async def put_stream_health(self, health: StreamHealth) -> None: ...
     async def clear_stream_health(self, stream: str) -> None: ...
+
+    # --- last polls (replicas) ---
+    async def stream_polls(self) -> dict[str, StreamPoll]: ...
+    async def put_stream_polls(self, polls: Iterable[StreamPoll]) -> None:
+        """Replace the recorded last polls with these (the leader's, at the end of a cycle; fenced)."""
+        ...
 
     # --- housekeeping ---
     async def prune(self, before: float) -> int:

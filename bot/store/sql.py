@@ -22,6 +22,10 @@ pruning) first reads `SELECT term FROM leadership WHERE id = 1 FOR SHARE` (a pla
 transaction already excludes every other writer) and raises `FencedOut` if the term moved on. The shared row
 lock is held until the commit, so a new leader cannot take the term while a deposed one is still writing.
 Writes people make from any replica (watches, acknowledgements, snoozes, queueing a reply) are not fenced.
+
+Wake-ups (PostgreSQL): a transaction that adds or removes a watch, queues an outbox row or unparks a channel
+sends a NOTIFY (`bot.wakeups`) inside it, so the leader, whichever replica it is, acts within a round trip of
+the commit rather than at its next cycle.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -58,6 +64,7 @@ from bot.store.base import (
     OutboxItem,
     Snooze,
     StreamHealth,
+    StreamPoll,
     Subscription,
     from_row,
     iter_chunks,
@@ -71,10 +78,12 @@ from bot.store.tables import (
     schema_version,
     snoozes,
     stream_health,
+    stream_polls,
     subscriptions,
     task_states,
 )
 from bot.store.urls import POSTGRESQL, DatabaseUrl
+from bot.wakeups import OUTBOX_QUEUED, WATCHES_CHANGED
 
 logger = logging.getLogger("bot.store")
 
@@ -111,6 +120,10 @@ class SqlStore:
             reading at once on 10 connections kept the event loop busy enough to push the ack p99 to 160 ms in
             `bench/commands.py --storm`; on 4 it is 33-45 ms, the reads waiting their turn off the loop.
         migrate_timeout: seconds a start waits for another replica's migration (its lock).
+        idle_transaction_timeout: PostgreSQL ends a session idle this long inside a transaction. A leader paused
+            mid-write (SIGSTOP, a frozen host) holds the fencing row's share lock, and a takeover waits for it:
+            the lease's length (`bot.server.build_watcher` passes it), so a frozen leader costs no longer than
+            a lease. Every transaction of the store is a few statements in a row, never a wait.
     """
 
     def __init__(
@@ -121,6 +134,7 @@ class SqlStore:
         faults: StoreFaults | None = None,
         pool_size: int = 4,
         migrate_timeout: float = 60.0,
+        idle_transaction_timeout: float = 15.0,
     ) -> None:
         self.target = target
         self.faults = faults or StoreFaults()
@@ -136,7 +150,9 @@ class SqlStore:
         self._opened = False
         self._migrating = False
         self._open_lock = asyncio.Lock()
-        self.engine: AsyncEngine = _pg_engine(target, pool_size) if self.is_postgresql else _sqlite_engine(target)
+        self.engine: AsyncEngine = (
+            _pg_engine(target, pool_size, idle_transaction_timeout) if self.is_postgresql else _sqlite_engine(target)
+        )
         self._insert = postgresql.insert if self.is_postgresql else sqlite.insert
 
     # ------------------------------------------------------------------ lifecycle
@@ -320,6 +336,12 @@ class SqlStore:
             raise FencedOut(self._term, current)
         tx.fenced = True
 
+    async def _notify(self, channel: str) -> None:
+        """Wake the leader when this transaction commits (PostgreSQL; a single SQLite instance wakes itself)."""
+        if self.is_postgresql:
+            async with self._joined(write=True) as tx:
+                await tx.conn.execute(sa.select(sa.func.pg_notify(channel, "")))
+
     async def check_fence(self) -> None:
         """Check the fencing term in the current transaction now (the leader's own writes do it by themselves)."""
         async with self._joined(write=True) as tx:
@@ -363,11 +385,16 @@ class SqlStore:
                 )
                 created = False
             [sub] = await self._rows(sa.select(subscriptions).where(key))
+            await self._notify(WATCHES_CHANGED)
         return from_row(Subscription, sub), created
 
     async def remove_subscription(self, channel_id: str, stream: str) -> bool:
         stmt = subscriptions.delete().where(subscriptions.c.channel_id == channel_id, subscriptions.c.stream == stream)
-        return await self._write(stmt) > 0
+        async with self.transaction():
+            removed = await self._write(stmt) > 0
+            if removed:
+                await self._notify(WATCHES_CHANGED)
+        return removed
 
     async def subscriptions(self, *, channel_id: str | None = None, stream: str | None = None) -> list[Subscription]:
         stmt = sa.select(subscriptions).where(*_equal(subscriptions, channel_id=channel_id, stream=stream))
@@ -581,7 +608,10 @@ class SqlStore:
             not_before=now,
             created_at=now,
         )
-        rows = await self._returning(stmt.on_conflict_do_nothing(index_elements=["key"]).returning(*outbox.c))
+        async with self.transaction():
+            rows = await self._returning(stmt.on_conflict_do_nothing(index_elements=["key"]).returning(*outbox.c))
+            if rows:
+                await self._notify(OUTBOX_QUEUED)
         return from_row(OutboxItem, rows[0]) if rows else None
 
     async def pending_update(self, alert_id: int) -> bool:
@@ -656,7 +686,11 @@ class SqlStore:
 
     async def unpark(self, channel_id: str, now: float) -> int:
         stmt = outbox.update().where(outbox.c.channel_id == channel_id, outbox.c.state == PARKED)
-        return await self._write(stmt.values(state=PENDING, not_before=now))
+        async with self.transaction():
+            n = await self._write(stmt.values(state=PENDING, not_before=now))
+            if n:
+                await self._notify(OUTBOX_QUEUED)
+        return n
 
     async def recover_sending(self) -> int:
         stmt = outbox.update().where(outbox.c.state == SENDING).values(state=PENDING)
@@ -684,6 +718,30 @@ class SqlStore:
 
     async def clear_stream_health(self, stream: str) -> None:
         await self._write(stream_health.delete().where(stream_health.c.stream == stream), fenced=True)
+
+    # ------------------------------------------------------------------ last polls (replicas)
+
+    async def stream_polls(self) -> dict[str, StreamPoll]:
+        return {r["stream"]: from_row(StreamPoll, r) for r in await self._rows(sa.select(stream_polls))}
+
+    async def put_stream_polls(self, polls: Iterable[StreamPoll]) -> None:
+        rows = [
+            {
+                "stream": p.stream,
+                "at": p.at,
+                "ok": p.ok,
+                "counts": dict(p.counts),
+                "error_kind": p.error_kind,
+                "error": p.error,
+                "failures": p.failures,
+            }
+            for p in polls
+        ]
+        async with self.transaction():
+            await self.check_fence()
+            await self._write(stream_polls.delete())
+            if rows:
+                await self._write_many(stream_polls.insert(), rows)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -762,14 +820,18 @@ def _sqlite_engine(target: DatabaseUrl) -> AsyncEngine:
     return engine
 
 
-def _pg_engine(target: DatabaseUrl, pool_size: int) -> AsyncEngine:
+def _pg_engine(target: DatabaseUrl, pool_size: int, idle_transaction_timeout: float) -> AsyncEngine:
     """asyncpg, handed DATABASE_URL as it is: it reads `sslmode` (Heroku's `?sslmode=require`) and `postgres://`."""
     import asyncpg
 
     dsn = target.url
+    settings = {"idle_in_transaction_session_timeout": str(max(int(idle_transaction_timeout * 1000), 1))}
+    if "application_name=" not in dsn:  # the URL's own name wins
+        # Which replica a session belongs to, in pg_stat_activity (as the lease's own connection says too).
+        settings["application_name"] = f"dis-bot store {socket.gethostname()}:{os.getpid()}"[:63]
 
     async def connect() -> Any:
-        return await asyncpg.connect(dsn, timeout=10)
+        return await asyncpg.connect(dsn, timeout=10, server_settings=settings)
 
     return create_async_engine(
         "postgresql+asyncpg://",

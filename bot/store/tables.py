@@ -159,6 +159,20 @@ stream_health = sa.Table(
     sa.Column("warned", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()),
 )
 
+stream_polls = sa.Table(
+    # The last poll of each stream, as the leader saw it at the end of its last cycle: what a standby shows in
+    # `/dis watching` and App Home (a single instance shows its memory, and never writes these rows).
+    "stream_polls",
+    metadata,
+    sa.Column("stream", sa.Text, primary_key=True),
+    sa.Column("at", Seconds, nullable=False),
+    sa.Column("ok", sa.Boolean(create_constraint=False), nullable=False),
+    sa.Column("counts", Document, nullable=False, server_default="{}"),
+    sa.Column("error_kind", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+)
+
 leadership = sa.Table(
     # One row (id = 1): the fencing term of the replica that leads the watcher and the outbox. `Store.fence(term)`
     # makes the leader's writes check it (see `bot.store.sql`); the leader election itself writes it.

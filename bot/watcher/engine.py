@@ -155,6 +155,12 @@ class AlertEngine:
         #: Warnings of the transaction in progress (`_recording`), logged once it commits.
         self._pending_logs: list[tuple[int, str, dict[str, Any]]] | None = None
 
+    def reload(self) -> None:
+        """Read states and stream health from the store again at the next entry point: another replica led
+        meanwhile, so what this process remembers may be old."""
+        self._loaded = False
+        self._applied.clear()
+
     async def load(self) -> None:
         """Read the last known states and stream health from the store (once; every entry point calls it)."""
         if self._loaded:

@@ -50,7 +50,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.errors import StoreUnavailable
+from bot.errors import FencedOut, StoreUnavailable
 from bot.message import Message
 from bot.slack_errors import SLACK_DOWN_ERRORS, Kind, read_error
 from bot.store.base import OUT_MENTION, OUT_MESSAGE, OUT_POST, OUT_REPLY, OUT_UPDATE, PENDING, OutboxItem, Store
@@ -145,6 +145,10 @@ class OutboxSender:
         self._slack_back = False
         #: Delivered calls since start (for tests and the benchmark).
         self.delivered = 0
+        #: Leadership is gone (`halt()`): no Slack call starts until `reset()`.
+        self._halted = False
+        #: Called with a `FencedOut` when a delivery mark finds another leader's term (the watcher steps down).
+        self.on_fenced: Callable[[FencedOut], None] | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -169,6 +173,28 @@ class OutboxSender:
         self._stopping = True
         self._wake.set()
 
+    def halt(self) -> None:
+        """Leadership is gone: start no Slack call from now on (one in flight finishes; its mark is fenced)."""
+        self._halted = True
+        self.request_stop()
+
+    def reset(self) -> None:
+        """Forget what an earlier leadership kept in memory: the store is the truth for a new leader (the rows
+        it could not record are sent again by whoever leads, as after a crash)."""
+        self._halted = False
+        self._stopping = False
+        self.unrecorded.clear()
+        self._next_ok.clear()
+        self._broken = None
+        self._next_probe = 0.0
+        self._store_ok_at = 0.0
+
+    def _fenced(self, exc: FencedOut) -> None:
+        self.halt()
+        logger.warning("outbox.fenced_out", extra={"reason": str(exc)})
+        if self.on_fenced is not None:
+            self.on_fenced(exc)
+
     async def run(self) -> None:
         """Deliver until `request_stop()`; sleeps until the next row is due or something is queued.
 
@@ -176,7 +202,7 @@ class OutboxSender:
         does a bug (logged), so one bad moment never leaves every later alert undelivered.
         """
         self._stopping = False
-        while not self._stopping:
+        while not self._stopping and not self._halted:
             self._wake.clear()
             try:
                 if await self.deliver_due():
@@ -184,6 +210,9 @@ class OutboxSender:
                 delay = await self.next_delay()
             except StoreUnavailable:
                 delay = self._hold()
+            except FencedOut as exc:
+                self._fenced(exc)
+                return
             except Exception:
                 logger.exception("outbox.loop_failed")
                 delay = self._hold()
@@ -195,6 +224,8 @@ class OutboxSender:
     async def drain(self, deadline: float) -> bool:
         """Deliver until nothing deliverable is left or the clock passes `deadline`; True if all went."""
         while self.clock() < deadline:
+            if self._halted:
+                return False
             if await self.deliver_due():
                 continue
             try:
@@ -228,6 +259,8 @@ class OutboxSender:
     async def deliver_due(self) -> int:
         """Send the head row of every channel that is due now; returns how many were attempted."""
         async with self._pass:  # one pass at a time (the loop, stop()'s drain, a test's flush)
+            if self._halted:
+                return 0
             now = self.clock()
             if now < self._store_ok_at and self.store.faults.failing:
                 return 0  # paused after a refused write (a write elsewhere that worked ends the pause)
@@ -240,6 +273,9 @@ class OutboxSender:
                 heads = await self.store.outbox_heads()
             except StoreUnavailable:
                 self._hold()
+                return 0
+            except FencedOut as exc:
+                self._fenced(exc)
                 return 0
             due = [h for h in heads if h.not_before <= now and self._next_ok.get(h.channel_id, 0.0) <= now]
             if due:
@@ -259,6 +295,10 @@ class OutboxSender:
         """Record what Slack answered, or keep it for later if the store refuses (never send the row again)."""
         try:
             await self._apply(item, outcome, attempt)
+        except FencedOut as exc:
+            # Not ours to record any more: the next leader finds the row mid-send and sends it again.
+            logger.warning("outbox.outcome_fenced", extra={"key": item.key, "action": outcome.action})
+            self._fenced(exc)
         except StoreUnavailable:
             self.unrecorded[item.id] = (item, outcome, attempt)
             self._hold()
@@ -307,8 +347,12 @@ class OutboxSender:
 
     async def _guarded(self, item: OutboxItem) -> None:
         async with self._semaphore:
+            if self._halted:
+                return  # leadership went while this row waited for its turn
             try:
                 await self._deliver(item)
+            except FencedOut as exc:
+                self._fenced(exc)  # the row could not be marked as being sent, so it was not sent
             except StoreUnavailable:
                 # The row could not be marked as being sent, so it was not sent: it waits, pending, in the store.
                 self._hold()

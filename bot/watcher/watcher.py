@@ -9,6 +9,11 @@ the command cache and refresh it. `*` watches are expanded through the streams l
 The store is opened and closed by the caller; `stop()` finishes the cycle in flight and flushes the outbox
 within its timeout.
 
+Replicas (`bot.watcher.leadership`): only the leader polls and delivers. `lead(term)` fences the store with the
+lease's term and starts from what the store holds (another replica may have led since this one last did);
+`step_down(reason)` stops polling and delivering at once, without a flush: that authority is gone. A
+`FencedOut` from the store anywhere in a cycle or the outbox means the same: step down, never retry.
+
 A database that refuses writes (`StoreUnavailable`) stops neither loop. A poll result that could not be
 recorded is not remembered in memory either, so the next cycle finds the same change again and records (and
 alerts) it then, if it still lasts; the outbox keeps what it could not record (see `OutboxSender`). While
@@ -31,8 +36,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.config import Settings
 from bot.dis.api import TaskReads
-from bot.errors import DisError, NotFound, StoreUnavailable, Unavailable
-from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, Subscription
+from bot.errors import DisError, FencedOut, NotFound, StoreUnavailable, Unavailable
+from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, StreamPoll, Subscription
 from bot.watcher.config import parse_dis_watch
 from bot.watcher.engine import AlertEngine, Cycle, route
 from bot.watcher.outbox import Backoff, OutboxSender
@@ -122,6 +127,7 @@ class Watcher:
             store_retry=store_retry,
         )
         self.engine.on_enqueue = self.sender.wake
+        self.sender.on_fenced = self._fenced
         self.last_cycle: CycleReport | None = None
         self.cycles = 0
         self._streams: list[str] | None = None
@@ -135,6 +141,12 @@ class Watcher:
         #: start() could not write (DIS_WATCH, rows left mid-send): each cycle tries again before polling.
         self._resume_pending = False
         self._owns_store = owns_store
+        #: Whether this process polls and delivers now (`start()`/`lead()` until `stop()`/`step_down()`).
+        self.leading = False
+        #: One of several replicas (PostgreSQL): while it does not lead, it is a standby (`standby`).
+        self.replicated = False
+        #: Called with the reason when a fenced write finds another leader's term (the lease's owner listens).
+        self.on_fenced: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -158,9 +170,31 @@ class Watcher:
         cycle tries them again; polling and the outbox begin once they are done, so no row is sent before the
         rows a previous process left mid-send are reset.
         """
+        await self.lead(None)
+
+    async def lead(self, term: int | None) -> None:
+        """Start polling and delivering as the leader of `term` (None: a single instance, nothing to fence).
+
+        What an earlier leader did is in the store, not in this process's memory: the engine reloads it, and the
+        outbox forgets what it kept about rows (the rows a dead leader left mid-send are sent again).
+        """
+        await self._quiesce()
+        self.store.fence(term)
+        if term is not None:
+            self.engine.reload()
+            self._streams = None
+            self._discovered_at = float("-inf")
+        self.sender.reset()
+        self.leading = True
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._resume_pending = not await self._resume_store()
+        try:
+            self._resume_pending = not await self._resume_store()
+        except FencedOut as exc:
+            self._fenced(exc)
+            return
+        if not self.leading:
+            return  # stepped down while resuming: start nothing
         if self._resume_pending:
             logger.warning("watch.start_deferred")  # the store says why (store.write_failing)
         # The first cycle starts now, so a stop() right after start() still finishes a poll in flight.
@@ -185,12 +219,62 @@ class Watcher:
         self._resume_pending = False
         return True
 
+    def step_down(self, reason: str) -> None:
+        """Stop polling and delivering now (leadership lost): no flush, no new Slack call, no new poll.
+
+        A Slack call already in flight finishes and its outcome is recorded only if the term still holds (the
+        store fences it); the next leader sends again what this one could not record.
+        """
+        if not self.leading:
+            return
+        self.leading = False
+        self._stopping = True
+        logger.warning("watch.stepped_down", extra={"reason": reason})
+        if self._stop_event is not None:
+            self._stop_event.set()
+        self.sender.halt()
+        for task in (self._loop_task, self._cycle):
+            if task is not None and not task.done():
+                task.cancel()
+
+    async def _quiesce(self) -> None:
+        """Wait for the tasks of an earlier leadership to end (after `step_down` cancelled or halted them)."""
+        for task in (self._loop_task, self._cycle, self._sender_task):
+            if task is not None and not task.done():
+                await _cancel(task)
+        self._loop_task = self._cycle = self._sender_task = None
+
+    def _fenced(self, exc: FencedOut) -> None:
+        """A fenced write found another leader's term: step down (and tell the lease's owner)."""
+        reason = str(exc)
+        self.step_down(reason)
+        if self.on_fenced is not None:
+            self.on_fenced(reason)
+
+    @property
+    def standby(self) -> bool:
+        """A replica that does not lead now: it serves Slack, and leaves polls and delivery to the leader."""
+        return self.replicated and not self.leading
+
+    def poke(self) -> None:
+        """Start the next cycle now (a watch was added, perhaps on another replica)."""
+        if self.leading and self._stop_event is not None and not self._stopping:
+            self._stop_event.set()  # the loop's wait between cycles ends (it checks `_stopping` first)
+
     async def stop(self, timeout: float = STOP_SECONDS) -> bool:  # noqa: ASYNC109 - the shutdown budget is the API
         """Finish the cycle in flight, then deliver what can be delivered, all within `timeout` seconds.
+
+        A replica that does not lead (a standby, or one that stepped down) has nothing to flush.
 
         Returns:
             True if the outbox was empty at the end (parked rows for refused channels aside).
         """
+        if not self.leading:
+            await self._quiesce()
+            if self._owns_store:
+                await self.store.close()
+            return True
+        self.leading = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._stopping = True
@@ -271,6 +355,7 @@ class Watcher:
             if self._stop_event is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_event.wait(), max(0.0, next_at - loop.time()))
+                self._stop_event.clear()  # a poke (`poke()`): this cycle starts now; a stop returns above
 
     async def _safe_cycle(self) -> None:
         try:
@@ -278,6 +363,9 @@ class Watcher:
                 await self.run_cycle()
         except StoreUnavailable:
             logger.debug("watch.cycle_unrecorded")  # the store warns (once a minute); the next cycle retries
+        except FencedOut as exc:
+            self._fenced(exc)
+            return
         except Exception:
             logger.exception("watch.cycle_failed")
         if self.store.faults.failing:
@@ -293,6 +381,8 @@ class Watcher:
                     logger.info("watch.pruned", extra={"rows": removed})
             except StoreUnavailable:
                 pass  # an hour from now
+            except FencedOut as exc:
+                self._fenced(exc)
             except Exception:
                 logger.exception("watch.prune_failed")
 
@@ -325,12 +415,25 @@ class Watcher:
         except StoreUnavailable:
             # Roll-up, recovery replies and reminders all come from the store: the next cycle does them again.
             logger.debug("watch.finish_unrecorded")
+        if self.replicated:
+            await self._publish_polls()
         seconds = time.monotonic() - t0
         metrics.WATCH_CYCLE.observe(seconds)
         self.cycles += 1
         self.last_cycle = CycleReport(started, seconds, len(ordered), failures)
         logger.debug("watch.cycle", extra={"streams": len(ordered), "seconds": round(seconds, 3)})
         return self.last_cycle
+
+    async def _publish_polls(self) -> None:
+        """Record the cycle's last polls for the standbys' `/dis watching` and App Home (one write per cycle)."""
+        polls = [
+            StreamPoll(p.stream, p.at, p.ok, dict(p.counts), p.error_kind, p.error, p.failures)
+            for p in self.engine.polls.values()
+        ]
+        try:
+            await self.store.put_stream_polls(polls)
+        except StoreUnavailable:
+            logger.debug("watch.polls_unrecorded")  # the next cycle records them again
 
     async def _discover(self, wildcard: list[Subscription], cycle: Cycle) -> list[str] | None:
         """The project's stream names for `*` watches (cached for `discovery_interval`)."""
@@ -410,13 +513,14 @@ class Watcher:
         await self._record(self.engine.record_poll, stream, result, subs, cycle, read=read)
         return True
 
-    @staticmethod
-    async def _record(apply: Callable[..., Awaitable[None]], stream: str, *args: Any, **kwargs: Any) -> None:
+    async def _record(self, apply: Callable[..., Awaitable[None]], stream: str, *args: Any, **kwargs: Any) -> None:
         """Apply a poll's result; if the store refuses, the engine remembers nothing, so the next poll redoes it."""
         try:
             await apply(stream, *args, **kwargs)
         except StoreUnavailable:
             logger.debug("watch.poll_unrecorded", extra={"stream": stream})  # the store warns, once a minute
+        except FencedOut as exc:
+            self._fenced(exc)  # cancels this cycle: the new leader polls again from what the store holds
         except Exception:
             logger.exception("watch.apply_failed", extra={"stream": stream})
 

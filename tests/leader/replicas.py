@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,22 +94,39 @@ async def _drain(replica: ServedReplica) -> None:
         replica.bot.seen.append(line.decode(errors="replace"))
 
 
+class Replicas(list[ServedReplica]):
+    """The replicas started so far (killed ones stay in the list, `alive` False); `add()` starts one more."""
+
+    def __init__(self, stack: AsyncExitStack, start: Callable[[int], dict[str, str]], cwd: Path) -> None:
+        super().__init__()
+        self._stack = stack
+        self._env = start
+        self._cwd = cwd
+
+    @property
+    def alive(self) -> list[ServedReplica]:
+        return [r for r in self if r.alive]
+
+    async def add(self) -> ServedReplica:
+        """Start one more replica on the same database; returns once it logged `server.started`."""
+        port = free_port()
+        bot = await self._stack.enter_async_context(served_bot(self._env(port), self._cwd))
+        replica = ServedReplica(f"r{len(self)}", port, bot)
+        replica._drain = asyncio.create_task(_drain(replica))
+        self.append(replica)
+        return replica
+
+
 @contextlib.asynccontextmanager
 async def serve_replicas(
     sim: DisSimulator, fake: FakeSlack, database_url: str, cwd: Path, *, n: int = 2, **env: str
-) -> AsyncIterator[list[ServedReplica]]:
-    """Start `n` served bots on one database, one after the other (each once it logged `server.started`)."""
+) -> AsyncIterator[Replicas]:
+    """Start `n` served bots on one database at once; yields once each logged `server.started`."""
     async with AsyncExitStack() as stack:
-        started: list[ServedReplica] = []
-        for i in range(n):
-            port = free_port()
-            bot = await stack.enter_async_context(
-                served_bot(serve_env(sim, fake, port, DATABASE_URL=database_url, **env), cwd)
-            )
-            replica = ServedReplica(f"r{i}", port, bot)
-            replica._drain = asyncio.create_task(_drain(replica))
-            started.append(replica)
+        started = Replicas(stack, lambda port: serve_env(sim, fake, port, DATABASE_URL=database_url, **env), cwd)
         try:
+            # Together: each start is a second of interpreter start-up and migrations that need not queue.
+            await asyncio.gather(*(started.add() for _ in range(n)))
             yield started
         finally:
             for replica in started:
@@ -117,6 +135,19 @@ async def serve_replicas(
                 await replica.bot.proc.wait()
                 if replica._drain is not None:
                     await replica._drain
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 10) -> bool:  # noqa: ASYNC109
+    """Wait until `check()` (sync or async) is true; True, or a TimeoutError after `timeout` seconds (the
+    `eventually` of tests/conftest.py, for checks that read a replica over HTTP and for longer waits)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return True
+            await asyncio.sleep(0.02)
 
 
 async def leader_among(replicas: list[ServedReplica], timeout: float = 10) -> ServedReplica:  # noqa: ASYNC109

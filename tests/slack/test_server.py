@@ -53,7 +53,8 @@ async def test_build_runtime_wires_the_watcher_in_one_place(sim, fake, tmp_path)
     deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
     runtime = build_runtime(settings, deps=deps, host="127.0.0.1", watcher={"spread": 0.0, "channel_interval": 0.0})
     watcher = runtime.watcher
-    assert watcher is not None and runtime.server.services == [watcher]
+    assert watcher is not None and runtime.server.services == [runtime.leadership]
+    assert runtime.leadership is not None and runtime.leadership.watcher is watcher
     assert deps.watches is not None and deps.watches.engine is watcher.engine
     client = watcher.sender.client
     assert client is not deps.slack

@@ -27,10 +27,11 @@ from bot.store.base import ALL_STREAMS
 logger = logging.getLogger("bot.slack")
 
 
-def last_reads(watches: WatchService) -> dict[str, float]:
-    """When each stream was last read successfully, from the watcher's last polls (in memory)."""
-    polls = watches.engine.polls
-    return {stream: poll.at for stream, poll in list(polls.items()) if poll.ok and stream != ALL_STREAMS}
+async def last_reads(watches: WatchService) -> dict[str, float]:
+    """When each stream was last read successfully, from the watcher's last polls (in memory; on a standby, the
+    leader's as it recorded them)."""
+    polls = await watches.polls()
+    return {stream: poll.at for stream, poll in polls.items() if poll.ok and stream != ALL_STREAMS}
 
 
 async def build_home(deps: Deps, *, workspace_url: str | None = None, now: float | None = None) -> dict[str, Any]:
@@ -39,7 +40,7 @@ async def build_home(deps: Deps, *, workspace_url: str | None = None, now: float
     if watches is None:
         return help_blocks.home_view(actions_enabled=deps.settings.dis_actions_enabled)
     store = watches.store
-    reads = last_reads(watches)
+    reads = await last_reads(watches)
     # The store's calls leave the event loop free (aiosqlite's thread, asyncpg's socket): no thread hop here.
     overview = await collect_overview(
         store,
