@@ -207,3 +207,66 @@ class StreamInfo(_Model):
     stream_type: str | None = None
     partition_count: int | None = None
     create_time: EpochMs = None
+
+
+def parse_sequence_range(value: Any) -> tuple[int | None, int | None]:
+    """`"[first : last]"` as DIS sends a partition's `sequence_number_range`: a string, spaces optional, either side
+    possibly missing or `null`; also a two-item list. Unreadable sides are None."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        sides: list[Any] = list(value)
+    elif isinstance(value, str):
+        sides = value.strip().strip("[]").split(":", 1)
+        if len(sides) == 1:
+            sides.append(None)
+    else:
+        return None, None
+    return _sequence(sides[0]), _sequence(sides[1])
+
+
+def _sequence(side: Any) -> int | None:
+    text = str(side).strip() if side is not None else ""
+    try:
+        number = int(text)
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+class StreamPartition(_Model):
+    """One partition of `GET /v2/{project_id}/streams/{stream_name}`: its id and the sequence numbers it holds."""
+
+    partition_id: str = Field(validation_alias=AliasChoices("partition_id", "partitionId"))
+    status: str | None = None
+    sequence_number_range: str | list[Any] | None = None
+
+    @property
+    def first_sequence(self) -> int | None:
+        return parse_sequence_range(self.sequence_number_range)[0]
+
+    @property
+    def last_sequence(self) -> int | None:
+        """The newest sequence number the partition holds (None when unknown)."""
+        return parse_sequence_range(self.sequence_number_range)[1]
+
+
+class StreamDetail(_Model):
+    """A stream as described by `GET /v2/{project_id}/streams/{stream_name}`, every partition page joined.
+
+    `retention_period` is in hours (24 by default); None when DIS left it out.
+    """
+
+    stream_name: str
+    stream_id: str | None = None
+    status: str | None = None
+    retention_period: int | None = None
+    partitions: list[StreamPartition] = Field(default_factory=list)
+    has_more_partitions: bool = False
+
+    @field_validator("retention_period", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        try:
+            hours = int(value)
+        except (TypeError, ValueError):
+            return None
+        return hours if hours > 0 else None
