@@ -112,6 +112,7 @@ def build(
     """A Watcher on `db` against `sim` (a `Simulator` or a `DisSimulator`); `env` adds settings by name."""
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from bot.blocks.alerts import BLOCK_KIT_ALERTS
     from bot.config import Settings
     from bot.dis.client import DisClient
     from bot.services.tasks import TaskService
@@ -132,7 +133,7 @@ def build(
     client = DisClient(settings)
     tasks = TaskService(client, settings.cache_ttl_seconds)
     slack = AsyncWebClient(token=SLACK_TOKEN, base_url=fake_url)
-    return Watcher(settings, store, tasks, slack, **options)
+    return Watcher(settings, store, tasks, slack, renderer=BLOCK_KIT_ALERTS, **options)
 
 
 async def subscribe(db: str, streams: int) -> None:

@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.app import create_app, slack_client
+from bot.blocks.alerts import BLOCK_KIT_ALERTS
 from bot.config import MISSING_APP_TOKEN, Settings
 from bot.deps import Deps
 from bot.dis.api import DisApi
@@ -249,7 +250,7 @@ def build_watcher(deps: Deps, *, store: Store | None = None, **options: Any) -> 
         lease = LeaseTiming.for_watch_interval(deps.settings.watch_interval_seconds).lease
         store = open_store(deps.settings.database_url, idle_transaction_timeout=lease)
     deps.health.add_check("store", store.faults.check)
-    watcher = Watcher(deps.settings, store, deps.tasks, slack, owns_store=owns, **options)
+    watcher = Watcher(deps.settings, store, deps.tasks, slack, renderer=BLOCK_KIT_ALERTS, owns_store=owns, **options)
     deps.health.on_slack_back(watcher.sender.slack_back)
     deps.watches = WatchService.of(watcher)
     return watcher

@@ -8,7 +8,7 @@ cycle's later problems join its first alert, so one message can grow to a whole 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from bot.blocks.limits import (
@@ -29,6 +29,7 @@ from bot.blocks.limits import (
 )
 from bot.store.base import ALL_STREAMS, KIND_BLIND, Alert, Episode, Snooze
 from bot.watcher.ids import ALERT_ACK, ALERT_ACTIONS_BLOCK, ALERT_SNOOZE
+from bot.watcher.render import SnoozeIndex
 
 #: Tasks listed in one message; the rest are counted ("and 80 more").
 MAX_LINES = 40
@@ -45,8 +46,6 @@ _ERROR_KINDS = {
     "rejected": "request rejected",
     "invalid_name": "invalid name",
 }
-
-SnoozeIndex = Mapping[tuple[str, str], Snooze]
 
 
 def _since(started_at: float, now: float) -> str:
@@ -313,3 +312,17 @@ def snooze_reply(user_id: str, episodes: Sequence[Episode], until: float, second
         f"until {slack_date(epoch_ms(until))}: no reminders or new alerts for them here until then."
     )
     return Message(truncate(text, MAX_FALLBACK_TEXT), [context(truncate(text))])
+
+
+class BlockKitAlerts:
+    """The watcher's messages in Block Kit: the `bot.watcher.render.AlertRenderer` the engine is given."""
+
+    alert = staticmethod(alert_message)
+    recovery = staticmethod(recovery_reply)
+    reminder = staticmethod(reminder_reply)
+    mention = staticmethod(mention_reply)
+    ack = staticmethod(ack_reply)
+    snooze = staticmethod(snooze_reply)
+
+
+BLOCK_KIT_ALERTS = BlockKitAlerts()

@@ -34,17 +34,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import metrics
-from bot.blocks.alerts import (
-    ack_reply,
-    alert_message,
-    mention_reply,
-    recovery_reply,
-    reminder_reply,
-    snooze_reply,
-)
-from bot.blocks.limits import Message
 from bot.dis.models import TaskList, TransferTask
 from bot.errors import DisError
+from bot.message import Message
 from bot.store.base import (
     ALL_STREAMS,
     KIND_BLIND,
@@ -60,6 +52,7 @@ from bot.store.base import (
     StreamHealth,
     Subscription,
 )
+from bot.watcher.render import AlertRenderer
 from bot.watcher.status import PollStatus
 from bot.watcher.transitions import DELETED, Change, same_task, task_events
 
@@ -130,6 +123,7 @@ class AlertEngine:
     def __init__(
         self,
         store: Store,
+        renderer: AlertRenderer,
         *,
         clock: Callable[[], float] = time.time,
         repeat_minutes: float = 60.0,
@@ -137,6 +131,7 @@ class AlertEngine:
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self.renderer = renderer
         self.clock = clock
         self.repeat_minutes = repeat_minutes
         self.failures_before_warning = failures_before_warning
@@ -355,7 +350,7 @@ class AlertEngine:
             if first:
                 await self._enqueue_update(alert)
                 await self._enqueue(
-                    f"alert:{alert_id}:ack", alert.channel_id, OUT_REPLY, alert_id, ack_reply(user_id, now), now
+                    f"alert:{alert_id}:ack", alert.channel_id, OUT_REPLY, alert_id, self.renderer.ack(user_id, now), now
                 )
                 logger.info("watch.acknowledged", extra={"alert_id": alert_id, "user": user_id})
             return await self.store.alert(alert_id), first
@@ -373,7 +368,7 @@ class AlertEngine:
                 await self.store.snooze(ep.channel_id, ep.stream, ep.task_name, until=until, by=user_id)
             if episodes:
                 await self._enqueue_update(alert)
-                reply = snooze_reply(user_id, episodes, until, seconds)
+                reply = self.renderer.snooze(user_id, episodes, until, seconds)
                 key = f"alert:{alert_id}:snooze:{int(now * 1000)}:{user_id}"
                 await self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, reply, now)
                 logger.info("watch.snoozed", extra={"alert_id": alert_id, "user": user_id, "seconds": seconds})
@@ -388,7 +383,7 @@ class AlertEngine:
             return None
         now = self.clock()
         snoozes = {(s.stream, s.task_name): s for s in await self.store.snoozes(now=now, channel_id=alert.channel_id)}
-        return alert_message(
+        return self.renderer.alert(
             alert,
             await self.store.episodes_for_alert(alert_id),
             now=now,
@@ -562,7 +557,7 @@ class AlertEngine:
                 alert.channel_id,
                 OUT_MENTION,
                 alert.id,
-                mention_reply(new, episodes),
+                self.renderer.mention(new, episodes),
                 now,
             )
         metrics.ALERTS.labels(event="raised").inc(len(episodes))
@@ -677,7 +672,7 @@ class AlertEngine:
             if alert is None:
                 continue
             key = f"alert:{alert_id}:ended:{episodes[0].id}-{episodes[-1].id}:{len(episodes)}"
-            await self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, recovery_reply(episodes), None)
+            await self._enqueue(key, alert.channel_id, OUT_REPLY, alert_id, self.renderer.recovery(episodes), None)
         await self.store.mark_recoveries_noted([e.id for e in ended])
 
     async def _remind(self, now: float) -> None:
@@ -704,7 +699,7 @@ class AlertEngine:
             if not still:
                 continue
             number = await self.store.mark_reminded(alert.id, now)
-            reply = reminder_reply(alert, still, now=now)
+            reply = self.renderer.reminder(alert, still, now=now)
             await self._enqueue(
                 f"alert:{alert.id}:reminder:{number}", alert.channel_id, OUT_REPLY, alert.id, reply, now
             )

@@ -41,6 +41,7 @@ from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, StreamPoll, Subscr
 from bot.watcher.config import parse_dis_watch
 from bot.watcher.engine import AlertEngine, Cycle, route
 from bot.watcher.outbox import Backoff, OutboxSender
+from bot.watcher.render import AlertRenderer
 
 logger = logging.getLogger("bot.watcher")
 
@@ -92,6 +93,7 @@ class Watcher:
         tasks: TaskReads,
         slack: AsyncWebClient,
         *,
+        renderer: AlertRenderer,
         clock: Callable[[], float] = time.time,
         spread: float = 0.5,
         channel_interval: float = 1.0,
@@ -112,6 +114,7 @@ class Watcher:
         self.config_watches = parse_dis_watch(settings.dis_watch)
         self.engine = AlertEngine(
             store,
+            renderer,
             clock=clock,
             repeat_minutes=settings.watch_repeat_minutes,
             failures_before_warning=settings.watch_failures_before_warning,

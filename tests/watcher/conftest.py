@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.alerts import BLOCK_KIT_ALERTS
 from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.client import DisClient
 from bot.dis.simulator import DisSimulator
@@ -173,7 +174,7 @@ async def make_rig(
             "discovery_interval": 0.0,
         }
         opts.update(options or {})
-        watcher = Watcher(settings, store, tasks, slack, **opts)
+        watcher = Watcher(settings, store, tasks, slack, renderer=BLOCK_KIT_ALERTS, **opts)
         return Rig(sim, fake, watcher, opts["clock"], path)
 
     yield make
