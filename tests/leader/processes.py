@@ -92,8 +92,21 @@ async def lease_processes(
             await child.close()
 
 
-async def eventually_within(seconds: float, check: Callable[[], bool]) -> None:
-    """`eventually` with a stated bound (the pause test waits out a lease)."""
-    async with asyncio.timeout(seconds):
-        while not check():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
+async def eventually_within(seconds: float, check: Callable[[], bool], *children: LeaseProcess) -> None:
+    """`eventually` with a stated bound (the pause test waits out a lease); on a timeout, what `children` printed."""
+    try:
+        async with asyncio.timeout(seconds):
+            while not check():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"not within {seconds:g}s:\n{story(*children)}") from None
+
+
+def story(*children: LeaseProcess) -> str:
+    """What each child printed but its `act` ticks, with times relative to the first event: for failure messages
+    (a child's warnings, such as a failed health check, arrive as `output` events)."""
+    events = [(e["t"], c.holder, e) for c in children for e in c.events if e["event"] != "act" and "t" in e]
+    start = min((t for t, _, _ in events), default=0.0)
+    lines = [f"{t - start:7.3f} {holder}: {e}" for t, holder, e in sorted(events, key=lambda x: x[0])]
+    lines += [f"        {c.holder}: {e['text']}" for c in children for e in c.events if e["event"] == "output"]
+    return "\n".join(lines)

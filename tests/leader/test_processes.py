@@ -10,7 +10,7 @@ import signal
 from bot.leader import LeaseTiming
 from tests.conftest import eventually
 from tests.leader.conftest import FAST, Pg
-from tests.leader.processes import eventually_within, lease_processes
+from tests.leader.processes import eventually_within, lease_processes, story
 
 
 async def test_three_processes_one_leader_and_a_sigkill_hands_over(pg: Pg) -> None:
@@ -47,12 +47,12 @@ async def test_paused_leader_loses_the_lock_by_itself_and_learns_on_resume(pg: P
         assert a.leading and not b.leading
         await a.wait(lambda c: bool(c.of("act")))
         paused = a.signal(signal.SIGSTOP)
-        await eventually_within(FAST.lease + 3, lambda: b.leading)
+        await eventually_within(FAST.lease + 8, lambda: b.leading, a, b)
         takeover = b.of("gained")[0]["t"] - paused
         # Not at once: the server waits out the lease from a's last check (a check_interval or so before the pause) ...
-        assert takeover > FAST.lease / 2
-        # ... and soon after: the server's idle-session timer plus one standby retry.
-        assert takeover < FAST.lease + FAST.retry_interval + 1.0
+        assert takeover > FAST.lease / 2, story(a, b)
+        # ... and soon after: the server's idle-session timer plus one standby retry (and room for a loaded machine).
+        assert takeover < FAST.lease + FAST.retry_interval + 2.5, story(a, b)
         assert b.of("gained")[0]["term"] == 2 and await pg.term() == 2
         resumed = a.signal(signal.SIGCONT)
         await a.wait(lambda c: bool(c.of("lost")))
