@@ -12,13 +12,16 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import version
 from bot.blocks.limits import age, plain_time
 from bot.config import Check, Settings, load_settings
 from bot.dis.models import StreamInfo, TaskList
 from bot.errors import BotError, ConfigError
+
+if TYPE_CHECKING:
+    from bot.store.copy_db import CopyReport
 
 EXIT_DIS = 1
 EXIT_CONFIG = 2
@@ -178,7 +181,7 @@ def _migrate_db(settings: Settings, args: argparse.Namespace) -> str:
     return format_copy_report(report)
 
 
-def format_copy_report(report: Any) -> str:
+def format_copy_report(report: CopyReport) -> str:
     """One line per table (rows copied), then what was copied where and what to do next."""
     width = max(len(name) for name in report.tables)
     lines = [

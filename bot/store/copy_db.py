@@ -155,13 +155,13 @@ async def _read(source: SqlStore, lock_wait: float) -> Snapshot:
             for table in COPIED:
                 result = await tx.conn.execute(sa.select(table).order_by(*table.primary_key.columns))
                 snapshot.rows[table.name] = [dict(row) for row in result.mappings()]
-            snapshot.marks = await _marks(tx.conn, source.is_postgresql)
+            marks = await _marks(tx.conn, source.is_postgresql)
             snapshot.term = int(await tx.conn.scalar(sa.select(sa.func.coalesce(sa.func.max(leadership.c.term), 0))))
     for table in COPIED:
         column = table.autoincrement_column
         if column is not None:
             top = max((row[column.name] for row in snapshot.rows[table.name]), default=0)
-            snapshot.marks[table.name] = max(snapshot.marks.get(table.name, 0), top)
+            snapshot.marks[table.name] = max(marks.get(table.name, 0), top)
     return snapshot
 
 
@@ -207,7 +207,12 @@ async def _write(target: SqlStore, snapshot: Snapshot, lock_wait: float) -> int:
 
 
 async def _refuse_if_led(conn: AsyncConnection, role: str, store: SqlStore, lock_wait: float) -> None:
-    """Take the bot's advisory lock for this transaction, waiting `lock_wait` at most: a running leader holds it."""
+    """Take the bot's advisory lock for this transaction, waiting `lock_wait` at most: a running leader holds it.
+
+    The key is the migration's, and the leader lease's too (`bot.leader.LOCK_KEY`): a lease is held for as long as
+    its replica leads, a migration for well under a second.
+    """
+    before = await conn.scalar(sa.text("SELECT current_setting('lock_timeout')"))
     await conn.execute(
         sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{max(1, int(lock_wait * 1000))}"}
     )
@@ -220,7 +225,7 @@ async def _refuse_if_led(conn: AsyncConnection, role: str, store: SqlStore, lock
             f"{role} {store.target.shown!r} is in use: a dis-bot holds its lock (the leader of running replicas); "
             "stop every replica, then copy"
         ) from None
-    await conn.execute(sa.text("SELECT set_config('lock_timeout', '0', true)"))
+    await conn.execute(sa.text("SELECT set_config('lock_timeout', :before, true)"), {"before": before})
 
 
 async def _refuse_if_not_empty(conn: AsyncConnection, target: SqlStore) -> None:
@@ -245,7 +250,8 @@ async def _marks(conn: AsyncConnection, postgresql: bool) -> dict[str, int]:
         column = table.autoincrement_column
         sequence = await _sequence(conn, table.name, column.name) if column is not None else None
         if sequence:
-            # A sequence not used yet reports its start value with is_called false: nothing handed out.
+            # The name is the server's own, quoted by it. A sequence not used yet reports its start value with
+            # is_called false: nothing handed out.
             last, called = (await conn.execute(sa.text(f"SELECT last_value, is_called FROM {sequence}"))).one()
             marks[table.name] = int(last) if called else int(last) - 1
     return marks

@@ -296,7 +296,8 @@ async def test_a_target_a_running_bot_leads_is_refused(postgres_url: str, tmp_pa
     await (await connect_store(postgres_url)).close()  # migrated, as a running replica's database is
     holder = await asyncpg.connect(postgres_url)
     try:
-        assert await holder.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY)
+        # Waiting, not trying: a migration of another test's schema may hold the (database-wide) key a moment.
+        await holder.execute("SELECT pg_advisory_lock($1)", LOCK_KEY, timeout=10)
         with pytest.raises(CopyRefused, match="is in use: a dis-bot holds its lock"):
             await copy_database(source, postgres_url, lock_wait=0.1)
     finally:
