@@ -19,10 +19,11 @@ import pytest
 import sqlalchemy as sa
 
 from bot.cli import main
+from bot.leader import LOCK_KEY
 from bot.store import SqlStore, connect_store
 from bot.store.base import KIND_TASK, OUT_POST, OUT_REPLY, SOURCE_CONFIG, KnownTask, StreamHealth, StreamPoll
 from bot.store.copy_db import CopyRefused, copy_database
-from bot.store.migrate import LOCK_KEY, head
+from bot.store.migrate import head
 from bot.store.tables import leadership
 from tests.conftest import free_port
 from tests.store.test_migrations import V1_FILE
@@ -290,7 +291,8 @@ async def test_an_unreachable_target_is_one_line_without_its_password(tmp_path: 
 
 
 async def test_a_target_a_running_bot_leads_is_refused(postgres_url: str, tmp_path: Path) -> None:
-    """A TO whose bot lock is held (a running replica's lease) is refused as in use, and nothing is copied."""
+    """A TO whose leader lock is held (the session advisory lock a running replica's lease holds, on the lease's
+    own key) is refused as in use, and nothing is copied."""
     source = f"sqlite:///{tmp_path / 'from.db'}"
     await fill(source)
     await (await connect_store(postgres_url)).close()  # migrated, as a running replica's database is
