@@ -230,10 +230,10 @@ async def _refuse_if_led(conn: AsyncConnection, role: str, store: SqlStore, lock
 
 async def _refuse_if_not_empty(conn: AsyncConnection, target: SqlStore) -> None:
     counts = {t.name: int(await conn.scalar(sa.select(sa.func.count()).select_from(t)) or 0) for t in COPIED}
-    held = ", ".join(f"{name}: {n}" for name, n in counts.items() if n)
+    held = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
     if held:
         raise CopyRefused(
-            f"TO {target.target.shown!r} already holds data ({held} rows): migrate-db copies only into an empty "
+            f"TO {target.target.shown!r} already holds rows ({held}): migrate-db copies only into an empty "
             "database (copying into a live one would alert twice)"
         )
 

@@ -216,7 +216,7 @@ async def test_a_target_that_holds_data_is_refused_and_left_alone(store_url: str
     refused = await migrate_db(tmp_path, source, store_url)
 
     assert refused.returncode == 2 and refused.stdout == ""
-    assert f"TO {store_url!r} already holds data (subscriptions: 1 rows)" in one_line(refused.stderr)
+    assert f"TO {store_url!r} already holds rows (subscriptions 1)" in one_line(refused.stderr)
     assert await contents(store_url) == before
 
 
