@@ -125,7 +125,9 @@ async def _open(role: str, url: str) -> SqlStore:
     except ConfigError as exc:
         raise _refused(role, exc) from None
     except StoreUnavailable as exc:
-        raise CopyRefused(f"{role} {shown_url(url)!r} cannot be used now ({exc.message})") from None
+        # SQLSTATE class 08: no connection at all (refused, no such host); else a lock, a full disk…
+        what = "cannot be reached" if (exc.code or "").startswith("08") else "cannot be used now"
+        raise CopyRefused(f"{role} {shown_url(url)!r} {what} ({exc.message})") from None
 
 
 def _refused(role: str, exc: ConfigError) -> CopyRefused:

@@ -286,7 +286,7 @@ async def test_an_unreachable_target_is_one_line_without_its_password(tmp_path: 
 
     assert refused.returncode == 2
     err = one_line(refused.stderr)
-    assert f"TO 'postgresql://bot:***@127.0.0.1:{port}/disbot' cannot be used now" in err, err
+    assert f"TO 'postgresql://bot:***@127.0.0.1:{port}/disbot' cannot be reached" in err, err
     assert "pw-0123456789" not in err + refused.stdout
 
 
