@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from bot.cli import main
 from bot.leader import LOCK_KEY
-from bot.store import SqlStore, connect_store
+from bot.store import SqlStore, connect_store, shown_url
 from bot.store.base import KIND_TASK, OUT_POST, OUT_REPLY, SOURCE_CONFIG, KnownTask, StreamHealth, StreamPoll
 from bot.store.copy_db import CopyRefused, copy_database
 from bot.store.migrate import head
@@ -28,6 +29,8 @@ from bot.store.tables import leadership
 from tests.conftest import free_port
 from tests.store.test_migrations import V1_FILE
 
+#: A password that must never be printed.
+PASSWORD = "pw-0123456789"
 #: The epoch second the source's rows were written at.
 T = 1_700_000_000.0
 #: Rows per table of `fill`'s database (`leadership` is its one row, merged).
@@ -132,22 +135,34 @@ async def migrate_db(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def with_password(url: str) -> str:
+    """A PostgreSQL `url` that carries a password (a made-up one where it has none: the test servers trust
+    their local users, so any password works); SQLite URLs as they are."""
+    parts = urlsplit(url)
+    if not url.startswith("postgres") or parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{PASSWORD}@{parts.netloc.rsplit('@', 1)[-1]}"))
+
+
 def one_line(stderr: str) -> str:
     assert stderr.count("\n") == 1 and stderr.startswith("dis-bot: ") and "Traceback" not in stderr, stderr
     return stderr
 
 
 async def test_a_sqlite_file_is_copied_whole_into_an_empty_database(store_url: str, tmp_path: Path) -> None:
-    """`migrate-db FROM TO --json` exits 0 with rows per table, and a store on TO reads back exactly what FROM
-    held: watches, task states, open and finished episodes, alerts, snoozes, the outbox, stream health and polls."""
+    """`migrate-db FROM TO --json` exits 0 with rows per table (URLs shown without their password), and a store on
+    TO reads back exactly what FROM held: watches, task states, open and finished episodes, alerts, snoozes, the
+    outbox, stream health and polls."""
     source = f"sqlite:///{tmp_path / 'from.db'}"
     await fill(source)
     before = await contents(source)
+    target = with_password(store_url)
 
-    done = await migrate_db(tmp_path, source, store_url, "--json")
+    done = await migrate_db(tmp_path, source, target, "--json")
 
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"from": source, "to": store_url, "tables": FILLED}
+    assert json.loads(done.stdout) == {"from": source, "to": shown_url(target), "tables": FILLED}
+    assert PASSWORD not in done.stdout + done.stderr
     assert await contents(store_url) == before
     assert len(before["open_episodes"]) == 1 and len(before["outbox"]) == 2 and len(before["subscriptions"]) == 2
 
@@ -282,12 +297,12 @@ async def test_an_unreachable_target_is_one_line_without_its_password(tmp_path: 
     await fill(source)
     port = free_port()
 
-    refused = await migrate_db(tmp_path, source, f"postgresql://bot:pw-0123456789@127.0.0.1:{port}/disbot")
+    refused = await migrate_db(tmp_path, source, f"postgresql://bot:{PASSWORD}@127.0.0.1:{port}/disbot")
 
     assert refused.returncode == 2
     err = one_line(refused.stderr)
     assert f"TO 'postgresql://bot:***@127.0.0.1:{port}/disbot' cannot be reached" in err, err
-    assert "pw-0123456789" not in err + refused.stdout
+    assert PASSWORD not in err + refused.stdout
 
 
 async def test_a_target_a_running_bot_leads_is_refused(postgres_url: str, tmp_path: Path) -> None:
@@ -320,3 +335,13 @@ async def test_a_row_the_target_refuses_copies_nothing(store_url: str, tmp_path:
 
     after = await contents(store_url)
     assert after["subscriptions"] == [] and after["outbox"] == [] and after["alerts"] == []
+
+
+def test_help_says_to_stop_the_bot_first(capsys) -> None:
+    """`dis-bot migrate-db --help` says the bot must be stopped, TO must be empty, and how FROM and TO are written."""
+    with pytest.raises(SystemExit) as exited:
+        main(["migrate-db", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Stop the bot (every replica) first" in text and "TO must hold no data yet" in text
+    assert "sqlite:///dis-bot.db" in text and "postgres://...?sslmode=require" in text
