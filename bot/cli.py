@@ -12,13 +12,16 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import version
 from bot.blocks.limits import age, plain_time
 from bot.config import Check, Settings, load_settings
 from bot.dis.models import StreamInfo, TaskList
 from bot.errors import BotError, ConfigError
+
+if TYPE_CHECKING:
+    from bot.store.copy_db import CopyReport
 
 EXIT_DIS = 1
 EXIT_CONFIG = 2
@@ -54,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--interval", type=float, default=5.0, help="watcher poll interval in seconds")
 
     sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on $PORT)")
+
+    copy = sub.add_parser(
+        "migrate-db",
+        help="copy the bot's database FROM into an empty TO, e.g. SQLite to PostgreSQL (stop the bot first)",
+        description=(
+            "Copy every watch, task state, episode, alert, snooze and outbox row of FROM into TO, in one "
+            "transaction. FROM and TO are database URLs as DATABASE_URL takes them (sqlite:///dis-bot.db, "
+            "postgresql://user:password@host/db, postgres://...?sslmode=require). Both are first migrated to this "
+            "bot's schema (FROM in place). TO must hold no data yet. Stop the bot (every replica) first: what it "
+            "writes during the copy would be lost. Then point DATABASE_URL at TO and start the bot."
+        ),
+    )
+    copy.add_argument("source", metavar="FROM", help="the database to copy (it is only read, once migrated)")
+    copy.add_argument("target", metavar="TO", help="the empty database to copy into (created or migrated first)")
+    copy.add_argument("--json", action="store_true", help="print one JSON object: from, to, rows per table")
     return parser
 
 
@@ -153,12 +171,40 @@ def _serve(settings: Settings, args: argparse.Namespace) -> str:
     return ""
 
 
+def _migrate_db(settings: Settings, args: argparse.Namespace) -> str:
+    from bot.store.copy_db import copy_database
+
+    _log_only_when_asked(settings)
+    report = asyncio.run(copy_database(args.source, args.target))
+    if args.json:
+        return json.dumps(report.to_json(), indent=2)
+    return format_copy_report(report)
+
+
+def format_copy_report(report: CopyReport) -> str:
+    """One line per table (rows copied), then what was copied where and what to do next."""
+    width = max(len(name) for name in report.tables)
+    lines = [
+        f"{name.ljust(width)}  term {report.term}"
+        if name == "leadership"
+        else f"{name.ljust(width)}  {n} row{'' if n == 1 else 's'}"
+        for name, n in report.tables.items()
+    ]
+    total = sum(n for name, n in report.tables.items() if name != "leadership")
+    lines.append(
+        f"copied {total} rows from {report.source} to {report.target} in {report.seconds:.2f} s: "
+        "point DATABASE_URL at it and start the bot"
+    )
+    return "\n".join(lines)
+
+
 _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], str]] = {
     "tasks": _tasks,
     "streams": _streams,
     "simulator": _simulator,
     "demo": _demo,
     "serve": _serve,
+    "migrate-db": _migrate_db,
 }
 
 
