@@ -53,8 +53,7 @@ from bot.wakeups import OUTBOX_QUEUED, notify
 from tests.conftest import new_simulator
 from tests.leader.conftest import with_database
 from tests.leader.processes import LeaseProcess, eventually_within, lease_processes
-from tests.leader.replicas import Replicas, fresh_database, leader_among, serve_replicas, until
-from tests.leader.test_replicas import delivered, keys, term
+from tests.leader.replicas import Replicas, delivered, fresh_database, keys, leader_among, serve_replicas, term, until
 from tests.test_serve_process import BOT_TOKEN
 
 SCENARIOS = ("sigterm", "sigkill", "terminate", "sigstop")
