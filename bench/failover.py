@@ -177,7 +177,7 @@ class Script:
 
         def done() -> bool:
             calls = posts(self.fake)
-            return all(counts(calls, c)[0] >= want[0] and counts(calls, c)[1] >= want[1] for c in self.channels)
+            return all(a >= want[0] and r >= want[1] for a, r in (counts(calls, c) for c in self.channels))
 
         try:
             return await until(done, timeout=self.wait)
