@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/ruff format --check bot tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -m serial
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not serial"
 
@@ -34,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/storm.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

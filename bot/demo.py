@@ -144,7 +144,7 @@ def demo_settings(base: Settings, sim_url: str, *, interval: float, db_path: Pat
         "PORT": base.port,
         **slack,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def cli_command() -> str:

@@ -45,6 +45,7 @@ delivered nowhere, as when Slack writes to a socket the client already left).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import itertools
 import json
@@ -335,7 +336,7 @@ class FakeSlack:
             before = len(self.calls)
             try:
                 async with cond:
-                    await asyncio.wait_for(cond.wait_for(lambda n=before: len(self.calls) > n), period)
+                    await asyncio.wait_for(cond.wait_for(functools.partial(self._more_than, before)), period)
             except TimeoutError:
                 return
         raise AssertionError(f"Slack calls kept arriving for {timeout} s")
@@ -348,6 +349,9 @@ class FakeSlack:
         self._hooks.clear()
 
     # --- handlers ---
+
+    def _more_than(self, count: int) -> bool:
+        return len(self.calls) > count
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:

@@ -247,7 +247,7 @@ class IamPasswordAuth:
 
         if response.status_code not in (200, 201):
             raise self._login_error(who, response)
-        token = response.headers.get("X-Subject-Token")
+        token: str | None = response.headers.get("X-Subject-Token")
         if not token:
             raise Unavailable(f"{who} answered HTTP {response.status_code} without an X-Subject-Token header.")
         lifetime = self._lifetime(response.content)
@@ -280,7 +280,7 @@ class IamPasswordAuth:
         status = response.status_code
         body = clean(parse_error_body(response.content, response.headers), self.secrets())
         detail = body.detail(status)
-        common = {"code": body.code, "status": status, "request_id": body.request_id}
+        common: dict[str, Any] = {"code": body.code, "status": status, "request_id": body.request_id}
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return Throttled(f"{who} was throttled ({detail}).", retry_after=retry_after, **common)

@@ -306,9 +306,8 @@ class DisClient:
 
         body = clean(parse_error_body(response.content, response.headers), self.auth.secrets())
         self._log_request(call, status_code, seconds, body.request_id, attempt, code=body.code)
-        error = self._http_error(call, response, body)
         token_rejected = status_code == 401 or (status_code == 441 and body.code in ("DIS.4113", "DIS.4114"))
-        return _Outcome(error=error, token_rejected=token_rejected, request=request)
+        return _Outcome(error=self._http_error(call, response, body), token_rejected=token_rejected, request=request)
 
     # --- error mapping ---
 

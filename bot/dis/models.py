@@ -39,7 +39,7 @@ class TaskState(StrEnum):
 PROBLEM_STATES: frozenset[str] = frozenset({TaskState.ERROR, TaskState.ABNORMAL})
 
 #: Sort order for display: problems first, then transitional, then healthy; unknown states after problems.
-_STATE_RANK = {
+_STATE_RANK: dict[str, int] = {
     TaskState.ERROR: 0,
     TaskState.ABNORMAL: 1,
     TaskState.STARTING: 3,
@@ -51,7 +51,7 @@ _STATE_RANK = {
 
 def state_rank(state: str) -> int:
     """Display order of a state: ERROR, ABNORMAL, unknown states, STARTING, PAUSED, RUNNING, DELETE."""
-    return _STATE_RANK.get(state, 2)  # type: ignore[call-overload]
+    return _STATE_RANK.get(state, 2)
 
 
 def is_problem(state: str) -> bool:

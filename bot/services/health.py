@@ -26,6 +26,7 @@ Wiring is one call, made once by `bot.server.build_deps`: `connect_health(max_ag
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -220,7 +221,11 @@ class Health:
                 dep.last_probe = now
                 task = asyncio.create_task(self._probe(name, dep))
                 self._probing[name] = task
-                task.add_done_callback(lambda _t, n=name: self._probing.pop(n, None))
+                task.add_done_callback(functools.partial(self._probe_done, name))
+
+    def _probe_done(self, name: str, _task: asyncio.Task[None]) -> None:
+        """Done callback of a probe: the next one of `name` may start."""
+        self._probing.pop(name, None)
 
     async def refresh(self) -> tuple[bool, dict[str, Any]]:
         """Run the due probes and wait for them; then the status."""

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from cachetools import TTLCache
 
@@ -23,6 +23,7 @@ from bot.dis.names import validate_name
 logger = logging.getLogger("bot.cache")
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 @dataclass
@@ -130,7 +131,7 @@ class TaskService:
 
     def __init__(self, client: DisReader, ttl: float, *, on_cache_event: Callable[[str], None] | None = None) -> None:
         self.client = client
-        self.cache: SingleFlightCache[Any] = SingleFlightCache(ttl, on_event=on_cache_event)
+        self.cache: SingleFlightCache[object] = SingleFlightCache(ttl, on_event=on_cache_event)
 
     @property
     def project_id(self) -> str:
@@ -140,22 +141,28 @@ class TaskService:
         """The dump tasks of `stream` (validated before anything else)."""
         validate_name(stream, "stream")
         key = self._tasks_key(stream)
-        return await self.cache.get(key, lambda: self.client.list_transfer_tasks(stream), fresh=fresh)
+        return await self._get(key, lambda: self.client.list_transfer_tasks(stream), fresh)
 
     async def task(self, stream: str, task: str, *, fresh: bool = False) -> TaskDetail:
         """One task's details, partitions included."""
         validate_name(stream, "stream")
         validate_name(task, "task")
         key = (self.project_id, "task", stream, task)
-        return await self.cache.get(key, lambda: self.client.show_transfer_task(stream, task), fresh=fresh)
+        return await self._get(key, lambda: self.client.show_transfer_task(stream, task), fresh)
 
     async def streams(self, *, fresh: bool = False) -> list[StreamInfo]:
         """Every stream of the project (all pages)."""
         key = (self.project_id, "streams")
-        return await self.cache.get(key, self.client.list_streams, fresh=fresh)
+        return await self._get(key, self.client.list_streams, fresh)
 
     def cached_tasks(self, stream: str) -> TaskList | None:
-        return self.cache.peek(self._tasks_key(stream))
+        value = self.cache.peek(self._tasks_key(stream))
+        return value if isinstance(value, TaskList) else None
+
+    async def _get(self, key: Hashable, loader: Callable[[], Awaitable[V]], fresh: bool) -> V:
+        # One cache holds three kinds of value, and each key has one loader (its "what" names it), so the value
+        # found under a key is of that loader's type; the cast records what the key already guarantees.
+        return cast(V, await self.cache.get(key, loader, fresh=fresh))
 
     def _tasks_key(self, stream: str) -> tuple[str, str, str]:
         """One key for a stream's task list, whether read here or fed by the watcher."""

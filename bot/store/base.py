@@ -29,6 +29,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from bot.store.faults import StoreFaults
 
 #: The stream name of a subscription that watches every stream of the project.
@@ -405,14 +407,15 @@ def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-_Record = TypeVar("_Record")
+_Record = TypeVar("_Record", bound="DataclassInstance")
 
 
-def from_row(record: type[_Record], row: Mapping[str, Any]) -> _Record:
+def from_row(record: type[_Record], row: Mapping[Any, Any]) -> _Record:
     """A record from a row, field by column name. A NULL in a column whose field has a default other than None
-    gives the default (old rows' `posted_seq`, `kind`), so no per-table mapper is needed."""
+    gives the default (old rows' `posted_seq`, `kind`), so no per-table mapper is needed. (`row` is keyed by
+    column name; SQLAlchemy's RowMapping also takes Column objects, hence `Mapping[Any, Any]`.)"""
     values: dict[str, Any] = {}
-    for f in fields(record):  # type: ignore[arg-type]
+    for f in fields(record):
         if f.name not in row:
             continue
         value = row[f.name]

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 metadata = sa.MetaData()
 
 #: Epoch seconds.
-Seconds = sa.REAL().with_variant(postgresql.DOUBLE_PRECISION(), "postgresql")
+Seconds: sa.types.TypeEngine[float] = sa.REAL().with_variant(postgresql.DOUBLE_PRECISION(), "postgresql")
 #: A JSON document (the outbox payload): JSONB on PostgreSQL, JSON text on SQLite.
 Document = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 

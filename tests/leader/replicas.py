@@ -1,5 +1,5 @@
 """Two or three `dis-bot serve` processes on one PostgreSQL `DATABASE_URL`, against one DIS simulator and one fake
-Slack, for the failover tests and `bench/failover.py` once the PostgreSQL store lands.
+Slack, for the failover tests and `bench/failover.py`.
 
     async with serve_replicas(sim, fake, url, tmp_path, n=2) as (a, b):
         leader = await leader_among([a, b])
@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bot.devtools.fake_slack import FakeSlack
+from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.simulator import DisSimulator
 from bot.leader import asyncpg_dsn
 from tests.conftest import free_port
@@ -171,3 +173,34 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def term(url: str) -> int:
+    """The leadership term in the database: one more each time a replica takes the lead."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return int(await conn.fetchval("SELECT term FROM leadership WHERE id = 1"))
+    finally:
+        await conn.close()
+
+
+async def delivered(url: str) -> bool:
+    """The outbox holds nothing pending or mid-send: Slack's answers are recorded (a fault injected now does not
+    fall into the one-round-trip window in which a message Slack took is sent again)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return not await conn.fetchval("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')")
+    finally:
+        await conn.close()
+
+
+def keys(calls: list[Call]) -> Counter[str]:
+    """How often each outbox idempotency key reached Slack (a message sent twice shows its key twice)."""
+    out: Counter[str] = Counter()
+    for call in calls:
+        metadata = call.payload.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        if metadata:
+            out[metadata["event_payload"]["key"]] += 1
+    return out

@@ -12,7 +12,6 @@ import asyncio
 import json
 import signal
 import time
-from collections import Counter
 
 import asyncpg
 import httpx
@@ -21,7 +20,17 @@ from bot.devtools.fake_slack import Call, FakeSlack
 from bot.dis.simulator import SimTask
 from bot.leader import asyncpg_dsn
 from bot.watcher.ids import ALERT_ACK
-from tests.leader.replicas import SIGNING_SECRET, ServedReplica, fresh_database, leader_among, serve_replicas, until
+from tests.leader.replicas import (
+    SIGNING_SECRET,
+    ServedReplica,
+    delivered,
+    fresh_database,
+    keys,
+    leader_among,
+    serve_replicas,
+    term,
+    until,
+)
 from tests.slack.payloads import block_actions
 from tests.slack_signing import signed_headers
 from tests.test_serve_process import BOT_TOKEN, metric
@@ -36,36 +45,6 @@ def top_level(fake: FakeSlack, channel: str | None = None) -> list[Call]:
         for c in fake.calls_to("chat.postMessage", ok=True)
         if not c.payload.get("thread_ts") and (channel is None or c.payload.get("channel") == channel)
     ]
-
-
-def keys(calls: list[Call]) -> Counter[str]:
-    """How often each outbox idempotency key reached Slack (a message sent twice shows its key twice)."""
-    out: Counter[str] = Counter()
-    for call in calls:
-        metadata = call.payload.get("metadata")
-        if isinstance(metadata, str):
-            metadata = json.loads(metadata)
-        if metadata:
-            out[metadata["event_payload"]["key"]] += 1
-    return out
-
-
-async def term(url: str) -> int:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        return int(await conn.fetchval("SELECT term FROM leadership WHERE id = 1"))
-    finally:
-        await conn.close()
-
-
-async def delivered(url: str) -> bool:
-    """The outbox holds nothing pending or mid-send: Slack's answers are recorded (a fault injected now does not
-    fall into the one-round-trip window in which a message Slack took is sent again)."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        return not await conn.fetchval("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')")
-    finally:
-        await conn.close()
 
 
 async def terminate_sessions(url: str, replica: ServedReplica) -> int:

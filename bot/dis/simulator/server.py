@@ -616,8 +616,10 @@ class DisSimulator:
         items = payload.get("tasks") if isinstance(payload, dict) else None
         if action not in ("start", "stop") or not isinstance(items, list) or not items:
             raise _Reject(400, _dis("DIS.4200", f"Invalid request. [{rid}]"))
-        ids = [item.get("id") if isinstance(item, dict) else None for item in items]
-        if not all(isinstance(i, str) and i for i in ids):
+        ids = [
+            item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
+        ]
+        if len(ids) != len(items):
             raise _Reject(400, _dis("DIS.4200", f"Invalid request. [{rid}]"))
         now = time.time()
         with self._lock:
