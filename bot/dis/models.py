@@ -212,12 +212,11 @@ class StreamInfo(_Model):
 def parse_sequence_range(value: Any) -> tuple[int | None, int | None]:
     """`"[first : last]"` as DIS sends a partition's `sequence_number_range`: a string, spaces optional, either side
     possibly missing or `null`; also a two-item list. Unreadable sides are None."""
+    sides: list[Any]
     if isinstance(value, list | tuple) and len(value) == 2:
-        sides: list[Any] = list(value)
+        sides = list(value)
     elif isinstance(value, str):
-        sides = value.strip().strip("[]").split(":", 1)
-        if len(sides) == 1:
-            sides.append(None)
+        sides = [*value.strip().strip("[]").split(":", 1), None][:2]  # "[5]": no last side
     else:
         return None, None
     return _sequence(sides[0]), _sequence(sides[1])

@@ -158,7 +158,8 @@ async def _read(source: SqlStore, lock_wait: float) -> Snapshot:
                 result = await tx.conn.execute(sa.select(table).order_by(*table.primary_key.columns))
                 snapshot.rows[table.name] = [dict(row) for row in result.mappings()]
             marks = await _marks(tx.conn, source.is_postgresql)
-            snapshot.term = int(await tx.conn.scalar(sa.select(sa.func.coalesce(sa.func.max(leadership.c.term), 0))))
+            term = await tx.conn.scalar(sa.select(sa.func.coalesce(sa.func.max(leadership.c.term), 0)))
+            snapshot.term = int(term or 0)
     for table in COPIED:
         column = table.autoincrement_column
         if column is not None:
@@ -262,7 +263,8 @@ async def _marks(conn: AsyncConnection, postgresql: bool) -> dict[str, int]:
 async def _sequence(conn: AsyncConnection, table: str, column: str) -> str | None:
     """The name of the sequence behind a serial/identity column, as the server quotes it."""
     stmt = sa.text("SELECT pg_get_serial_sequence(:table, :column)")
-    return await conn.scalar(stmt, {"table": table, "column": column})
+    name = await conn.scalar(stmt, {"table": table, "column": column})
+    return str(name) if name is not None else None
 
 
 async def _set_mark(conn: AsyncConnection, postgresql: bool, table: str, mark: int) -> None:
