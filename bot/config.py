@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     watch_interval_seconds: float = Field(60.0, gt=0, validation_alias=_env("WATCH_INTERVAL_SECONDS"))
     watch_concurrency: int = Field(10, ge=1, validation_alias=_env("WATCH_CONCURRENCY"))
     watch_repeat_minutes: float = Field(60.0, ge=0, validation_alias=_env("WATCH_REPEAT_MINUTES"))
+    # A RUNNING task with records waiting and no transfer for this long is stalled; 0 turns the check off.
+    watch_stall_minutes: float = Field(30.0, ge=0, allow_inf_nan=False, validation_alias=_env("WATCH_STALL_MINUTES"))
     watch_failures_before_warning: int = Field(5, ge=1, validation_alias=_env("WATCH_FAILURES_BEFORE_WARNING"))
     database_url: str = Field("sqlite:///dis-bot.db", validation_alias=_env("DATABASE_URL"))
 
