@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from bot.dis.models import StreamInfo, TaskDetail, TaskList
+from bot.dis.models import StreamDetail, StreamInfo, TaskDetail, TaskList
 
 #: `DisClient.on_request`: (endpoint, HTTP status or an error kind, seconds), once per HTTP attempt.
 RequestHook = Callable[[str, int | str, float], None]
@@ -20,6 +20,7 @@ class DisReader(Protocol):
     async def list_transfer_tasks(self, stream: str) -> TaskList: ...
     async def show_transfer_task(self, stream: str, task: str) -> TaskDetail: ...
     async def list_streams(self) -> list[StreamInfo]: ...
+    async def describe_stream(self, stream: str) -> StreamDetail: ...
 
 
 class DisApi(DisReader, Protocol):

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar, cast
 from cachetools import TTLCache
 
 from bot.dis.api import DisReader
-from bot.dis.models import StreamInfo, TaskDetail, TaskList
+from bot.dis.models import StreamDetail, StreamInfo, TaskDetail, TaskList
 from bot.dis.names import validate_name
 
 logger = logging.getLogger("bot.cache")
@@ -147,8 +147,14 @@ class TaskService:
         """One task's details, partitions included."""
         validate_name(stream, "stream")
         validate_name(task, "task")
-        key = (self.project_id, "task", stream, task)
+        key = self._task_key(stream, task)
         return await self._get(key, lambda: self.client.show_transfer_task(stream, task), fresh)
+
+    async def stream(self, stream: str, *, fresh: bool = False) -> StreamDetail:
+        """One stream's description (partitions' sequence ranges, retention): what backlogs are measured against."""
+        validate_name(stream, "stream")
+        key = self._stream_key(stream)
+        return await self._get(key, lambda: self.client.describe_stream(stream), fresh)
 
     async def streams(self, *, fresh: bool = False) -> list[StreamInfo]:
         """Every stream of the project (all pages)."""
@@ -164,6 +170,22 @@ class TaskService:
         # found under a key is of that loader's type; the cast records what the key already guarantees.
         return cast(V, await self.cache.get(key, loader, fresh=fresh))
 
+    def cached_task(self, stream: str, task: str) -> TaskDetail | None:
+        """A task's details if a recent read left them in the cache (no call)."""
+        value = self.cache.peek(self._task_key(stream, task))
+        return value if isinstance(value, TaskDetail) else None
+
+    def cached_stream(self, stream: str) -> StreamDetail | None:
+        """A stream's description if a recent read left it in the cache (no call)."""
+        value = self.cache.peek(self._stream_key(stream))
+        return value if isinstance(value, StreamDetail) else None
+
     def _tasks_key(self, stream: str) -> tuple[str, str, str]:
         """One key for a stream's task list, whether read here or fed by the watcher."""
         return (self.project_id, "tasks", stream)
+
+    def _task_key(self, stream: str, task: str) -> tuple[str, str, str, str]:
+        return (self.project_id, "task", stream, task)
+
+    def _stream_key(self, stream: str) -> tuple[str, str, str]:
+        return (self.project_id, "stream", stream)
