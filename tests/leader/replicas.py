@@ -139,17 +139,28 @@ async def serve_replicas(
                     await replica._drain
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 10) -> bool:  # noqa: ASYNC109
+async def until(
+    check: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 10,  # noqa: ASYNC109
+    *,
+    describe: Callable[[], object] | None = None,
+) -> bool:
     """Wait until `check()` (sync or async) is true; True, or a TimeoutError after `timeout` seconds (the
-    `eventually` of tests/conftest.py, for checks that read a replica over HTTP and for longer waits)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            result = check()
-            if inspect.isawaitable(result):
-                result = await result
-            if result:
-                return True
-            await asyncio.sleep(0.02)
+    `eventually` of tests/conftest.py, for checks that read a replica over HTTP and for longer waits). With
+    `describe`, the timeout is an AssertionError saying what it returns (what the replicas did, for the CI log)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                result = check()
+                if inspect.isawaitable(result):
+                    result = await result
+                if result:
+                    return True
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        if describe is None:
+            raise
+        raise AssertionError(f"not within {timeout:g}s: {describe()}") from None
 
 
 async def leader_among(replicas: list[ServedReplica], timeout: float = 10) -> ServedReplica:  # noqa: ASYNC109

@@ -261,7 +261,15 @@ async def test_fifty_transitions_through_kills_are_each_alerted_exactly_once(sim
                         replies = [c for c in calls if c.payload.get("thread_ts")]
                         return len(calls) - len(replies) == alerts and len(replies) == recoveries
 
-                    assert await until(told, timeout=15), (step, channel, fake.calls_to("chat.postMessage"))
+                    def story(step: int = step, channel: str = channel) -> str:
+                        posts = [
+                            (c.payload["channel"], bool(c.payload.get("thread_ts")), c.ok)
+                            for c in fake.calls_to("chat.postMessage")
+                        ]
+                        logs = "\n".join(f"--- {r.name}\n{r.output[-3000:]}" for r in replicas)
+                        return f"step {step}, {channel}; posts {posts}\n{logs}"
+
+                    await until(told, timeout=15, describe=story)
                 if step in (2, 5, 8):
                     await joining
             await fake.wait_quiet(3 * INTERVAL)
