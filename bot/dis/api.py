@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from bot.dis.models import StreamInfo, TaskDetail, TaskList
+from bot.dis.models import StreamDetail, StreamInfo, TaskDetail, TaskList
 
 #: `DisClient.on_request`: (endpoint, HTTP status or an error kind, seconds), once per HTTP attempt.
 RequestHook = Callable[[str, int | str, float], None]
@@ -40,3 +40,5 @@ class TaskReads(Protocol):
 
     async def tasks(self, stream: str, *, fresh: bool = False) -> TaskList: ...
     async def streams(self, *, fresh: bool = False) -> list[StreamInfo]: ...
+    async def task(self, stream: str, task: str, *, fresh: bool = False) -> TaskDetail: ...
+    async def stream(self, stream: str, *, fresh: bool = False) -> StreamDetail: ...

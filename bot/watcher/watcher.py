@@ -6,6 +6,14 @@ thousand streams do not hit DIS at once. Reads go through `TaskService.tasks(str
 the command cache and refresh it. `*` watches are expanded through the streams list, re-read every
 `discovery_interval` seconds.
 
+Deep reads (the silent problems DIS does not report, `bot.watcher.silent`): after a stream's list read, the tasks
+that need one are read in detail, with one description of the stream shared by them, inside that stream's slot
+of the concurrency bound (so deep reads never add reads in flight): RUNNING tasks whose list-level last transfer
+is missing or older than `WATCH_STALL_MINUTES` (every cycle), tasks with an open silent problem (every cycle, to
+see it end), and every task once per `WATCH_DEEP_INTERVAL_SECONDS` in a slot given by a stable hash of (stream,
+task), so 5,000 tasks are spread over the interval rather than read in one burst. The results are applied with
+the list read, in one transaction. A failed deep read is neither a problem nor a recovery.
+
 The store is opened and closed by the caller; `stop()` finishes the cycle in flight and flushes the outbox
 within its timeout.
 
@@ -25,7 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +46,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.config import Settings
 from bot.dis.api import TaskReads
+from bot.dis.lag import TaskLag, task_lag
+from bot.dis.models import TaskList, TaskState
 from bot.errors import DisError, FencedOut, NotFound, StoreUnavailable, Unavailable
 from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, StreamPoll, Subscription
 from bot.watcher.config import parse_dis_watch
@@ -118,7 +130,13 @@ class Watcher:
             clock=clock,
             repeat_minutes=settings.watch_repeat_minutes,
             failures_before_warning=settings.watch_failures_before_warning,
+            stall_minutes=settings.watch_stall_minutes,
+            quiet_seconds=settings.watch_stall_minutes * 60 or settings.watch_deep_interval_seconds,
         )
+        self.stall_seconds = max(0.0, settings.watch_stall_minutes * 60)
+        self.deep_interval = max(0.0, settings.watch_deep_interval_seconds)
+        #: stream -> when its tasks' deep slots were last considered (a slot passed since then is due now).
+        self._deep_at: dict[str, float] = {}
         self.sender = OutboxSender(
             store,
             slack,
@@ -406,6 +424,7 @@ class Watcher:
             known = (set(self.engine.states) | set(self.engine.polls) | set(self.engine.health)) - {ALL_STREAMS}
             for gone in sorted(known - streams):
                 await self.engine.forget_stream(gone)
+                self._deep_at.pop(gone, None)
         ordered = sorted(streams)
         routes = route(subs, ordered)
         failures = await self._poll_all(ordered, routes, cycle)
@@ -513,8 +532,58 @@ class Watcher:
             error = Unavailable(f"unexpected {type(exc).__name__}")
             await self._record(self.engine.record_poll_failure, stream, error, subs, cycle, read=read)
             return False
-        await self._record(self.engine.record_poll, stream, result, subs, cycle, read=read)
+        try:
+            deep = await self._deep_reads(stream, result)
+        except Exception:
+            logger.exception("watch.deep_read_crashed", extra={"stream": stream})
+            deep = {}  # the list read still counts: its alerts do not wait on the details
+        await self._record(self.engine.record_poll, stream, result, subs, cycle, read=read, deep=deep)
         return True
+
+    def deep_due(self, stream: str, result: TaskList, now: float) -> list[str]:
+        """The tasks of `stream` to read in detail this cycle (see the module docstring)."""
+        if self.stall_seconds <= 0 and self.deep_interval <= 0:
+            return []
+        before = self._deep_at.get(stream, now - self.interval)
+        self._deep_at[stream] = now
+        silent = self.engine.silent.get(stream, set())
+        due: list[str] = []
+        for task in result.tasks:
+            running = task.state == TaskState.RUNNING
+            last = task.last_transfer_timestamp
+            if running and self.stall_seconds > 0 and (last is None or now - last / 1000 >= self.stall_seconds):
+                due.append(task.task_name)
+            elif running and task.task_name in silent:
+                due.append(task.task_name)
+            elif self.deep_interval > 0 and task.state != TaskState.DELETE:
+                if _slot_passed(stream, task.task_name, before, now, self.deep_interval):
+                    due.append(task.task_name)
+        return due
+
+    async def _deep_reads(self, stream: str, result: TaskList) -> dict[str, TaskLag]:
+        """Deep-read the tasks due (fresh, single flight, in this stream's slot of the concurrency bound).
+
+        The stream is described first, then the tasks: a task that transfers in between reads a smaller backlog,
+        never a larger one, so a race can hide a stall for a cycle but never invent one.
+        """
+        now = self.clock()
+        names = self.deep_due(stream, result, now)
+        if not names:
+            return {}
+        try:
+            described = await self.tasks.stream(stream, fresh=True)
+        except DisError as exc:
+            logger.info("watch.deep_read_failed", extra={"stream": stream, "error_kind": exc.kind})
+            return {}
+        out: dict[str, TaskLag] = {}
+        for name in names:
+            try:
+                detail = await self.tasks.task(stream, name, fresh=True)
+            except DisError as exc:
+                logger.info("watch.deep_read_failed", extra={"stream": stream, "task": name, "error_kind": exc.kind})
+                continue
+            out[name] = task_lag(detail, described, read_at=now)
+        return out
 
     async def _record(self, apply: Callable[..., Awaitable[None]], stream: str, *args: Any, **kwargs: Any) -> None:
         """Apply a poll's result; if the store refuses, the engine remembers nothing, so the next poll redoes it."""
@@ -526,6 +595,13 @@ class Watcher:
             self._fenced(exc)  # cancels this cycle: the new leader polls again from what the store holds
         except Exception:
             logger.exception("watch.apply_failed", extra={"stream": stream})
+
+
+def _slot_passed(stream: str, task: str, before: float, now: float, interval: float) -> bool:
+    """Whether the task's deep slot (a phase in [0, interval) from a stable hash) came round in (before, now]."""
+    digest = hashlib.blake2b(f"{stream}/{task}".encode(), digest_size=8).digest()
+    phase = int.from_bytes(digest, "big") / 2**64 * interval
+    return math.floor((now - phase) / interval) > math.floor((before - phase) / interval)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
