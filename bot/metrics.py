@@ -129,6 +129,7 @@ LEADER_CHANGES = Counter(
 #: alerted on with `rate()` before its first event (a counter that appears only on its first increment hides
 #: that increment from `rate()` and `increase()`).
 DIS_ENDPOINTS = (
+    "describe_stream",
     "list_streams",
     "list_transfer_tasks",
     "show_transfer_task",

@@ -36,7 +36,8 @@ from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.dis.auth import DisAuth, IamPasswordAuth, build_auth
-from bot.dis.models import StreamInfo, TaskDetail, TaskList
+from bot.dis.lag import partition_key
+from bot.dis.models import StreamDetail, StreamInfo, StreamPartition, TaskDetail, TaskList
 from bot.dis.names import validate_name
 from bot.dis.responses import (
     NOT_SENT,
@@ -71,6 +72,11 @@ T = TypeVar("T")
 STREAM_PAGE = 100
 #: Safety stop for a server that keeps saying has_more_streams.
 MAX_STREAM_PAGES = 1000
+#: Partitions asked for per page of describe_stream (DIS allows 1-1000, default 100): one call for nearly every
+#: stream. A server may still answer fewer; `has_more_partitions` is what we follow.
+PARTITION_PAGE = 1000
+#: Safety stop for a server that keeps saying has_more_partitions.
+MAX_PARTITION_PAGES = 100
 _TASK_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
@@ -184,6 +190,32 @@ class DisClient:
                 break
             start = page[-1].stream_name
         return streams
+
+    async def describe_stream(self, stream: str) -> StreamDetail:
+        """A stream with every partition's sequence range and its retention, following `has_more_partitions`.
+
+        Each next page starts after the last partition id seen (`start_partitionId` is exclusive); a page that
+        repeats that id ends the walk, so a server ignoring the parameter cannot loop us.
+        """
+        validate_name(stream, "stream")
+        first: StreamDetail | None = None
+        partitions: dict[str, StreamPartition] = {}
+        start: str | None = None
+        for _ in range(MAX_PARTITION_PAGES):
+            query = {"limit_partitions": str(PARTITION_PAGE)}
+            if start is not None:
+                query["start_partitionId"] = start
+            call = self._call("describe_stream", "GET", ["streams", stream], query=query, stream=stream)
+            page = await self._run(call, functools.partial(_stream_detail_page, stream, first=start is None))
+            first = first or page
+            for partition in page.partitions:
+                partitions.setdefault(partition_key(partition.partition_id), partition)
+            last = page.partitions[-1].partition_id if page.partitions else None
+            if not page.has_more_partitions or last is None or last == start:
+                break
+            start = last
+        assert first is not None
+        return first.model_copy(update={"partitions": list(partitions.values()), "has_more_partitions": False})
 
     async def start_transfer_tasks(self, stream: str, task_ids: Sequence[str]) -> None:
         """Start dump tasks by task ID (`task_id`, not the name)."""
@@ -550,6 +582,43 @@ def _stream_page(body: Any, *, first: bool = True) -> tuple[list[StreamInfo], bo
     if first and not more and claimed is not None and claimed > len(streams):
         raise _Unusable(f"{len(streams)} of {claimed} streams listed")
     return streams, more
+
+
+def _stream_detail_page(stream: str, body: Any, *, first: bool = True) -> StreamDetail:
+    """One page of a stream's description. Partition fields may be missing (a range unknown is a backlog unknown),
+    but a page without a partition list, or with a partition we cannot name, is unusable: read as "no partitions"
+    it would make every task's backlog unknown without saying why."""
+    data = _expect_dict(body)
+    raw = data.get("partitions")
+    if raw is None:
+        raise _Unusable("no partition list")
+    if not isinstance(raw, list):
+        raise _Unusable("the partition list is not a list")
+    if not all(isinstance(item, dict) and _partition_id(item) is not None for item in raw):
+        raise _Unusable("a partition without an id")
+    more = data.get("has_more_partitions") is True
+    if first and not raw:
+        raise _Unusable("a stream without partitions")
+    partitions = [StreamPartition.model_validate({**item, "partition_id": _partition_id(item)}) for item in raw]
+    name = data.get("stream_name")
+    return StreamDetail.model_validate(
+        {
+            **data,
+            "stream_name": name if isinstance(name, str) and name.strip() else stream,
+            "partitions": partitions,
+            "has_more_partitions": more,
+        }
+    )
+
+
+def _partition_id(item: dict[str, Any]) -> str | None:
+    """A partition's id as a string: `shardId-0000000000`, or a bare number some answers carry."""
+    value = item.get("partition_id", item.get("partitionId"))
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value >= 0:
+        return str(value)
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def _validate_task_ids(task_ids: Sequence[str]) -> list[str]:

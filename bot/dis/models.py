@@ -97,10 +97,19 @@ class TransferTask(_Model):
         return is_problem(self.state)
 
 
+def _id_text(value: Any) -> Any:
+    """A partition id as text: some answers carry a bare number (`0`) where others say `shardId-0000000000`."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+#: A partition id, numbers accepted (`bot.dis.lag.partition_key` matches the spellings).
+PartitionId = Annotated[str, BeforeValidator(_id_text)]
+
+
 class Partition(_Model):
     """Transfer progress of one stream partition inside a dump task."""
 
-    partition_id: str = Field(validation_alias=AliasChoices("partitionId", "partition_id"))
+    partition_id: PartitionId = Field(validation_alias=AliasChoices("partitionId", "partition_id"))
     state: str | None = None
     discard: int | None = None
     last_transfer_timestamp: EpochMs = None
@@ -235,9 +244,10 @@ def _sequence(side: Any) -> int | None:
 class StreamPartition(_Model):
     """One partition of `GET /v2/{project_id}/streams/{stream_name}`: its id and the sequence numbers it holds."""
 
-    partition_id: str = Field(validation_alias=AliasChoices("partition_id", "partitionId"))
+    partition_id: PartitionId = Field(validation_alias=AliasChoices("partition_id", "partitionId"))
     status: str | None = None
-    sequence_number_range: str | list[Any] | None = None
+    #: Kept as sent (a string, a list, anything): `parse_sequence_range` reads what it can.
+    sequence_number_range: Any = None
 
     @property
     def first_sequence(self) -> int | None:

@@ -1,8 +1,9 @@
 """A realistic sample tenant for the simulator (`dis-bot simulator`, the offline demo, benchmarks).
 
 Six streams with 1-5 dump tasks each across OBS/DLI/DWS/MRS, one task already ABNORMAL, one ERROR with
-discarded records and one stuck in STARTING; RUNNING tasks are live, so their last transfer time
-and offsets keep moving.
+discarded records and one stuck in STARTING. Records keep arriving in every stream (24 h retention) and RUNNING
+tasks are live, so their last transfer time and offsets keep moving, except for the silent failures: one task is
+RUNNING but stalled (nothing sent for 47 minutes while records pile up) and one keeps discarding records.
 Test-and-demo code only: production code never imports this module.
 """
 
@@ -14,7 +15,7 @@ import random
 from collections.abc import Callable
 
 from bot.dis.simulator.server import DisSimulator
-from bot.dis.simulator.world import DAY_MS, SimPartition, SimTask, now_ms
+from bot.dis.simulator.world import DAY_MS, SimPartition, SimTask
 
 HOUR_MS = 3_600_000
 
@@ -70,6 +71,12 @@ _STREAMS: dict[str, tuple[int, int, list[tuple[str, str, str, float, int]]]] = {
 
 #: How long ago the broken tasks last moved data (staleness shows up in alerts).
 _STALLED_FOR_MS = {"ABNORMAL": 47 * 60_000, "ERROR": 3 * HOUR_MS + 12 * 60_000, "PAUSED": 9 * DAY_MS}
+#: The RUNNING task that moves nothing, and for how long it has not.
+STALLED_TASK = ("inventory-sync", "inventory-dli")
+_STALLED_TASK_FOR_MS = 47 * 60_000
+#: The RUNNING task that keeps dropping records, and how many per second on each partition.
+DISCARDING_TASK = ("clickstream", "clicks-dli-sessions")
+_DISCARDS_PER_SECOND = 0.5
 
 
 def sample_dataset(sim: DisSimulator, *, seed: int = 7) -> list[str]:
@@ -79,20 +86,26 @@ def sample_dataset(sim: DisSimulator, *, seed: int = 7) -> list[str]:
         seed: makes offsets and timestamps reproducible between runs (relative to now).
     """
     rng = random.Random(seed)
-    now = now_ms()
+    now = int(sim.data_clock() * 1000)
     for stream_name, (partitions, age_days, specs) in _STREAMS.items():
         created = now - age_days * DAY_MS - rng.randrange(HOUR_MS)
+        # Records arrive as fast as the stream's running tasks send them (each task reads every record).
+        rate = max((spec[3] for spec in specs), default=0.0) / partitions
+        ends = [rng.randrange(1_000_000, 90_000_000) for _ in range(partitions)]
         tasks = []
-        for task_name, destination, state, rate, interval in specs:
+        for task_name, destination, state, _rate, interval in specs:
             task_created = created + rng.randrange(1, max(2, age_days // 2)) * DAY_MS
-            stalled = _STALLED_FOR_MS.get(state, 0)
-            last = now - stalled - rng.randrange(interval * 1000)
+            stalled = (stream_name, task_name) == STALLED_TASK
+            quiet_ms = _STALLED_TASK_FOR_MS if stalled else _STALLED_FOR_MS.get(state, 0)
+            last = now - quiet_ms - rng.randrange(interval * 1000)
+            behind = int(rate * (now - last) / 1000)  # what arrived since the last transfer
+            discarding = (stream_name, task_name) == DISCARDING_TASK
             parts = [
                 SimPartition(
-                    last_transfer_offset=rng.randrange(1_000_000, 90_000_000),
-                    discard=rng.randrange(200, 5000) if state == "ERROR" else 0,
+                    last_transfer_offset=max(0, end - behind),
+                    discard=rng.randrange(200, 5000) if state == "ERROR" or discarding else 0,
                 )
-                for _ in range(partitions)
+                for end in ends
             ]
             tasks.append(
                 SimTask(
@@ -102,12 +115,15 @@ def sample_dataset(sim: DisSimulator, *, seed: int = 7) -> list[str]:
                     create_time=task_created,
                     last_transfer_timestamp=last,
                     live=True,
-                    records_per_second=rate / partitions,
                     deliver_interval=interval,
                     partitions=parts,
+                    stalled=stalled,
+                    discard_per_second=_DISCARDS_PER_SECOND if discarding else 0.0,
                 )
             )
-        sim.add_stream(stream_name, tasks, partitions=partitions, create_time=created)
+        sim.add_stream(stream_name, tasks, partitions=partitions, create_time=created, retention_period=24, rate=rate)
+        for index, end in enumerate(ends):
+            sim.produce(stream_name, end, partition=index)
     return list(_STREAMS)
 
 

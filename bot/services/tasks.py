@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from cachetools import TTLCache
 
 from bot.dis.api import DisReader
-from bot.dis.models import StreamInfo, TaskDetail, TaskList
+from bot.dis.models import StreamDetail, StreamInfo, TaskDetail, TaskList
 from bot.dis.names import validate_name
 
 logger = logging.getLogger("bot.cache")
@@ -148,6 +148,12 @@ class TaskService:
         validate_name(task, "task")
         key = (self.project_id, "task", stream, task)
         return await self.cache.get(key, lambda: self.client.show_transfer_task(stream, task), fresh=fresh)
+
+    async def stream(self, stream: str, *, fresh: bool = False) -> StreamDetail:
+        """One stream's description (partitions' sequence ranges, retention): what backlogs are measured against."""
+        validate_name(stream, "stream")
+        key = (self.project_id, "stream", stream)
+        return await self.cache.get(key, lambda: self.client.describe_stream(stream), fresh=fresh)
 
     async def streams(self, *, fresh: bool = False) -> list[StreamInfo]:
         """Every stream of the project (all pages)."""

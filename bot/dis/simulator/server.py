@@ -6,7 +6,12 @@ What it reproduces (reference dis-api.md):
 - IAM errors are `{"error": {"code", "message", "title"}}`; the token comes in the `X-Subject-Token` header;
 - AK/SK signatures are verified for real (`aksk.py`), and an AK is locked after 5 consecutive failures;
 - show-task partitions use `partitionId`; the DWS block is spelt `dws_destination_descripton`;
-- `task_id` is only in the bodies, and start/stop take it, not the task name.
+- `task_id` is only in the bodies, and start/stop take it, not the task name;
+- stream descriptions page their partitions (`start_partitionId`, `limit_partitions`, `has_more_partitions`)
+  and give `sequence_number_range` as the string `"[0 : 200]"`.
+
+Data moves when a test says so (`produce`, `flow`, `stall`, `fail_partition`, `discard`; `flowing()` steps in
+the background), or by the clock for `live` tasks and streams with a `rate` (the sample data).
 
 Scripting methods may be called from any thread: state is guarded by one `threading.Lock`, held only
 for short, await-free sections. `churn()` must be called on the server's loop (it creates a task).
@@ -26,7 +31,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -145,10 +150,16 @@ class DisSimulator:
         self.ak_lock_seconds = 300.0
         #: The gateway's clock for token expiry, X-Sdk-Date skew and AK locks; tests may replace it.
         self.clock: Callable[[], float] = time.time
+        #: "Now" for the data (transfer times, live progress); separate from `clock` so that a test can move the
+        #: data's time without tripping the gateway's X-Sdk-Date skew check.
+        self.data_clock: Callable[[], float] = time.time
+        #: When set, a stream description holds at most this many partitions per page, whatever was asked.
+        self.partition_page_cap: int | None = None
         self.counts: Counter[str] = Counter()
         self.url = ""
         self._lock = threading.Lock()
         self._world = World(project_id)
+        self._world.clock = lambda: self.data_clock()
         self._failures: list[_Failure] = []
         self._tokens: dict[str, _IssuedToken] = {}
         self._tokens_issued = 0
@@ -169,10 +180,17 @@ class DisSimulator:
         status: str = "RUNNING",
         stream_type: str = "COMMON",
         data_type: str = "BLOB",
+        retention_period: int = 24,
+        rate: float = 0.0,
     ) -> None:
-        """Add a stream (1+ partitions) with its dump tasks; each task gets a 19-char `task_id`."""
+        """Add a stream (1+ partitions) with its dump tasks; each task gets a 19-char `task_id`.
+
+        Args:
+            retention_period: hours DIS keeps a record (24 by default).
+            rate: records per second arriving in each partition by the clock (0: only `produce`).
+        """
         with self._lock:
-            self._world.add_stream(
+            stream = self._world.add_stream(
                 name,
                 list(tasks),
                 partitions=partitions,
@@ -180,7 +198,10 @@ class DisSimulator:
                 status=status,
                 stream_type=stream_type,
                 data_type=data_type,
+                retention_period=retention_period,
             )
+            if rate:
+                stream.set_rate(rate, self.data_clock())
 
     def remove_stream(self, name: str) -> None:
         with self._lock:
@@ -197,7 +218,7 @@ class DisSimulator:
     def set_state(self, stream: str, task_name: str, state: str) -> None:
         """Set a task's state; any string is allowed (unknown states like "FROZEN" included)."""
         with self._lock:
-            self._world.task(stream, task_name).change_state(state, time.time())
+            self._world.task(stream, task_name).change_state(state, self.data_clock())
 
     def set_partition(self, stream: str, task_name: str, index: int, **fields: Any) -> None:
         """Change one partition of a task (`state`, `discard`, `last_transfer_offset`, `last_transfer_timestamp`)."""
@@ -208,10 +229,90 @@ class DisSimulator:
                     raise AttributeError(f"SimPartition has no field {key!r}")
                 setattr(partition, key, value)
 
+    # ------------------------------------------------------------------ scripting: moving data
+
+    def produce(self, stream: str, records: int, partition: int | None = None) -> None:
+        """`records` arrive in partition `partition`, or spread over every partition (None)."""
+        with self._lock:
+            self._world.stream(stream).produce(records, partition)
+
+    def set_rate(self, stream: str, records_per_second: float) -> None:
+        """Records arrive in each partition of `stream` by the clock from now on (0 stops them)."""
+        with self._lock:
+            self._world.stream(stream).set_rate(records_per_second, self.data_clock())
+
+    def flow(self, at: float | None = None) -> int:
+        """One transfer step for every task: each healthy partition of a RUNNING, not stalled task sends what its
+        stream partition holds, stamped `at` (epoch seconds; default: now). Returns how many tasks moved data."""
+        now = self.data_clock() if at is None else at
+        with self._lock:
+            return sum(
+                task.flow(stream, now) for stream in self._world.streams.values() for task in stream.tasks.values()
+            )
+
+    def flowing(self, interval: float = 1.0) -> asyncio.Task[None]:
+        """`flow()` every `interval` seconds in the background; call on the server's loop (`stop()` ends it)."""
+        return self._background_task(self._flow_loop(interval))
+
+    async def _flow_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.flow()
+
+    def stall(self, stream: str, task_name: str, on: bool = True, *, ago: float | None = None) -> None:
+        """The task stays RUNNING but moves nothing (`on=False`: it moves again from the next step).
+
+        Args:
+            ago: also say its last transfer was this many seconds ago ("stalled for 47 minutes": `ago=47 * 60`).
+        """
+        now = self.data_clock()
+        with self._lock:
+            task = self._world.task(stream, task_name)
+            task.freeze(now)
+            task.stalled = on
+            task.resume(now)
+            if ago is not None:
+                task.set_last_transfer(int((now - ago) * 1000))
+
+    def set_last_transfer(self, stream: str, task_name: str, ago: float) -> None:
+        """Say the task and each partition last sent `ago` seconds ago (an idle task, or a stall's start)."""
+        now = self.data_clock()
+        with self._lock:
+            task = self._world.task(stream, task_name)
+            task.freeze(now)
+            task.set_last_transfer(int((now - ago) * 1000))
+            task.resume(now)
+
+    def fail_partition(self, stream: str, task_name: str, index: int, state: str | None = "ERROR") -> None:
+        """Partition `index` of the task goes to `state` and stops transferring while the task stays as it is;
+        `state=None` heals it (it follows the task again and catches up)."""
+        now = self.data_clock()
+        with self._lock:
+            task = self._world.task(stream, task_name)
+            partition = task.partitions[index]
+            task.freeze_partition(partition, now)
+            partition.state = state
+
+    def discard(self, stream: str, task_name: str, records: int, partition: int | None = None) -> None:
+        """The task drops `records` (DIS's running `discard` count grows), on one partition or spread over all."""
+        with self._lock:
+            parts = self._world.task(stream, task_name).partitions
+            if partition is not None:
+                parts[partition].discard += records
+                return
+            share, rest = divmod(records, len(parts))
+            for i, p in enumerate(parts):
+                p.discard += share + (1 if i < rest else 0)
+
     def task(self, stream: str, task_name: str) -> SimTask:
         """The live task object (read its `task_id`, `state`; change it through the methods above)."""
         with self._lock:
             return self._world.task(stream, task_name)
+
+    def stream(self, name: str) -> SimStream:
+        """The live stream object (read its `ends`, `rate`, `end(index, now)`; change it through the methods)."""
+        with self._lock:
+            return self._world.stream(name)
 
     def tasks(self, stream: str) -> list[SimTask]:
         """The live task objects of a stream, in creation order."""
@@ -276,7 +377,10 @@ class DisSimulator:
 
         Call on the server's loop; the task is cancelled by `stop()`.
         """
-        task = asyncio.get_running_loop().create_task(self._churn_loop(interval, rng or random.Random()))
+        return self._background_task(self._churn_loop(interval, rng or random.Random()))
+
+    def _background_task(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
@@ -286,7 +390,7 @@ class DisSimulator:
         while True:
             await asyncio.sleep(interval * (0.5 + rng.random()))
             with self._lock:
-                now = time.time()
+                now = self.data_clock()
                 broken = [
                     (s, t)
                     for s, t in broken
@@ -321,6 +425,7 @@ class DisSimulator:
         app = web.Application(middlewares=[self._middleware], client_max_size=12 * 1024 * 1024)
         base = "/v2/{project_id}/streams"
         app.router.add_get(base, self._list_streams)
+        app.router.add_get(base + "/{stream_name}", self._describe_stream)
         app.router.add_get(base + "/{stream_name}/transfer-tasks", self._list_tasks)
         app.router.add_post(base + "/{stream_name}/transfer-tasks/action", self._action)
         app.router.add_get(base + "/{stream_name}/transfer-tasks/{task_name}", self._show_task)
@@ -579,9 +684,26 @@ class DisSimulator:
             }
         return self._json(200, body)
 
+    async def _describe_stream(self, request: web.Request) -> web.Response:
+        await self._authorize(request)
+        rid = request[_REQUEST_ID]
+        try:
+            limit = int(request.query.get("limit_partitions", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            raise _Reject(400, _dis("DIS.4200", f"Invalid request. limit_partitions must be 1-1000. [{rid}]"))
+        if self.partition_page_cap is not None:
+            limit = min(limit, self.partition_page_cap)
+        start = request.query.get("start_partitionId") or None
+        with self._lock:
+            stream = self._stream_or_reject(request.match_info["stream_name"], rid)
+            body = stream.description(self.data_clock(), start, limit)
+        return self._json(200, body)
+
     async def _list_tasks(self, request: web.Request) -> web.Response:
         await self._authorize(request)
-        now = time.time()
+        now = self.data_clock()
         with self._lock:
             stream = self._stream_or_reject(request.match_info["stream_name"], request[_REQUEST_ID])
             tasks = [t.summary(now) for t in stream.tasks.values()]
@@ -596,7 +718,7 @@ class DisSimulator:
             task = stream.tasks.get(name)
             if task is None:
                 raise _Reject(400, _dis("DIS.4354", f"The transfer task does not exist. [{name}][{rid}]"))
-            body = task.detail(stream, time.time())
+            body = task.detail(stream, self.data_clock())
         return self._json(200, body)
 
     async def _action(self, request: web.Request) -> web.Response:
@@ -619,7 +741,7 @@ class DisSimulator:
         ids = [item.get("id") if isinstance(item, dict) else None for item in items]
         if not all(isinstance(i, str) and i for i in ids):
             raise _Reject(400, _dis("DIS.4200", f"Invalid request. [{rid}]"))
-        now = time.time()
+        now = self.data_clock()
         with self._lock:
             stream = self._stream_or_reject(stream_name, rid)
             for task_id in ids:
@@ -642,7 +764,7 @@ class DisSimulator:
             stream = self._world.streams.get(stream_name)
             task = stream.by_id.get(task_id) if stream else None
             if task is not None and task.state == "STARTING":
-                task.change_state("RUNNING", time.time())
+                task.change_state("RUNNING", self.data_clock())
 
     # ------------------------------------------------------------------ IAM
 

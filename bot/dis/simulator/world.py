@@ -1,8 +1,13 @@
 """The simulated tenant: streams, their dump tasks and partitions, rendered in DIS's wire shapes.
 
-Live tasks advance lazily: a RUNNING task's `last_transfer_timestamp` and partition offsets are computed
-from the wall clock when read, and frozen when the task leaves RUNNING, so nothing ticks in the background
-and every read is O(tasks in the stream).
+Data moves in two ways:
+- explicitly, for tests: `SimStream.produce` appends records to partitions (their `sequence_number_range` grows)
+  and `SimTask.flow` is one transfer step (each healthy partition's offset catches up with its stream partition and
+  its `last_transfer_timestamp` becomes now), unless the task is `stalled` or the partition failed;
+- lazily, for the demo and benchmarks: a stream with a `rate` receives records by the clock, and a `live` RUNNING
+  task follows it (its last transfer time rounded down to its `deliver_interval`); values freeze when the task
+  leaves RUNNING, stalls or a partition fails, so nothing ticks in the background and every read is
+  O(tasks in the stream).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +37,15 @@ def opaque_id(*parts: str, length: int = 19) -> str:
     return "".join(out)
 
 
+#: Partition states that transfer (the others are failures: their offset and time stand still).
+MOVING_STATES = frozenset({"RUNNING", "STARTING", "PAUSED"})
+
+
+def partition_id(index: int) -> str:
+    """DIS's partition id for index `index`: `shardId-0000000000`."""
+    return f"shardId-{index:010d}"
+
+
 @dataclass
 class SimPartition:
     """Transfer progress of one partition of a task. `state`/`last_transfer_timestamp` None follow the task."""
@@ -40,6 +55,10 @@ class SimPartition:
     last_transfer_offset: int = 0
     last_transfer_timestamp: int | None = None
 
+    @property
+    def failed(self) -> bool:
+        return self.state is not None and self.state not in MOVING_STATES
+
 
 @dataclass
 class SimTask:
@@ -47,7 +66,10 @@ class SimTask:
 
     Args:
         live: when True, a RUNNING task's last transfer time follows the clock (rounded down to its
-            `deliver_interval`) and its partition offsets grow by `records_per_second`.
+            `deliver_interval`) and its partition offsets follow the stream's records (or, when
+            `records_per_second` is set, grow by that much on their own).
+        discard_per_second: records each partition of a live RUNNING task drops per second (a discarding task).
+        stalled: RUNNING but moving nothing (`DisSimulator.stall`): offsets and times stand still.
         destination: replaces the generated `*_destination_description` block.
     """
 
@@ -62,33 +84,95 @@ class SimTask:
     deliver_interval: int = 300
     destination: dict[str, Any] | None = None
     partitions: list[SimPartition] = field(default_factory=list)
+    discard_per_second: float = 0.0
+    stalled: bool = False
     # When the task last entered RUNNING (epoch s); only used by live tasks.
     _running_since: float | None = field(default=None, repr=False)
+    # The stream it dumps (set by `World.add_task`): live tasks follow its records.
+    _stream: SimStream | None = field(default=None, repr=False)
 
     # --- live progress -------------------------------------------------------------------------
 
+    @property
+    def _moving(self) -> bool:
+        return self.live and self.state == "RUNNING" and not self.stalled and self._running_since is not None
+
     def _elapsed(self, now: float) -> float:
-        if not self.live or self.state != "RUNNING" or self._running_since is None:
-            return 0.0
-        return max(0.0, now - self._running_since)
+        return max(0.0, now - self._running_since) if self._moving and self._running_since is not None else 0.0
 
     def current_timestamp(self, now: float) -> int | None:
-        if self.live and self.state == "RUNNING" and self._running_since is not None:
+        if self._moving:
             step = max(1, self.deliver_interval) * 1000
             aligned = int(now * 1000) // step * step
             return max(aligned, self.last_transfer_timestamp or 0)
         return self.last_transfer_timestamp
 
     def current_offset(self, partition: SimPartition, now: float) -> int:
-        return partition.last_transfer_offset + int(self._elapsed(now) * self.records_per_second)
+        if not self._moving or partition.failed:
+            return partition.last_transfer_offset
+        if self.records_per_second or self._stream is None:
+            return partition.last_transfer_offset + int(self._elapsed(now) * self.records_per_second)
+        index = self.partitions.index(partition)
+        return max(partition.last_transfer_offset, self._stream.end(index, now))
+
+    def current_discard(self, partition: SimPartition, now: float) -> int:
+        if partition.failed:
+            return partition.discard
+        return partition.discard + int(self._elapsed(now) * self.discard_per_second)
+
+    def current_partition_timestamp(self, partition: SimPartition, now: float) -> int | None:
+        """A moving partition sent at the task's last delivery; a failed one when it failed (None: as the task)."""
+        if self._moving and not partition.failed:
+            return self.current_timestamp(now)
+        return partition.last_transfer_timestamp
 
     def freeze(self, now: float) -> None:
-        """Store the live values so that they stop moving (called before a state change)."""
-        if self.live and self.state == "RUNNING":  # the only case where the values move
-            self.last_transfer_timestamp = self.current_timestamp(now)
+        """Store the live values so that they stop moving (called before a state change or a stall)."""
+        if self._moving:  # the only case where the values move
+            ts = self.current_timestamp(now)
             for p in self.partitions:
-                p.last_transfer_offset = self.current_offset(p, now)
+                if not p.failed:
+                    self.freeze_partition(p, now)
+            self.last_transfer_timestamp = ts
         self._running_since = None
+
+    def freeze_partition(self, partition: SimPartition, now: float) -> None:
+        """Store one partition's live values (before it fails, so that it stops where it was)."""
+        if self._moving and not partition.failed:
+            partition.last_transfer_offset = self.current_offset(partition, now)
+            partition.discard = self.current_discard(partition, now)
+            partition.last_transfer_timestamp = self.current_timestamp(now)
+
+    def resume(self, now: float) -> None:
+        """Start moving again from `now` (after a state change to RUNNING or the end of a stall)."""
+        if self.state == "RUNNING" and not self.stalled:
+            self._running_since = now
+
+    def flow(self, stream: SimStream, now: float) -> bool:
+        """One transfer step: every healthy partition sends what its stream partition holds; True if any moved.
+
+        A stalled, non-RUNNING or live task does not step (live ones follow the clock instead).
+        """
+        if self.live or self.stalled or self.state != "RUNNING":
+            return False
+        stamp = int(now * 1000)
+        moved = False
+        for index, p in enumerate(self.partitions):
+            end = stream.end(index, now)
+            if p.failed or p.last_transfer_offset >= end:
+                continue
+            p.last_transfer_offset = end
+            p.last_transfer_timestamp = stamp
+            moved = True
+        if moved:
+            self.last_transfer_timestamp = stamp
+        return moved
+
+    def set_last_transfer(self, stamp_ms: int) -> None:
+        """Say the task (and every partition) last sent at `stamp_ms`, e.g. 47 minutes ago."""
+        self.last_transfer_timestamp = stamp_ms
+        for p in self.partitions:
+            p.last_transfer_timestamp = stamp_ms
 
     def change_state(self, state: str, now: float) -> None:
         """Move to `state`; partition state overrides end here (partitions follow the task again)."""
@@ -96,8 +180,7 @@ class SimTask:
         self.state = state
         for p in self.partitions:
             p.state = None
-        if state == "RUNNING":
-            self._running_since = now
+        self.resume(now)
 
     # --- wire shapes ---------------------------------------------------------------------------
 
@@ -127,10 +210,10 @@ class SimTask:
         body[key] = description
         body["partitions"] = [
             {
-                "partitionId": f"shardId-{i:010d}",
-                "discard": p.discard,
+                "partitionId": partition_id(i),
+                "discard": self.current_discard(p, now),
                 "state": p.state or self.state,
-                "last_transfer_timestamp": p.last_transfer_timestamp or ts,
+                "last_transfer_timestamp": self.current_partition_timestamp(p, now) or ts,
                 "last_transfer_offset": self.current_offset(p, now),
             }
             for i, p in enumerate(self.partitions)
@@ -218,6 +301,73 @@ class SimStream:
     retention_period: int = 24
     tasks: dict[str, SimTask] = field(default_factory=dict)  # by task_name, insertion order
     by_id: dict[str, SimTask] = field(default_factory=dict)
+    #: The newest sequence number of each partition from `produce` (0: nothing produced yet).
+    ends: list[int] = field(default_factory=list)
+    #: Records per second arriving in each partition on their own (the sample data; 0: only `produce`).
+    rate: float = 0.0
+    #: When `rate` took effect (epoch s).
+    rate_since: float = 0.0
+
+    def end(self, index: int, now: float) -> int:
+        """The newest sequence number partition `index` holds at `now`."""
+        base = self.ends[index] if index < len(self.ends) else 0
+        return base + int(max(0.0, now - self.rate_since) * self.rate)
+
+    def produce(self, records: int, partition: int | None = None) -> None:
+        """Append `records` to one partition, or spread them over all (the first ones get the remainder)."""
+        if len(self.ends) < self.partition_count:
+            self.ends.extend([0] * (self.partition_count - len(self.ends)))
+        if partition is not None:
+            self.ends[partition] += records
+            return
+        share, rest = divmod(records, self.partition_count)
+        for index in range(self.partition_count):
+            self.ends[index] += share + (1 if index < rest else 0)
+
+    def set_rate(self, rate: float, now: float) -> None:
+        """Records per second per partition from `now` on (what arrived so far is kept)."""
+        self.ends = [self.end(i, now) for i in range(self.partition_count)]
+        self.rate, self.rate_since = rate, now
+
+    def partition(self, index: int, now: float) -> dict[str, Any]:
+        """One entry of the stream description's `partitions` (hash ranges split the 63-bit space evenly)."""
+        span = 2**63 // self.partition_count
+        low = index * span
+        high = 2**63 - 1 if index == self.partition_count - 1 else low + span - 1
+        return {
+            "status": "ACTIVE",
+            "partition_id": partition_id(index),
+            "hash_range": f"[{low} : {high}]",
+            "sequence_number_range": f"[0 : {self.end(index, now)}]",
+        }
+
+    def description(self, now: float, start: str | None, limit: int) -> dict[str, Any]:
+        """`GET /v2/{project_id}/streams/{stream_name}`: partitions after `start` (exclusive), at most `limit`."""
+        first = 0
+        if start:
+            digits = start.rpartition("-")[2]
+            first = int(digits) + 1 if digits.isdigit() else self.partition_count
+        indexes = range(first, min(first + limit, self.partition_count))
+        return {
+            "stream_name": self.name,
+            "stream_id": self.stream_id,
+            "create_time": self.create_time,
+            "last_modified_time": self.create_time,
+            "retention_period": self.retention_period,
+            "status": self.status,
+            "stream_type": self.stream_type,
+            "data_type": self.data_type,
+            "writable_partition_count": self.partition_count,
+            "readable_partition_count": self.partition_count,
+            "partitions": [self.partition(i, now) for i in indexes],
+            "has_more_partitions": first + limit < self.partition_count,
+            "update_partition_counts": [],
+            "tags": [],
+            "sys_tags": [],
+            "auto_scale_enabled": False,
+            "auto_scale_min_partition_count": 0,
+            "auto_scale_max_partition_count": 0,
+        }
 
     def info(self) -> dict[str, Any]:
         return {
@@ -244,6 +394,8 @@ class World:
         self.project_id = project_id
         self.streams: dict[str, SimStream] = {}
         self.names: list[str] = []  # sorted, for O(log n) pagination
+        #: "Now" for new streams' and tasks' defaults (the simulator points it at its `data_clock`).
+        self.clock: Callable[[], float] = time.time
 
     def add_stream(
         self,
@@ -255,17 +407,20 @@ class World:
         status: str,
         stream_type: str,
         data_type: str,
+        retention_period: int = 24,
     ) -> SimStream:
         if name in self.streams:
             raise ValueError(f"stream {name!r} already exists")
         stream = SimStream(
             name=name,
             stream_id=opaque_id(self.project_id, "stream", name),
-            create_time=create_time if create_time is not None else now_ms() - 30 * DAY_MS,
+            create_time=create_time if create_time is not None else int(self.clock() * 1000) - 30 * DAY_MS,
             partition_count=partitions,
             status=status,
             stream_type=stream_type,
             data_type=data_type,
+            retention_period=retention_period,
+            ends=[0] * partitions,
         )
         self.streams[name] = stream
         bisect.insort(self.names, name)
@@ -284,17 +439,18 @@ class World:
         stream = self.streams[stream_name]
         if task.task_name in stream.tasks:
             raise ValueError(f"task {task.task_name!r} already exists in {stream_name!r}")
-        now = time.time()
+        now = self.clock()
         if task.task_id is None:
             task.task_id = opaque_id(self.project_id, stream_name, task.task_name, str(stream.stream_id))
         if task.create_time is None:
-            task.create_time = max(stream.create_time, now_ms() - 7 * DAY_MS)
+            task.create_time = max(stream.create_time, int(now * 1000) - 7 * DAY_MS)
         if task.last_transfer_timestamp is None:
-            task.last_transfer_timestamp = now_ms()
+            task.last_transfer_timestamp = int(now * 1000)
         if not task.partitions:
             task.partitions = [SimPartition() for _ in range(stream.partition_count)]
-        if task.state == "RUNNING" and task.live:
-            task._running_since = now
+        task._stream = stream
+        if task.live:
+            task.resume(now)
         stream.tasks[task.task_name] = task
         stream.by_id[task.task_id] = task
         return task
