@@ -34,9 +34,10 @@ def _n(value: Any) -> str:
 
 def about(seconds: float) -> str:
     """A rough time to come: "about 5 h", "about 40 min"."""
-    if seconds >= 3600:
+    minutes = round(seconds / 60)
+    if minutes >= 60:
         return f"about {round(seconds / 3600)} h"
-    return f"about {max(1, round(seconds / 60))} min"
+    return f"about {max(1, minutes)} min"
 
 
 def stalled_for(ep: Episode, now: float) -> str:
