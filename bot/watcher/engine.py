@@ -48,6 +48,7 @@ from bot.store.base import (
     OUT_POST,
     OUT_REPLY,
     OUT_UPDATE,
+    PROBLEM_STALLED,
     PROBLEM_STATE,
     Alert,
     Episode,
@@ -64,6 +65,9 @@ from bot.watcher.transitions import DELETED, Change, same_task, task_events
 logger = logging.getLogger("bot.watcher")
 
 UNWATCHED = "UNWATCHED"
+
+#: task -> problem -> detail of the open silent problems of one stream.
+OpenSilent = dict[str, dict[str, dict[str, Any]]]
 READABLE = "READABLE"
 
 
@@ -151,8 +155,9 @@ class AlertEngine:
         #: Last known task states and stream health, read from the store by `load()`.
         self.states: dict[str, dict[str, KnownTask]] = {}
         self.health: dict[str, StreamHealth] = {}
-        #: stream -> tasks with an open silent problem in some channel: deep-read every cycle, to see them end.
-        self.silent: dict[str, set[str]] = {}
+        #: stream -> task -> problem -> detail of an open silent problem (in some channel): what the poll loop needs
+        #: to decide which of them to deep-read, to see them end.
+        self.silent: dict[str, OpenSilent] = {}
         self._loaded = False
         #: The last poll of each stream since this process started.
         self.polls: dict[str, PollStatus] = {}
@@ -179,7 +184,7 @@ class AlertEngine:
         self.silent = {}
         for ep in await self.store.open_episodes(kind=KIND_TASK):
             if ep.is_silent:
-                self.silent.setdefault(ep.stream, set()).add(ep.task_name)
+                self.silent.setdefault(ep.stream, {}).setdefault(ep.task_name, {})[ep.problem] = ep.detail or {}
         self._loaded = True
 
     # ------------------------------------------------------------------ routing
@@ -249,9 +254,10 @@ class AlertEngine:
                     await self._apply_silent(sub, stream, result.tasks, readings, now, cycle)
             silent = self.silent.get(stream)
             if readings or silent:
-                silent = {
-                    e.task_name for e in await self.store.open_episodes(stream=stream, kind=KIND_TASK) if e.is_silent
-                }
+                silent = {}
+                for ep in await self.store.open_episodes(stream=stream, kind=KIND_TASK):
+                    if ep.is_silent:
+                        silent.setdefault(ep.task_name, {})[ep.problem] = ep.detail or {}
         self.states[stream] = current
         if silent:
             self.silent[stream] = silent
@@ -624,6 +630,11 @@ class AlertEngine:
             for decision in judge(reading, opened.get(name, {})):
                 ep = decision.episode
                 if decision.action is Action.OPEN:
+                    detail = decision.detail
+                    if decision.problem == PROBLEM_STALLED:
+                        # What the list said when the stall was found: the poll loop deep-reads the task again
+                        # once the list shows a newer transfer (or a retention threshold passes), not every cycle.
+                        detail = {**detail, "list_transfer_ms": task.last_transfer_timestamp}
                     new, created = await self.store.open_episode(
                         channel_id=channel,
                         stream=stream,
@@ -635,7 +646,7 @@ class AlertEngine:
                         baseline=sub.baseline_pending,
                         last_transfer_ms=reading.lag.last_transfer_ms,
                         problem=decision.problem,
-                        detail=decision.detail,
+                        detail=detail,
                     )
                     if created:
                         fresh.append(new)

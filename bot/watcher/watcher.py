@@ -9,9 +9,10 @@ the command cache and refresh it. `*` watches are expanded through the streams l
 Deep reads (the silent problems DIS does not report, `bot.watcher.silent`): after a stream's list read, the tasks
 that need one are read in detail, with one description of the stream shared by them, inside that stream's slot
 of the concurrency bound (so deep reads never add reads in flight): RUNNING tasks whose list-level last transfer
-is missing or older than `WATCH_STALL_MINUTES` (every cycle), tasks with an open silent problem (every cycle, to
-see it end), and every task once per `WATCH_DEEP_INTERVAL_SECONDS` in a slot given by a stable hash of (stream,
-task), so 5,000 tasks are spread over the interval rather than read in one burst. The results are applied with
+is missing or older than `WATCH_STALL_MINUTES` (every cycle), tasks with open failed partitions or discards (every
+cycle, to see them end), a stalled task once the list shows a newer transfer or a retention threshold passes, and
+every task once per `WATCH_DEEP_INTERVAL_SECONDS` in its stream's slot (a stable hash of the stream's name), so
+1,000 streams are spread over the interval rather than read in one burst. The results are applied with
 the list read, in one transaction. A failed deep read is neither a problem nor a recovery.
 
 The store is opened and closed by the caller; `stop()` finishes the cycle in flight and flushes the outbox
@@ -49,11 +50,21 @@ from bot.dis.api import TaskReads
 from bot.dis.lag import TaskLag, task_lag
 from bot.dis.models import TaskList, TaskState
 from bot.errors import DisError, FencedOut, NotFound, StoreUnavailable, Unavailable
-from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, StreamPoll, Subscription
+from bot.store.base import (
+    ALL_STREAMS,
+    PROBLEM_DISCARDING,
+    PROBLEM_PARTITIONS,
+    PROBLEM_STALLED,
+    SOURCE_CONFIG,
+    Store,
+    StreamPoll,
+    Subscription,
+)
 from bot.watcher.config import parse_dis_watch
 from bot.watcher.engine import AlertEngine, Cycle, route
 from bot.watcher.outbox import Backoff, OutboxSender
 from bot.watcher.render import AlertRenderer
+from bot.watcher.silent import ONE_HOUR, SIX_HOURS
 
 logger = logging.getLogger("bot.watcher")
 
@@ -546,18 +557,22 @@ class Watcher:
             return []
         before = self._deep_at.get(stream, now - self.interval)
         self._deep_at[stream] = now
-        silent = self.engine.silent.get(stream, set())
+        slot = self.deep_interval > 0 and _slot_passed(stream, before, now, self.deep_interval)
+        open_ = self.engine.silent.get(stream, {})
         due: list[str] = []
         for task in result.tasks:
             running = task.state == TaskState.RUNNING
+            problems = open_.get(task.task_name, {})
             last = task.last_transfer_timestamp
-            if running and self.stall_seconds > 0 and (last is None or now - last / 1000 >= self.stall_seconds):
-                due.append(task.task_name)
-            elif running and task.task_name in silent:
-                due.append(task.task_name)
-            elif self.deep_interval > 0 and task.state != TaskState.DELETE:
-                if _slot_passed(stream, task.task_name, before, now, self.deep_interval):
+            if running and (PROBLEM_PARTITIONS in problems or PROBLEM_DISCARDING in problems):
+                due.append(task.task_name)  # only a deep read shows them end
+            elif running and PROBLEM_STALLED in problems:
+                if slot or _stall_changed(problems[PROBLEM_STALLED], last, before, now):
                     due.append(task.task_name)
+            elif running and self.stall_seconds > 0 and (last is None or now - last / 1000 >= self.stall_seconds):
+                due.append(task.task_name)
+            elif slot and task.state != TaskState.DELETE:
+                due.append(task.task_name)
         return due
 
     async def _deep_reads(self, stream: str, result: TaskList) -> dict[str, TaskLag]:
@@ -597,11 +612,24 @@ class Watcher:
             logger.exception("watch.apply_failed", extra={"stream": stream})
 
 
-def _slot_passed(stream: str, task: str, before: float, now: float, interval: float) -> bool:
-    """Whether the task's deep slot (a phase in [0, interval) from a stable hash) came round in (before, now]."""
-    digest = hashlib.blake2b(f"{stream}/{task}".encode(), digest_size=8).digest()
+def _slot_passed(stream: str, before: float, now: float, interval: float) -> bool:
+    """Whether the stream's deep slot (a phase in [0, interval) from a stable hash of its name) came round in
+    (before, now]. One slot per stream, not per task: its tasks are read in the same cycle and share one
+    description of the stream (per-task slots cost a description for nearly every task read)."""
+    digest = hashlib.blake2b(stream.encode(), digest_size=8).digest()
     phase = int.from_bytes(digest, "big") / 2**64 * interval
     return math.floor((now - phase) / interval) > math.floor((before - phase) / interval)
+
+
+def _stall_changed(detail: dict[str, Any], listed_ms: int | None, before: float, now: float) -> bool:
+    """Whether an open stall needs a deep read: the list shows a transfer it did not when the stall was found
+    (it may have ended), or a retention threshold (6 h, 1 h left, loss) passed since the last cycle (an edit)."""
+    if "list_transfer_ms" not in detail or listed_ms != detail["list_transfer_ms"]:
+        return True
+    loss_at = detail.get("loss_at")
+    if loss_at is None:
+        return False
+    return any(before < loss_at - ahead <= now for ahead in (SIX_HOURS, ONE_HOUR, 0.0))
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
