@@ -251,7 +251,8 @@ class AlertEngine:
             for sub in subs:
                 if (sub.channel_id, sub.stream) not in self.removed:
                     await self._apply(sub, stream, result.tasks, previous, now, cycle)
-                    await self._apply_silent(sub, stream, result.tasks, readings, now, cycle)
+                    if readings or self.silent.get(stream):
+                        await self._apply_silent(sub, stream, result.tasks, readings, now, cycle)
             silent = self.silent.get(stream)
             if readings or silent:
                 silent = {}
