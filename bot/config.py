@@ -82,9 +82,9 @@ class Settings(BaseSettings):
     watch_interval_seconds: float = Field(60.0, gt=0, validation_alias=_env("WATCH_INTERVAL_SECONDS"))
     watch_concurrency: int = Field(10, ge=1, validation_alias=_env("WATCH_CONCURRENCY"))
     watch_repeat_minutes: float = Field(60.0, ge=0, validation_alias=_env("WATCH_REPEAT_MINUTES"))
+    # A RUNNING task with records waiting and no transfer for this long is stalled; 0 turns the check off.
+    watch_stall_minutes: float = Field(30.0, ge=0, allow_inf_nan=False, validation_alias=_env("WATCH_STALL_MINUTES"))
     watch_failures_before_warning: int = Field(5, ge=1, validation_alias=_env("WATCH_FAILURES_BEFORE_WARNING"))
-    #: A RUNNING task with records waiting and no transfer for this long is stalled (issue 10); 0 = off.
-    watch_stall_minutes: float = Field(30.0, ge=0, validation_alias=_env("WATCH_STALL_MINUTES"))
     #: Every watched task's partitions are read once per this many seconds (spread out); 0 = only suspects.
     watch_deep_interval_seconds: float = Field(900.0, ge=0, validation_alias=_env("WATCH_DEEP_INTERVAL_SECONDS"))
     database_url: str = Field("sqlite:///dis-bot.db", validation_alias=_env("DATABASE_URL"))

@@ -158,3 +158,19 @@ def test_endpoints_keep_ports_and_ipv6() -> None:
     s = make(**BASE, DIS_AUTH_TOKEN="t", DIS_ENDPOINT="http://[::1]:8787/", IAM_ENDPOINT=" https://iam.example:8443 ")
     assert s.endpoint == "http://[::1]:8787"
     assert s.iam_url == "https://iam.example:8443"
+
+
+@pytest.mark.parametrize(("value", "minutes"), [(None, 30.0), ("0.5", 0.5), ("0", 0.0), ("90", 90.0)])
+def test_stall_minutes_default_fractions_and_off(value: str | None, minutes: float) -> None:
+    """WATCH_STALL_MINUTES is 30 by default, takes fractions, and 0 (off)."""
+    env = {"WATCH_STALL_MINUTES": value} if value is not None else {}
+    assert make(**BASE, **env).watch_stall_minutes == minutes
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan"])
+def test_stall_minutes_must_be_a_finite_non_negative_number(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """A negative, non-numeric or infinite WATCH_STALL_MINUTES is a ConfigError naming the variable."""
+    monkeypatch.setenv("WATCH_STALL_MINUTES", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert "WATCH_STALL_MINUTES" in str(info.value)

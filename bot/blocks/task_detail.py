@@ -1,4 +1,5 @@
-"""One dump task in detail: state, destination, every partition's progress, and (for admins) Start/Stop."""
+"""One dump task in detail: state, destination, every partition's progress (backlog, last transfer, discarded
+records) and the stream's retention, and (for admins) Start/Stop."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from bot import ids
 from bot.blocks.controls import tasks_button, view_actions
+from bot.blocks.lag import lag_marks
 from bot.blocks.limits import (
     MAX_BLOCKS,
     MAX_FIELDS,
@@ -25,6 +27,7 @@ from bot.blocks.limits import (
     state_emoji,
     truncate,
 )
+from bot.dis.lag import TaskLag, partition_key
 from bot.dis.models import Partition, TaskDetail, is_problem, state_rank
 from bot.ids import TaskRef, View
 
@@ -39,9 +42,13 @@ def _field(title: str, value: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": truncate(f"*{title}*\n{value}", 2000)}
 
 
-def _partition_line(p: Partition, now: float) -> str:
+def _partition_line(p: Partition, now: float, backlog: int | None = None) -> str:
     state = p.state or "-"
     parts = [f"{state_emoji(state) if p.state else '▫️'} `{escape(truncate(p.partition_id, 60))}` {escape(state)}"]
+    if backlog:
+        parts.append(f"*{backlog:,} waiting*")
+    elif backlog == 0:
+        parts.append("nothing waiting")
     if p.last_transfer_offset is not None:
         parts.append(f"offset {p.last_transfer_offset:,}")
     if p.discard:
@@ -55,9 +62,22 @@ def _partition_line(p: Partition, now: float) -> str:
     return " · ".join(parts)
 
 
-def _partition_order(p: Partition) -> tuple[int, int, int, str]:
-    # Problems first, then partitions that discard records, then the longest without a transfer.
-    return (state_rank(p.state or ""), -(p.discard or 0), p.last_transfer_timestamp or 0, p.partition_id)
+def _partition_order(p: Partition, backlog: int | None) -> tuple[int, int, int, int, str]:
+    # Problems first, then the partitions with the most waiting, those that discard records, the longest without
+    # a transfer.
+    return (
+        state_rank(p.state or ""),
+        -(backlog or 0),
+        -(p.discard or 0),
+        p.last_transfer_timestamp or 0,
+        p.partition_id,
+    )
+
+
+def _retention(lag: TaskLag | None) -> str:
+    if lag is None or lag.retention_hours is None:
+        return "unknown"
+    return f"{lag.retention_hours} h"
 
 
 def task_buttons(ref: TaskRef, state: str) -> list[dict[str, Any]]:
@@ -102,6 +122,8 @@ def task_detail(
     result: str | None = None,
     fetched_at: float | None = None,
     now: float | None = None,
+    lag: TaskLag | None = None,
+    stall_after: float = 0.0,
 ) -> Message:
     """The message for `/dis task STREAM TASK` and the Details button.
 
@@ -113,6 +135,8 @@ def task_detail(
         result: the outcome of a Start/Stop, shown where the buttons were.
         fetched_at: when `detail` was read (epoch seconds), for the "as of" line.
         now: the clock for ages.
+        lag: the task measured against its stream (`bot.dis.lag.task_lag`); without it backlogs are not shown.
+        stall_after: `WATCH_STALL_MINUTES` in seconds, for the stalled mark (0: never stalled).
     """
     now = time.time() if now is None else now
     name = detail.task_name
@@ -134,6 +158,11 @@ def task_detail(
         _field("Partitions", f"{len(parts)}" + (f" ({bad} with problems)" if bad else "")),
         _field("Discarded records", f"{discarded:,}"),
     ]
+    backlogs = {partition_key(p.partition_id): p.backlog for p in lag.partitions} if lag else {}
+    if lag is not None:
+        known = any(b is not None for b in backlogs.values())
+        facts.append(_field("Waiting records", f"{lag.backlog:,}" if known else "unknown"))
+        facts.append(_field("Stream retention", _retention(lag)))
     if detail.task_id:
         facts.append(_field("Task ID", f"`{escape(truncate(detail.task_id, 100))}`"))
 
@@ -145,6 +174,9 @@ def task_detail(
             "fields": facts,
         },
     ]
+    marks = lag_marks(lag, stall_after, now)
+    if marks:
+        blocks.append(section("\n".join(marks)))
     dest = [
         _field(str(k).replace("_", " "), escape(truncate(str(v), 200)))
         for k, v in detail.destination.items()
@@ -154,14 +186,20 @@ def task_detail(
         blocks.append({"type": "section", "text": mrkdwn("*Destination settings*"), "fields": dest[:MAX_FIELDS]})
 
     if parts:
-        ordered = sorted(parts, key=_partition_order)
-        lines = [_partition_line(p, now) for p in ordered]
+
+        def backlog(p: Partition) -> int | None:
+            return backlogs.get(partition_key(p.partition_id))
+
+        ordered = sorted(parts, key=lambda p: _partition_order(p, backlog(p)))
+        lines = [_partition_line(p, now, backlog(p)) for p in ordered]
         texts = chunk_lines(lines)
         shown_texts = texts[:_PARTITION_BLOCKS]
         blocks.extend(section(t) for t in shown_texts)
         shown = sum(t.count("\n") + 1 for t in shown_texts)
         if shown < len(parts):
-            blocks.append(context(f"…and {len(parts) - shown} more partitions (problems and oldest transfers first)."))
+            blocks.append(
+                context(f"…and {len(parts) - shown} more partitions (problems, backlogs and oldest transfers first).")
+            )
     else:
         blocks.append(section("DIS lists no partitions for this task."))
 
@@ -179,6 +217,8 @@ def task_detail(
         escape(f"{stream}/{name}: {state}") + f", {len(parts)} partition(s), {discarded:,} discarded, last transfer "
     )
     fallback += plain_time(detail.last_transfer_timestamp)
+    if lag is not None:
+        fallback += f", {lag.backlog:,} waiting"
     if result:
         fallback += f". {result}"
     return Message(truncate(fallback, 3000), blocks)

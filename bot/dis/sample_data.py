@@ -97,7 +97,8 @@ def sample_dataset(sim: DisSimulator, *, seed: int = 7) -> list[str]:
             task_created = created + rng.randrange(1, max(2, age_days // 2)) * DAY_MS
             stalled = (stream_name, task_name) == STALLED_TASK
             quiet_ms = _STALLED_TASK_FOR_MS if stalled else _STALLED_FOR_MS.get(state, 0)
-            last = now - quiet_ms - rng.randrange(interval * 1000)
+            jitter = rng.randrange(interval * 1000)  # drawn for every task, so the other tasks stay as they were
+            last = now - quiet_ms - (0 if stalled else jitter)
             behind = int(rate * (now - last) / 1000)  # what arrived since the last transfer
             discarding = (stream_name, task_name) == DISCARDING_TASK
             parts = [

@@ -146,13 +146,13 @@ class TaskService:
         """One task's details, partitions included."""
         validate_name(stream, "stream")
         validate_name(task, "task")
-        key = (self.project_id, "task", stream, task)
+        key = self._task_key(stream, task)
         return await self.cache.get(key, lambda: self.client.show_transfer_task(stream, task), fresh=fresh)
 
     async def stream(self, stream: str, *, fresh: bool = False) -> StreamDetail:
         """One stream's description (partitions' sequence ranges, retention): what backlogs are measured against."""
         validate_name(stream, "stream")
-        key = (self.project_id, "stream", stream)
+        key = self._stream_key(stream)
         return await self.cache.get(key, lambda: self.client.describe_stream(stream), fresh=fresh)
 
     async def streams(self, *, fresh: bool = False) -> list[StreamInfo]:
@@ -163,6 +163,20 @@ class TaskService:
     def cached_tasks(self, stream: str) -> TaskList | None:
         return self.cache.peek(self._tasks_key(stream))
 
+    def cached_task(self, stream: str, task: str) -> TaskDetail | None:
+        """A task's details if a recent read left them in the cache (no call)."""
+        return self.cache.peek(self._task_key(stream, task))
+
+    def cached_stream(self, stream: str) -> StreamDetail | None:
+        """A stream's description if a recent read left it in the cache (no call)."""
+        return self.cache.peek(self._stream_key(stream))
+
     def _tasks_key(self, stream: str) -> tuple[str, str, str]:
         """One key for a stream's task list, whether read here or fed by the watcher."""
         return (self.project_id, "tasks", stream)
+
+    def _task_key(self, stream: str, task: str) -> tuple[str, str, str, str]:
+        return (self.project_id, "task", stream, task)
+
+    def _stream_key(self, stream: str) -> tuple[str, str, str]:
+        return (self.project_id, "stream", stream)

@@ -111,6 +111,15 @@ async def test_sequence_ranges_are_read_leniently(
     assert (read.first_sequence, read.last_sequence) == (first, last)
 
 
+async def test_the_documented_typos_are_harmless(sim: DisSimulator, make_client) -> None:
+    """The reference's `"last_modified_time": "1599050091026,"` and a retention sent as a string still read."""
+    sim.add_stream("orders")
+    body = {**DOCUMENTED, "stream_name": "orders", "last_modified_time": "1599050091026,", "retention_period": "168"}
+    answer(sim, "orders", body)
+    detail = await make_client(sim).describe_stream("orders")
+    assert detail.retention_period == 168 and detail.partitions[0].last_sequence == 200
+
+
 async def test_missing_fields_are_unknown_not_errors(sim: DisSimulator, make_client) -> None:
     """An answer without stream name, retention, status or ranges is still a description: those are unknown."""
     sim.add_stream("orders")
