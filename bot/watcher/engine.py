@@ -656,10 +656,11 @@ class AlertEngine:
                     if decision.edit and ep.alert_id is not None:
                         touched.add(ep.alert_id)
                 elif ep is not None:
+                    # The detail first: that write is fenced (a recovery no list change accompanies is still
+                    # the leader's alone to record), then the end.
+                    await self.store.update_episode(ep.id, detail=decision.detail)
                     note = ep.alert_id is not None
-                    await self.store.close_episode(
-                        ep.id, ended_at=now, end_state=TaskState.RUNNING, note=note, detail=decision.detail
-                    )
+                    await self.store.close_episode(ep.id, ended_at=now, end_state=TaskState.RUNNING, note=note)
                     metrics.ALERTS.labels(event="resolved", problem=decision.problem).inc()
                     logger.info(
                         "watch.recovered",

@@ -8,6 +8,8 @@ is a step of the clock, not a wait.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from bot import metrics
 from bot.dis.simulator import SimTask
 from bot.store.base import PROBLEM_DISCARDING, PROBLEM_PARTITIONS, PROBLEM_STALLED, PROBLEM_STATE
@@ -318,3 +320,47 @@ async def test_lag_gauges_follow_deep_reads_and_leave_with_the_task(rig: Rig) ->
     rig.clock.advance(MINUTE)
     await rig.cycle()
     assert 'task="gone"' not in metrics.render().decode()
+
+
+async def test_a_deposed_leader_records_no_silent_recovery(make_rig: MakeRig) -> None:
+    """A leader whose term moved on cannot end a stall (a recovery no state change accompanies): the poll is
+    refused, the watcher steps down, and the stall stays open for the next leader."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=0)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    async with rig.store.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE leadership SET term = 3 WHERE id = 1"))
+    rig.store.fence(3)
+    rig.watcher.leading = True  # as lead(3) would leave it, without starting the loop
+    async with rig.store.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE leadership SET term = 4 WHERE id = 1"))
+    rig.sim.stall("orders", "to-obs", on=False)
+    rig.sim.flow()
+    rig.clock.advance(MINUTE)
+    await rig.watcher.run_cycle()
+    assert not rig.watcher.leading
+    [ep] = await rig.store.open_episodes()
+    assert ep.problem == PROBLEM_STALLED and await rig.store.outbox(state="pending") == []
+
+
+async def test_a_stalled_alert_is_reminded_until_acknowledged(make_rig: MakeRig) -> None:
+    """Like an ERROR alert, a stalled one gets a reminder in its thread every WATCH_REPEAT_MINUTES, saying how long
+    it has been stalled, until someone presses Acknowledge."""
+    rig = make_rig(WATCH_REPEAT_MINUTES=60, WATCH_DEEP_INTERVAL_SECONDS=0)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    [post] = rig.posts()
+    rig.clock.advance(61 * MINUTE)
+    await rig.cycle()
+    [reminder] = rig.replies(post.response["ts"])
+    assert (
+        "Still needs attention" in reminder.text
+        and "`to-obs` (orders) stalled 1 h 48 min, 400 waiting" in reminder.text
+    )
+    alert_id = int(post.payload["blocks"][-1]["elements"][0]["value"])
+    await rig.service.acknowledge(alert_id, "U0BOB")
+    rig.clock.advance(61 * MINUTE)
+    await rig.cycle()
+    assert not any("Still needs attention" in r.text for r in rig.replies(post.response["ts"])[1:])
