@@ -609,16 +609,9 @@ class AlertEngine:
         touched: set[int] = set()
         fresh: list[Episode] = []
         for name, problems in list(opened.items()):
-            task = listed.get(name)
-            if (
-                task is not None
-                and task.state == TaskState.RUNNING
-                and same_task(next(iter(problems.values())).task_id, task.task_id)
-            ):
-                continue
-            end = DELETED if task is None or task.state == TaskState.DELETE else task.state
-            if task is not None and not same_task(next(iter(problems.values())).task_id, task.task_id):
-                end = DELETED
+            end = _silent_end(listed.get(name), next(iter(problems.values())).task_id)
+            if end is None:
+                continue  # still RUNNING: judged below if it was read in detail
             for ep in problems.values():
                 await self.store.close_episode(ep.id, ended_at=now, end_state=end, note=False)
                 if ep.alert_id is not None:
@@ -876,6 +869,14 @@ class AlertEngine:
             )
             for problem in sorted({e.problem for e in still}):
                 metrics.ALERTS.labels(event="reminded", problem=problem).inc()
+
+
+def _silent_end(task: TransferTask | None, task_id: str | None) -> str | None:
+    """How a task's silent problems end when it is no longer RUNNING: its state (the ERROR alert, or the pause,
+    speaks for it), or DELETED when it is gone or re-created; None while it is still the same RUNNING task."""
+    if task is None or task.state == TaskState.DELETE or not same_task(task_id, task.task_id):
+        return DELETED
+    return None if task.state == TaskState.RUNNING else task.state
 
 
 def _count(event: str, episodes: Iterable[Episode]) -> None:

@@ -364,3 +364,24 @@ async def test_a_stalled_alert_is_reminded_until_acknowledged(make_rig: MakeRig)
     rig.clock.advance(61 * MINUTE)
     await rig.cycle()
     assert not any("Still needs attention" in r.text for r in rig.replies(post.response["ts"])[1:])
+
+
+async def test_a_snoozed_stall_that_relapses_is_announced_only_when_the_snooze_ends(make_rig: MakeRig) -> None:
+    """Snooze on a stalled alert silences the task in that channel: a new stall during the snooze posts nothing,
+    and is announced once the snooze is over if it still lasts."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=0, WATCH_REPEAT_MINUTES=0)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    [post] = rig.posts()
+    alert_id = int(post.payload["blocks"][-1]["elements"][0]["value"])
+    await rig.service.snooze(alert_id, "U0BOB", HOUR)
+    rig.sim.stall("orders", "to-obs", on=False)
+    rig.sim.flow()
+    await rig.cycle()  # the stall ends: its reply
+    await stalled_alert(rig, after=40 * MINUTE)  # and comes back while snoozed
+    assert len(rig.posts()) == 1
+    rig.clock.advance(21 * MINUTE)
+    await rig.cycle()
+    posts = rig.posts()
+    assert len(posts) == 2 and "orders: dump task to-obs is stalled" in str(posts[1].payload["blocks"])
