@@ -9,9 +9,14 @@ sees the few alert posts and their edits). Prints, for each concurrency C:
 - then peak traced memory per watched task (`tracemalloc`, during two cycles),
 - and, with the real loop running, the time from a state change in DIS to the alert's arrival at Slack
   (p50/p99, in a post or in the edit that added it to the cycle's message), plus the part of it the bot
-  itself adds (from the poll that saw the change to the post or edit), and the posts and edits it took.
+  itself adds (from the poll that saw the change to the post or edit), and the posts and edits it took;
+- DIS calls per cycle by kind (task lists, task details, stream descriptions) at the default
+  WATCH_INTERVAL_SECONDS, WATCH_STALL_MINUTES and WATCH_DEEP_INTERVAL_SECONDS, averaged over one deep interval
+  (the watcher's clock stepped by one interval per cycle, DIS at 0 ms): all tasks healthy, then 5 % of them
+  stalled; and whether the deep reads add at most 50 % to the list reads.
 
     .venv/bin/python bench/watcher.py [--streams 1000] [--tasks 5] [--latency 0.05] [--concurrency 10 50]
+    .venv/bin/python bench/watcher.py --deep-only      # only the calls per cycle by kind
 """
 
 from __future__ import annotations
@@ -42,13 +47,20 @@ CHANNELS = 10
 # ---------------------------------------------------------------------- the simulator's process
 
 
-def simulator_process(conn: Connection, streams: int, tasks: int, latency: float) -> None:
-    """Serve a simulator with `streams` x `tasks` RUNNING tasks; apply state changes sent over `conn`."""
+def simulator_process(conn: Connection, streams: int, tasks: int, latency: float, live: bool = False) -> None:
+    """Serve a simulator with `streams` x `tasks` RUNNING tasks; apply state changes sent over `conn`.
+
+    `live`: the tasks transfer by the simulator's data clock (every 300 s, as OBS dumps do), which the parent
+    moves with its own ("time"), so a stepped watcher sees healthy tasks as healthy.
+    """
     from bot.dis.simulator import DisSimulator, SimTask
 
     sim = DisSimulator(token=TOKEN)
+    data_now = [time.time()]
+    if live:
+        sim.data_clock = lambda: data_now[0]
     for i in range(streams):
-        sim.add_stream(stream_name(i), [SimTask(f"task-{j}") for j in range(tasks)])
+        sim.add_stream(stream_name(i), [SimTask(f"task-{j}", live=live) for j in range(tasks)])
     sim.latency = latency
     with sim.running_in_thread() as url:
         conn.send(("ready", url, sim.project_id))
@@ -60,6 +72,17 @@ def simulator_process(conn: Connection, streams: int, tasks: int, latency: float
                 conn.send(time.time())
             elif message[0] == "count":
                 conn.send(sim.count(path="/transfer-tasks"))
+            elif message[0] == "time":
+                data_now[0] = message[1]
+                conn.send(None)
+            elif message[0] == "kinds":
+                conn.send(request_kinds(sim))
+            elif message[0] == "stall":
+                _, pairs, ago, records = message
+                for stream, task in pairs:
+                    sim.stall(stream, task, ago=ago)
+                    sim.produce(stream, records)
+                conn.send(None)
             elif message[0] == "reset":
                 sim.reset_counts()
                 conn.send(None)
@@ -72,13 +95,28 @@ def stream_name(i: int) -> str:
     return f"stream-{i:04d}"
 
 
+def request_kinds(sim: Any) -> dict[str, int]:
+    """The simulator's requests so far by kind: task lists, task details, stream descriptions."""
+    kinds = {"list": 0, "details": 0, "describe": 0}
+    for key, n in sim.counts.items():
+        path = key.partition(" ")[2]
+        parts = path.strip("/").split("/")  # v2 / project / streams / NAME [/ transfer-tasks [/ TASK]]
+        if len(parts) == 5 and parts[4] == "transfer-tasks":
+            kinds["list"] += n
+        elif len(parts) == 6 and parts[4] == "transfer-tasks":
+            kinds["details"] += n
+        elif len(parts) == 4 and parts[2] == "streams":
+            kinds["describe"] += n
+    return kinds
+
+
 class Simulator:
     """The parent's handle on the simulator process."""
 
-    def __init__(self, streams: int, tasks: int, latency: float) -> None:
+    def __init__(self, streams: int, tasks: int, latency: float, live: bool = False) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=simulator_process, args=(child, streams, tasks, latency), daemon=True)
+        self.process = ctx.Process(target=simulator_process, args=(child, streams, tasks, latency, live), daemon=True)
         self.process.start()
         _, self.url, self.project_id = self.conn.recv()
 
@@ -216,6 +254,76 @@ async def latency_run(
     return {"n": len(seen), "of": len(changed), "total": total, "own": own, "posts": posts, "updates": updates}
 
 
+class SteppedClock:
+    """The watcher's wall clock, moved by hand: one cycle is one WATCH_INTERVAL_SECONDS, without waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def deep_calls(sim: Simulator, fake_url: str, db: str, streams: int, tasks: int) -> dict[str, Any]:
+    """DIS calls per cycle by kind at the default settings, averaged over one WATCH_DEEP_INTERVAL_SECONDS: healthy,
+    then with 5 % of the tasks stalled (one task in each of `streams * tasks / 20` streams)."""
+    from bot.config import Settings
+
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    interval, deep = defaults.watch_interval_seconds, defaults.watch_deep_interval_seconds
+    clock = SteppedClock()
+    sim.ask("time", clock.now)
+    watcher = build(sim, fake_url, db, 50, interval, spread=0.0, clock=clock)
+    n = max(1, round(deep / interval))
+    out: dict[str, Any] = {"cycles": n, "interval": interval, "deep": deep, "stall": defaults.watch_stall_minutes}
+
+    async def run(label: str) -> None:
+        sim.ask("reset")
+        first: dict[str, int] | None = None
+        for _ in range(n):
+            clock.now += interval
+            sim.ask("time", clock.now)
+            await watcher.run_cycle()
+            if first is None:
+                first = sim.ask("kinds")
+        total = sim.ask("kinds")
+        out[label] = {kind: count / n for kind, count in total.items()}
+        out[label + "_first"] = first
+
+    await run("healthy")
+    count = max(1, streams * tasks // 20)  # 5 %, one per stream as far as they go: the most descriptions
+    step = max(1, streams // count)
+    stalled = [(stream_name(i * step % streams), f"task-{i * step // streams % tasks}") for i in range(count)]
+    sim.ask("stall", stalled, 3600.0, 100)
+    await run("stalled")
+    out["stalled_tasks"] = len(stalled)
+    out["alerted"] = len({(e.stream, e.task_name) for e in await watcher.store.open_episodes()})
+    await watcher.tasks.client.aclose()
+    await watcher.store.close()
+    return out
+
+
+def print_deep_calls(r: dict[str, Any], streams: int, tasks: int) -> None:
+    print(
+        f"DIS calls per cycle by kind, {streams} streams x {tasks} tasks, defaults: WATCH_INTERVAL_SECONDS="
+        f"{r['interval']:g}, WATCH_STALL_MINUTES={r['stall']:g}, WATCH_DEEP_INTERVAL_SECONDS={r['deep']:g} "
+        f"(mean of {r['cycles']} cycles = one deep interval)"
+    )
+    print(f"{'':>22} {'list':>8} {'details':>8} {'describe':>9} {'deep/list':>10}")
+    for label, name in (("healthy", "healthy"), ("stalled", f"{r['stalled_tasks']} tasks stalled (5%)")):
+        k = r[label]
+        ratio = (k["details"] + k["describe"]) / k["list"] if k["list"] else 0.0
+        print(
+            f"{name:>22} {k['list']:>8.1f} {k['details']:>8.1f} {k['describe']:>9.1f} {ratio:>9.0%}"
+            f"  {'(<= 50%: ok)' if ratio <= 0.5 else '(> 50%: TOO MANY)'}"
+        )
+    first = r["stalled_first"]
+    print(
+        f"  the cycle that found the stalls: {first['list']} lists, {first['details']} details, "
+        f"{first['describe']} descriptions; {r['alerted']} tasks alerted"
+    )
+
+
 def arrivals(fake: Any, names: dict[str, float]) -> dict[str, float]:
     """When each task first appeared at Slack: in an alert's post, or in an edit that added it."""
     out: dict[str, float] = {}
@@ -235,6 +343,10 @@ async def main(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.ERROR)
     started = time.perf_counter()
+    if args.deep_only:
+        await deep_only(args)
+        print(f"total run time {time.perf_counter() - started:.1f} s")
+        return
     sim = Simulator(args.streams, args.tasks, args.latency)
     watched = args.streams * args.tasks
     print(
@@ -273,7 +385,24 @@ async def main(args: argparse.Namespace) -> None:
                 )
     finally:
         sim.close()
+    await deep_only(args)
     print(f"total run time {time.perf_counter() - started:.1f} s")
+
+
+async def deep_only(args: argparse.Namespace) -> None:
+    """The calls-per-kind section, on a simulator of its own (no latency: the counts do not depend on it)."""
+    from bot.devtools.fake_slack import FakeSlack
+
+    sim = Simulator(args.streams, args.tasks, 0.0, live=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = str(Path(tmp) / "deep.db")
+            await subscribe(db, args.streams)
+            async with FakeSlack(token=SLACK_TOKEN) as fake:
+                r = await deep_calls(sim, fake.url, db, args.streams, args.tasks)
+        print_deep_calls(r, args.streams, args.tasks)
+    finally:
+        sim.close()
 
 
 if __name__ == "__main__":
@@ -285,4 +414,5 @@ if __name__ == "__main__":
     parser.add_argument("--cycles", type=int, default=2, help="timed cycles per concurrency")
     parser.add_argument("--interval", type=float, default=3.0, help="WATCH_INTERVAL_SECONDS of the latency run")
     parser.add_argument("--changes", type=int, default=20, help="state changes timed in the latency run")
+    parser.add_argument("--deep-only", action="store_true", help="only the DIS calls per cycle by kind")
     asyncio.run(main(parser.parse_args()))

@@ -134,6 +134,9 @@ def demo_settings(base: Settings, sim_url: str, *, interval: float, db_path: Pat
         "DIS_AUTH_TOKEN": DEMO_TOKEN,
         "WATCH_INTERVAL_SECONDS": interval,
         "WATCH_REPEAT_MINUTES": 0,
+        # Every task read in detail every few cycles, so the sample's discarding task is alerted within a minute
+        # (the first deep read only takes its baseline); the stalled one is read every cycle anyway.
+        "WATCH_DEEP_INTERVAL_SECONDS": max(3 * interval, 10.0),
         "CACHE_TTL_SECONDS": min(base.cache_ttl_seconds, interval),
         "DATABASE_URL": f"sqlite:///{db_path}",
         "LOG_FORMAT": base.log_format,

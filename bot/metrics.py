@@ -64,8 +64,23 @@ WATCH_LAG = Gauge(
 )
 ALERTS = Counter(
     "disbot_alerts_total",
-    "Task alerts by event: raised, resolved, reminded.",
-    ["event"],
+    "Task problems by event (raised, resolved, reminded) and problem: state (ERROR/ABNORMAL), stalled, partitions, "
+    "discarding.",
+    ["event", "problem"],
+    registry=REGISTRY,
+)
+TASK_BACKLOG = Gauge(
+    "disbot_task_backlog_records",
+    "Records waiting to be sent by a watched dump task (stream partitions' newest sequence number minus the task's "
+    "last transfer offset, summed), as of its last deep read.",
+    ["stream", "task"],
+    registry=REGISTRY,
+)
+TASK_DISCARDED = Gauge(
+    "disbot_task_discarded_records",
+    "Records a watched dump task discarded so far (DIS's running count, summed over partitions), as of its last "
+    "deep read.",
+    ["stream", "task"],
     registry=REGISTRY,
 )
 OUTBOX_DEPTH = Gauge(
@@ -124,6 +139,8 @@ DIS_ENDPOINTS = (
 RETRY_REASONS = ("throttled", "unavailable", "auth_renewed")
 CACHE_EVENT_NAMES = ("hit", "miss", "coalesced")
 ALERT_EVENTS = ("raised", "resolved", "reminded")
+#: `disbot_alerts_total`'s problem label: a task's state (ERROR/ABNORMAL), or one DIS does not report.
+ALERT_PROBLEMS = ("state", "stalled", "partitions", "discarding")
 OUTBOX_ERRORS = ("ratelimited", "server_error", "network")
 ACK_KINDS = ("command", "action", "event")
 #: Slack's `disconnect` reasons get their own label; any other reason counts as "disconnect".
@@ -139,7 +156,8 @@ def _initialise() -> None:
     for event in CACHE_EVENT_NAMES:
         CACHE_EVENTS.labels(event=event)
     for event in ALERT_EVENTS:
-        ALERTS.labels(event=event)
+        for problem in ALERT_PROBLEMS:
+            ALERTS.labels(event=event, problem=problem)
     for error in OUTBOX_ERRORS:
         OUTBOX_FAILURES.labels(error=error)
     for kind in ACK_KINDS:
@@ -186,6 +204,32 @@ def set_stream_states(stream: str, counts: dict[str, int], previous: set[str] | 
             TASKS_BY_STATE.labels(stream=stream, state=state).set(0)
     for state, n in counts.items():
         TASKS_BY_STATE.labels(stream=stream, state=state).set(n)
+
+
+#: stream -> tasks whose lag gauges are published (removed when the task or the stream goes away).
+_LAG_TASKS: dict[str, set[str]] = {}
+
+
+def set_task_lag(stream: str, task: str, backlog: int | None, discarded: int) -> None:
+    """Publish one deep read of a task (a backlog that could not be measured is left out)."""
+    _LAG_TASKS.setdefault(stream, set()).add(task)
+    if backlog is not None:
+        TASK_BACKLOG.labels(stream=stream, task=task).set(backlog)
+    TASK_DISCARDED.labels(stream=stream, task=task).set(discarded)
+
+
+def forget_task_lag(stream: str, tasks: set[str] | None = None) -> None:
+    """Remove the lag gauges of `tasks` of `stream` (None: all of them), so /metrics does not grow for ever."""
+    published = _LAG_TASKS.get(stream, set())
+    for task in list(published if tasks is None else published & tasks):
+        for gauge in (TASK_BACKLOG, TASK_DISCARDED):
+            try:
+                gauge.remove(stream, task)
+            except KeyError:
+                pass
+        published.discard(task)
+    if not published:
+        _LAG_TASKS.pop(stream, None)
 
 
 def on_leader_change(leader: bool, event: str) -> None:

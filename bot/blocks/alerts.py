@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bot.blocks import problems
 from bot.blocks.limits import (
     MAX_FALLBACK_TEXT,
     Message,
@@ -64,7 +65,9 @@ def error_label(kind: str | None) -> str:
 
 
 def task_line(ep: Episode, now: float, snooze: Snooze | None = None) -> str:
-    """One task of an alert, as it is now."""
+    """One problem of a task in an alert, as it is now."""
+    if ep.is_silent:
+        return problems.line(ep, now, snooze)
     name = f"`{escape(ep.task_name)}`"
     if ep.ended_at is not None:
         down = duration(ep.ended_at - ep.started_at)
@@ -102,8 +105,8 @@ def blind_line(ep: Episode, now: float) -> str:
     return f":warning: {name} — {error_label(ep.state)}: {reason} · {_since(ep.started_at, now)}"
 
 
-def _sort_key(ep: Episode) -> tuple[int, str, str]:
-    return (0 if ep.ended_at is None else 1, ep.stream, ep.task_name)
+def _sort_key(ep: Episode) -> tuple[int, str, str, str]:
+    return (0 if ep.ended_at is None else 1, ep.stream, ep.task_name, ep.problem)
 
 
 def _body(
@@ -161,9 +164,12 @@ def _header_and_text(alert: Alert, episodes: Sequence[Episode]) -> tuple[str, st
             return f"✅ I can read {what} again", f":white_check_mark: I can read {what} again"
         what = stream_label(open_eps[0].stream) if len(open_eps) == 1 else f"{len(open_eps)} streams"
         return f"⚠️ I cannot read {what}", f":warning: I cannot read {what}: I am blind to its dump tasks"
-    names = ", ".join(escape(f"{e.stream}/{e.task_name}") for e in (open_eps or episodes)[:_NAMES_IN_FALLBACK])
-    more = len(open_eps or episodes) - _NAMES_IN_FALLBACK
+    listed = list(dict.fromkeys(f"{e.stream}/{e.task_name}" for e in (open_eps or episodes)))
+    names = ", ".join(escape(name) for name in listed[:_NAMES_IN_FALLBACK])
+    more = len(listed) - _NAMES_IN_FALLBACK
     names += f" and {more} more" if more > 0 else ""
+    if any(e.is_silent for e in episodes):
+        return _mixed_header_and_text(episodes, open_eps, where, names)
     if not open_eps:
         longest = max((e.ended_at or 0) - e.started_at for e in episodes) if episodes else 0
         if n == 1:
@@ -187,6 +193,52 @@ def _header_and_text(alert: Alert, episodes: Sequence[Episode]) -> tuple[str, st
         title = f"{emoji} {len(open_eps)} of {n} dump tasks still failing in {where}"
         text = f"{state_emoji(worst)} {len(open_eps)} of {n} dump tasks still failing: {names}"
     return title, text
+
+
+def _mixed_header_and_text(
+    episodes: Sequence[Episode], open_eps: Sequence[Episode], where: str, names: str
+) -> tuple[str, str]:
+    """Header and fallback of an alert with a silent problem in it ("3 dump tasks need attention in stream-a")."""
+    tasks = {(e.stream, e.task_name) for e in episodes}
+    open_tasks = {(e.stream, e.task_name) for e in open_eps}
+    if not open_eps:
+        if all(problems.superseded(e) for e in episodes):
+            ep = episodes[0]
+            if len(tasks) == 1:
+                title = f"➡️ {ep.stream} / {ep.task_name} is now {ep.end_state}: alerted on its own"
+            else:
+                title = f"➡️ {len(tasks)} dump tasks in {where} turned ERROR or ABNORMAL: alerted on their own"
+            return title, f":arrow_right: No longer {problems.label(ep)}, alerted on its own: {names}"
+        longest = max((e.ended_at or 0) - e.started_at for e in episodes)
+        if len(tasks) == 1:
+            ep = episodes[0]
+            what = ", ".join(dict.fromkeys(problems.label(e) if e.is_silent else e.problem_state for e in episodes))
+            title = f"✅ Resolved: {ep.stream} / {ep.task_name} ({what} for {duration(longest)})"
+        else:
+            title = f"✅ Resolved: {len(tasks)} dump tasks in {where}"
+        return title, f":white_check_mark: Resolved: {names}"
+    states = [e for e in open_eps if not e.is_silent]
+    emoji = "🔴" if any(e.problem_state == "ERROR" for e in states) else "🟠" if states else "⚠️"
+    if len(episodes) == 1:
+        ep = episodes[0]
+        verb = "was already" if ep.baseline else "is"
+        if ep.problem == "stalled":
+            title = f"{problems.STALLED_EMOJI} {ep.stream}: dump task {ep.task_name} {verb} stalled"
+        elif ep.problem == "partitions":
+            title = f"🟠 {ep.stream}: dump task {ep.task_name} has {problems.label(ep)}"
+        else:
+            title = f"🗑️ {ep.stream}: dump task {ep.task_name} {verb} discarding records"
+        return title, f"{problems.emoji(ep)} {escape(problems.label(ep))}: {names}"
+    labels = ", ".join(dict.fromkeys(problems.label(e) if e.is_silent else e.state for e in open_eps))
+    if len(tasks) == 1:
+        ep = open_eps[0]
+        title = f"{emoji} {ep.stream}: dump task {ep.task_name} needs attention ({labels})"
+    elif len(open_tasks) == len(tasks):
+        already = " (already so when the watch began)" if all(e.baseline for e in episodes) else ""
+        title = f"{emoji} {len(tasks)} dump tasks need attention in {where}{already}"
+    else:
+        title = f"{emoji} {len(open_tasks)} of {len(tasks)} dump tasks still need attention in {where}"
+    return title, f":warning: {len(open_tasks)} dump task(s) need attention ({labels}): {names}"
 
 
 def alert_message(
@@ -259,6 +311,8 @@ def recovery_reply(episodes: Sequence[Episode]) -> Message:
         task = f"`{escape(ep.task_name)}` ({escape(ep.stream)})"
         if ep.kind == KIND_BLIND:
             lines.append(f":white_check_mark: I can read *{escape(stream_label(ep.stream))}* again (after {down})")
+        elif ep.is_silent:
+            lines.append(problems.recovery_line(ep))
         elif ep.end_state == "DELETED":
             lines.append(f":wastebasket: {task} was deleted after {down}")
         elif ep.end_state == "PAUSED":
@@ -277,12 +331,15 @@ def recovery_reply(episodes: Sequence[Episode]) -> Message:
 def reminder_reply(alert: Alert, open_episodes: Sequence[Episode], *, now: float) -> Message:
     """A reminder in the alert's thread while problems last and nobody acknowledged."""
     lines = [
-        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {escape(e.state)} for "
+        problems.short(e, now)
+        if e.is_silent
+        else f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {escape(e.state)} for "
         f"{duration(now - e.started_at)}"
         for e in sorted(open_episodes, key=_sort_key)
     ]
     who = f"{alert.mention} " if alert.mention else ""
-    text = f":alarm_clock: {who}Still failing:\n{_list(lines)}\nPress *Acknowledge* on the alert to stop reminders."
+    still = "Still failing" if not any(e.is_silent for e in open_episodes) else "Still needs attention"
+    text = f":alarm_clock: {who}{still}:\n{_list(lines)}\nPress *Acknowledge* on the alert to stop reminders."
     return Message(truncate(text, MAX_FALLBACK_TEXT), [section(text)])
 
 
@@ -290,7 +347,9 @@ def mention_reply(mentions: str, episodes: Sequence[Episode]) -> Message:
     """Pages the watchers of problems that joined an alert after it was posted: Slack notifies nobody of a
     mention that an edit adds."""
     lines = [
-        f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {escape(e.state)}"
+        problems.short(e, e.started_at)
+        if e.is_silent
+        else f"{state_emoji(e.state)} `{escape(e.task_name)}` ({escape(e.stream)}) {escape(e.state)}"
         for e in sorted(episodes, key=_sort_key)
     ]
     text = truncate(f":rotating_light: {mentions} please take a look: this alert now also lists\n{_list(lines)}")

@@ -76,6 +76,10 @@ def stream_row(row: StreamRow) -> str:
     return truncate(f"{head}\n{detail}", MAX_ROW)
 
 
+#: Silent problems (their episodes' state is the problem's name), as App Home says them.
+_SILENT_WORDS = {"stalled": "stalled", "partitions": "failed partitions", "discarding": "discarding records"}
+
+
 def alert_row(alert: AlertRow, workspace_url: str | None = None) -> str:
     """One open alert: what is wrong, since when, where, who acknowledged, and a link to the message."""
     if alert.kind == KIND_BLIND:
@@ -86,8 +90,8 @@ def alert_row(alert: AlertRow, workspace_url: str | None = None) -> str:
     else:
         worst = min((p.state for p in alert.problems), key=state_rank, default="")
         shown = [
-            f"*{escape(p.stream)}* / {escape(p.task)} {escape(p.state)}"
-            if p.state in PROBLEM_STATES
+            f"*{escape(p.stream)}* / {escape(p.task)} {escape(_SILENT_WORDS.get(p.state, p.state))}"
+            if p.state in PROBLEM_STATES or p.state in _SILENT_WORDS
             else f"*{escape(p.stream)}* / {escape(p.task)} {escape(p.state)} (recovering)"
             for p in alert.problems[:5]
         ]

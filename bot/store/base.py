@@ -44,6 +44,14 @@ SOURCE_CONFIG = "config"
 KIND_TASK = "task"
 KIND_BLIND = "blind"
 
+#: Problems of a task (an episode's `problem`): its state (ERROR/ABNORMAL, and the blind episodes of a stream),
+#: or one DIS does not report: RUNNING but moving nothing while records wait, failed partitions, discarded records.
+PROBLEM_STATE = "state"
+PROBLEM_STALLED = "stalled"
+PROBLEM_PARTITIONS = "partitions"
+PROBLEM_DISCARDING = "discarding"
+SILENT_PROBLEMS: tuple[str, ...] = (PROBLEM_STALLED, PROBLEM_PARTITIONS, PROBLEM_DISCARDING)
+
 #: Outbox kinds. `post`/`update` render the alert when they are sent; `reply`/`message`/`mention` carry their
 #: payload. A `mention` is a thread reply paging people an alert gained after it was posted (an edit notifies
 #: nobody); it is skipped when the post itself was rendered after it was queued, and so named them already.
@@ -92,6 +100,9 @@ class KnownTask:
     #: When the task was first seen in this state (epoch seconds).
     since: float = 0.0
     last_transfer_ms: int | None = None
+    #: The discard count of the last deep read (None: no deep read yet), and when it was read.
+    discarded: int | None = None
+    discarded_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -122,10 +133,18 @@ class Episode:
     alert_id: int | None = None
     #: Whether the thread already got the "recovered" reply for this episode.
     recovery_noted: bool = False
+    #: `PROBLEM_STATE`, or a silent problem (`PROBLEM_STALLED`, `PROBLEM_PARTITIONS`, `PROBLEM_DISCARDING`).
+    problem: str = PROBLEM_STATE
+    #: A silent problem's numbers as of its last change (`bot.watcher.silent` writes them, the renderer reads them).
+    detail: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
         return self.ended_at is None
+
+    @property
+    def is_silent(self) -> bool:
+        return self.problem != PROBLEM_STATE
 
 
 @dataclass(frozen=True)
@@ -258,6 +277,10 @@ class Store(Protocol):
         """Drop task states and health of a stream nobody watches any more."""
         ...
 
+    async def set_discards(self, stream: str, counts: Mapping[str, tuple[int, float]]) -> None:
+        """Record each task's discard count and when it was read (task name -> (count, at)); fenced."""
+        ...
+
     # --- episodes ---
     async def open_episode(
         self,
@@ -273,12 +296,19 @@ class Store(Protocol):
         baseline: bool = False,
         reason: str | None = None,
         last_transfer_ms: int | None = None,
+        problem: str = PROBLEM_STATE,
+        detail: dict[str, Any] | None = None,
     ) -> tuple[Episode, bool]:
         """Open an episode, or return the one already open for the same key (and False)."""
         ...
 
     async def open_episodes(
-        self, *, channel_id: str | None = None, stream: str | None = None, kind: str | None = None
+        self,
+        *,
+        channel_id: str | None = None,
+        stream: str | None = None,
+        kind: str | None = None,
+        problem: str | None = None,
     ) -> list[Episode]: ...
     async def unalerted_episodes(self) -> list[Episode]:
         """Open episodes not yet announced (snoozed ones included; the caller filters)."""
@@ -289,9 +319,23 @@ class Store(Protocol):
         ...
 
     async def episodes_for_alert(self, alert_id: int) -> list[Episode]: ...
-    async def update_episode(self, episode_id: int, *, state: str) -> None: ...
-    async def close_episode(self, episode_id: int, *, ended_at: float, end_state: str, note: bool = True) -> None:
-        """End an episode; with `note=False` its thread gets no "recovered" reply (unwatched, never posted)."""
+    async def update_episode(
+        self, episode_id: int, *, state: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """Change an open episode's state and/or detail (fenced)."""
+        ...
+
+    async def close_episode(
+        self,
+        episode_id: int,
+        *,
+        ended_at: float,
+        end_state: str,
+        note: bool = True,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """End an episode; with `note=False` its thread gets no "recovered" reply (unwatched, never posted).
+        `detail` replaces the episode's (a silent problem's numbers when it ended)."""
         ...
 
     async def mark_recoveries_noted(self, episode_ids: Sequence[int]) -> None: ...

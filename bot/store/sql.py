@@ -35,7 +35,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +55,7 @@ from bot.store.base import (
     OUT_UPDATE,
     PARKED,
     PENDING,
+    PROBLEM_STATE,
     SENDING,
     SOURCE_COMMAND,
     SOURCE_CONFIG,
@@ -426,6 +427,8 @@ class SqlStore:
                 "state": t.state,
                 "since": t.since,
                 "last_transfer_ms": t.last_transfer_ms,
+                "discarded": t.discarded,
+                "discarded_at": t.discarded_at,
             }
             for t in upsert
         ]
@@ -438,7 +441,10 @@ class SqlStore:
                 stmt = self._insert(task_states)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["stream", "task_name"],
-                    set_={c: stmt.excluded[c] for c in ("task_id", "state", "since", "last_transfer_ms")},
+                    set_={
+                        c: stmt.excluded[c]
+                        for c in ("task_id", "state", "since", "last_transfer_ms", "discarded", "discarded_at")
+                    },
                 )
                 await self._write_many(stmt, rows)
             for chunk in iter_chunks(gone, 500):
@@ -450,6 +456,15 @@ class SqlStore:
         async with self._joined(write=True) as tx:
             await tx.conn.execute(stmt, rows)
             tx.changed = True
+
+    async def set_discards(self, stream: str, counts: Mapping[str, tuple[int, float]]) -> None:
+        if not counts:
+            return
+        async with self.transaction():
+            await self.check_fence()
+            for task_name, (count, at) in counts.items():
+                stmt = task_states.update().where(task_states.c.stream == stream, task_states.c.task_name == task_name)
+                await self._write(stmt.values(discarded=count, discarded_at=at))
 
     async def forget_stream(self, stream: str) -> None:
         async with self.transaction():
@@ -472,8 +487,10 @@ class SqlStore:
         baseline: bool = False,
         reason: str | None = None,
         last_transfer_ms: int | None = None,
+        problem: str = PROBLEM_STATE,
+        detail: dict[str, Any] | None = None,
     ) -> tuple[Episode, bool]:
-        key = dict(channel_id=channel_id, stream=stream, task_name=task_name, kind=kind)
+        key = dict(channel_id=channel_id, stream=stream, task_name=task_name, kind=kind, problem=problem)
         values = dict(
             key,
             task_id=task_id,
@@ -484,6 +501,7 @@ class SqlStore:
             started_at=started_at,
             reason=reason,
             last_transfer_ms=last_transfer_ms,
+            detail=detail,
         )
         async with self.transaction():
             # The partial unique index (one open episode per key) turns a second opening into "nothing inserted".
@@ -492,9 +510,17 @@ class SqlStore:
         return from_row(Episode, row), created > 0
 
     async def open_episodes(
-        self, *, channel_id: str | None = None, stream: str | None = None, kind: str | None = None
+        self,
+        *,
+        channel_id: str | None = None,
+        stream: str | None = None,
+        kind: str | None = None,
+        problem: str | None = None,
     ) -> list[Episode]:
-        where = [*_equal(episodes, channel_id=channel_id, stream=stream, kind=kind), episodes.c.ended_at.is_(None)]
+        where = [
+            *_equal(episodes, channel_id=channel_id, stream=stream, kind=kind, problem=problem),
+            episodes.c.ended_at.is_(None),
+        ]
         return await self._episodes(*where)
 
     async def _episodes(self, *where: sa.ColumnElement[bool]) -> list[Episode]:
@@ -512,12 +538,31 @@ class SqlStore:
     async def episodes_for_alert(self, alert_id: int) -> list[Episode]:
         return await self._episodes(episodes.c.alert_id == alert_id)
 
-    async def update_episode(self, episode_id: int, *, state: str) -> None:
-        await self._write(episodes.update().where(episodes.c.id == episode_id).values(state=state), fenced=True)
+    async def update_episode(
+        self, episode_id: int, *, state: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        values: dict[str, Any] = {}
+        if state is not None:
+            values["state"] = state
+        if detail is not None:
+            values["detail"] = detail
+        if values:
+            await self._write(episodes.update().where(episodes.c.id == episode_id).values(**values), fenced=True)
 
-    async def close_episode(self, episode_id: int, *, ended_at: float, end_state: str, note: bool = True) -> None:
+    async def close_episode(
+        self,
+        episode_id: int,
+        *,
+        ended_at: float,
+        end_state: str,
+        note: bool = True,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         stmt = episodes.update().where(episodes.c.id == episode_id, episodes.c.ended_at.is_(None))
-        await self._write(stmt.values(ended_at=ended_at, end_state=end_state, recovery_noted=not note))
+        values: dict[str, Any] = {"ended_at": ended_at, "end_state": end_state, "recovery_noted": not note}
+        if detail is not None:
+            values["detail"] = detail
+        await self._write(stmt.values(**values))
 
     async def mark_recoveries_noted(self, episode_ids: Sequence[int]) -> None:
         async with self.transaction():

@@ -55,6 +55,9 @@ task_states = sa.Table(
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("since", Seconds, nullable=False),
     sa.Column("last_transfer_ms", sa.BigInteger),
+    # The discard count of the task's last deep read, and when: the baseline its growth is measured from.
+    sa.Column("discarded", sa.BigInteger),
+    sa.Column("discarded_at", Seconds),
 )
 
 alerts = sa.Table(
@@ -97,13 +100,18 @@ episodes = sa.Table(
     sa.Column("last_transfer_ms", sa.BigInteger),
     sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id")),
     sa.Column("recovery_noted", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()),
-    # At most one open episode per task per channel: the heart of "never alert twice".
+    # Which problem of the task: its state (ERROR/ABNORMAL), or stalled / partitions / discarding.
+    sa.Column("problem", sa.Text, nullable=False, server_default="state"),
+    # What a silent problem shows and is edited by (backlog, last transfer, retention bucket, discard counts).
+    sa.Column("detail", Document),
+    # At most one open episode per task, channel and problem: the heart of "never alert twice".
     sa.Index(
         "episodes_one_open",
         "channel_id",
         "stream",
         "task_name",
         "kind",
+        "problem",
         unique=True,
         sqlite_where=sa.text("ended_at IS NULL"),
         postgresql_where=sa.text("ended_at IS NULL"),

@@ -1,9 +1,11 @@
-"""The watcher: polls watched streams, alerts Slack when a dump task turns ERROR or ABNORMAL, and follows
-each problem until it ends (update in place, thread replies, reminders, acknowledge, snooze).
+"""The watcher: polls watched streams, alerts Slack when a dump task turns ERROR or ABNORMAL or fails silently
+(stalled, failed partitions, discarding), and follows each problem until it ends (update in place, thread
+replies, reminders, acknowledge, snooze).
 
-    Watcher (watcher.py)       the loop: cycles, start/stop, stream discovery for `*`
+    Watcher (watcher.py)       the loop: cycles, start/stop, stream discovery for `*`, which tasks to deep-read
     ├── poll results → AlertEngine (engine.py)   pure-ish bookkeeping on the Store, one transaction each
-    │       └── transitions.py                 pure: open problems + new task list -> events
+    │       ├── transitions.py                 pure: open problems + new task list -> events
+    │       └── silent.py                      pure: one deep read + open silent problems -> decisions
     └── OutboxSender (outbox.py)               delivers queued Slack calls: per-channel rate, retries
 """
 

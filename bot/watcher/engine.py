@@ -5,8 +5,10 @@ sees to it), so nothing interleaves with one: a poll result is applied whole or 
 leave only through the outbox (`OutboxSender`), never from here. That is what makes "no duplicates, nothing
 lost" checkable:
 
-- a problem is an *episode* (channel, stream, task); the store allows one open episode per key, so
-  applying the same poll twice, or again after a restart, cannot alert twice;
+- a problem is an *episode* (channel, stream, task, problem); the store allows one open episode per key, so
+  applying the same poll twice, or again after a restart, cannot alert twice. The problem is the task's state
+  (ERROR/ABNORMAL, from the list read) or a silent one judged from a deep read (`silent.py`: stalled, failed
+  partitions, discarding), which is judged only while the task is RUNNING and ends quietly when it is not;
 - an alert is posted by an outbox row keyed `alert:<id>:post`, created in the same transaction as the
   alert and its episodes; a crash before the commit loses nothing (the next poll sees the problem again),
   a crash after it delivers the row on the next start;
@@ -28,13 +30,14 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import metrics
-from bot.dis.models import TaskList, TransferTask
+from bot.dis.lag import TaskLag
+from bot.dis.models import TaskList, TaskState, TransferTask
 from bot.errors import DisError
 from bot.message import Message
 from bot.store.base import (
@@ -45,6 +48,8 @@ from bot.store.base import (
     OUT_POST,
     OUT_REPLY,
     OUT_UPDATE,
+    PROBLEM_STALLED,
+    PROBLEM_STATE,
     Alert,
     Episode,
     KnownTask,
@@ -53,12 +58,16 @@ from bot.store.base import (
     Subscription,
 )
 from bot.watcher.render import AlertRenderer
+from bot.watcher.silent import Action, Reading, discard_growth, judge
 from bot.watcher.status import PollStatus
 from bot.watcher.transitions import DELETED, Change, same_task, task_events
 
 logger = logging.getLogger("bot.watcher")
 
 UNWATCHED = "UNWATCHED"
+
+#: task -> problem -> detail of the open silent problems of one stream.
+OpenSilent = dict[str, dict[str, dict[str, Any]]]
 READABLE = "READABLE"
 
 
@@ -117,6 +126,9 @@ class AlertEngine:
         clock: wall clock in epoch seconds (tests pass a fake one to step through reminders and snoozes).
         repeat_minutes: `WATCH_REPEAT_MINUTES` (0 = no reminders).
         failures_before_warning: `WATCH_FAILURES_BEFORE_WARNING`.
+        stall_minutes: `WATCH_STALL_MINUTES` (0: stalls are not judged).
+        quiet_seconds: how long without new discards ends a discarding problem (`WATCH_STALL_MINUTES`, or the
+            deep interval when stalls are off).
         on_enqueue: called whenever a Slack call was queued (wakes the outbox sender).
     """
 
@@ -128,9 +140,13 @@ class AlertEngine:
         clock: Callable[[], float] = time.time,
         repeat_minutes: float = 60.0,
         failures_before_warning: int = 5,
+        stall_minutes: float = 30.0,
+        quiet_seconds: float | None = None,
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self.stall_seconds = max(0.0, stall_minutes * 60)
+        self.quiet_seconds = self.stall_seconds if quiet_seconds is None else quiet_seconds
         self.renderer = renderer
         self.clock = clock
         self.repeat_minutes = repeat_minutes
@@ -139,6 +155,9 @@ class AlertEngine:
         #: Last known task states and stream health, read from the store by `load()`.
         self.states: dict[str, dict[str, KnownTask]] = {}
         self.health: dict[str, StreamHealth] = {}
+        #: stream -> task -> problem -> detail of an open silent problem (in some channel): what the poll loop needs
+        #: to decide which of them to deep-read, to see them end.
+        self.silent: dict[str, OpenSilent] = {}
         self._loaded = False
         #: The last poll of each stream since this process started.
         self.polls: dict[str, PollStatus] = {}
@@ -162,6 +181,10 @@ class AlertEngine:
             return
         self.states = await self.store.task_states()
         self.health = await self.store.stream_health()
+        self.silent = {}
+        for ep in await self.store.open_episodes(kind=KIND_TASK):
+            if ep.is_silent:
+                self.silent.setdefault(ep.stream, {}).setdefault(ep.task_name, {})[ep.problem] = ep.detail or {}
         self._loaded = True
 
     # ------------------------------------------------------------------ routing
@@ -204,11 +227,14 @@ class AlertEngine:
         cycle: Cycle | None = None,
         *,
         read: int | None = None,
+        deep: Mapping[str, TaskLag] | None = None,
     ) -> None:
         """Apply a successful poll of `stream` for the channels in `subs`.
 
         Outside a cycle (`cycle=None`, e.g. right after `/dis watch`) new problems are announced at once.
-        `read` is the ticket from `read_started()` (None: applied whatever its age).
+        `read` is the ticket from `read_started()` (None: applied whatever its age). `deep`: the tasks deep-read
+        with this poll (task name -> lag); silent problems are judged for those, and end quietly for tasks that
+        left RUNNING. A task whose deep read failed is not in it: its silent problems stay as they are.
         """
         await self.load()
         now = self.clock()
@@ -220,11 +246,30 @@ class AlertEngine:
                 return
             previous = self.states.get(stream, {})
             current = await self._save_states(stream, previous, result.tasks, now)
+            readings = await self._readings(stream, current, deep or {}, now)
             await self._readable(stream, now)
             for sub in subs:
                 if (sub.channel_id, sub.stream) not in self.removed:
                     await self._apply(sub, stream, result.tasks, previous, now, cycle)
+                    if readings or self.silent.get(stream):
+                        await self._apply_silent(sub, stream, result.tasks, readings, now, cycle)
+            silent = self.silent.get(stream)
+            if readings or silent:
+                silent = {}
+                for ep in await self.store.open_episodes(stream=stream, kind=KIND_TASK):
+                    if ep.is_silent:
+                        silent.setdefault(ep.task_name, {})[ep.problem] = ep.detail or {}
         self.states[stream] = current
+        if silent:
+            self.silent[stream] = silent
+        else:
+            self.silent.pop(stream, None)
+        gone = set(previous) - set(current)
+        if gone:
+            metrics.forget_task_lag(stream, gone)
+        for name, lag in (deep or {}).items():
+            known_backlog = bool(lag.partitions) and all(p.backlog is not None for p in lag.partitions)
+            metrics.set_task_lag(stream, name, lag.backlog if known_backlog else None, lag.discarded)
         self.health.pop(stream, None)
         self._note_read(stream, read, result)
         counts = result.counts()
@@ -315,7 +360,9 @@ class AlertEngine:
         before = self.polls.pop(stream, None)
         self.states.pop(stream, None)
         self.health.pop(stream, None)
+        self.silent.pop(stream, None)
         self._applied.pop(stream, None)
+        metrics.forget_task_lag(stream)
         if before is not None:
             metrics.set_stream_states(stream, {}, set(before.counts))
 
@@ -432,6 +479,7 @@ class AlertEngine:
                 current[task.task_name] = replace(old, last_transfer_ms=task.last_transfer_timestamp)
                 continue
             same = old is not None and old.state == task.state and same_task(old.task_id, task.task_id)
+            kept = old is not None and same_task(old.task_id, task.task_id)  # re-created: its counts start anew
             known = KnownTask(
                 stream=stream,
                 task_name=task.task_name,
@@ -439,6 +487,8 @@ class AlertEngine:
                 task_id=task.task_id,
                 since=old.since if old is not None and same else now,
                 last_transfer_ms=task.last_transfer_timestamp,
+                discarded=old.discarded if old is not None and kept else None,
+                discarded_at=old.discarded_at if old is not None and kept else None,
             )
             current[task.task_name] = known
             changed.append(known)
@@ -457,7 +507,10 @@ class AlertEngine:
     ) -> None:
         channel = sub.channel_id
         opened = {
-            e.task_name: e for e in await self.store.open_episodes(channel_id=channel, stream=stream, kind=KIND_TASK)
+            e.task_name: e
+            for e in await self.store.open_episodes(
+                channel_id=channel, stream=stream, kind=KIND_TASK, problem=PROBLEM_STATE
+            )
         }
         events = task_events(
             {name: ep.state for name, ep in opened.items()},
@@ -494,7 +547,7 @@ class AlertEngine:
                 await self.store.update_episode(ep.id, state=event.state)
             else:
                 await self.store.close_episode(ep.id, ended_at=now, end_state=event.state, note=ep.alert_id is not None)
-                metrics.ALERTS.labels(event="resolved").inc()
+                metrics.ALERTS.labels(event="resolved", problem=PROBLEM_STATE).inc()
                 logger.info(
                     "watch.recovered",
                     extra={"stream": stream, "task": event.task_name, "channel": channel, "state": event.state},
@@ -508,12 +561,123 @@ class AlertEngine:
         if sub.baseline_pending and not sub.is_wildcard:
             await self.store.set_baseline_done(channel, stream)
 
+    async def _readings(
+        self, stream: str, current: dict[str, KnownTask], deep: Mapping[str, TaskLag], now: float
+    ) -> dict[str, Reading]:
+        """Deep reads judged once for every channel: discards measured against each task's baseline, which is
+        moved to this read (written with the poll, so a restart neither re-alerts old discards nor forgets them)."""
+        readings: dict[str, Reading] = {}
+        counts: dict[str, tuple[int, float]] = {}
+        for name, lag in deep.items():
+            known = current.get(name)
+            if known is None:
+                continue
+            growth = discard_growth(known.discarded, lag.discarded)
+            readings[name] = Reading(
+                lag,
+                now,
+                self.stall_seconds,
+                self.quiet_seconds,
+                discard_growth=growth,
+                discard_since=known.discarded_at,
+            )
+            if known.discarded != lag.discarded or known.discarded_at is None:
+                counts[name] = (lag.discarded, now)
+                current[name] = replace(known, discarded=lag.discarded, discarded_at=now)
+        await self.store.set_discards(stream, counts)
+        return readings
+
+    async def _apply_silent(
+        self,
+        sub: Subscription,
+        stream: str,
+        tasks: Sequence[TransferTask],
+        readings: Mapping[str, Reading],
+        now: float,
+        cycle: Cycle | None,
+    ) -> None:
+        """Silent problems of one channel: judged from this poll's deep reads while a task is RUNNING, ended
+        quietly (no reply: the state's own alert or handling speaks for it) when it is not."""
+        channel = sub.channel_id
+        opened: dict[str, dict[str, Episode]] = defaultdict(dict)
+        for ep in await self.store.open_episodes(channel_id=channel, stream=stream, kind=KIND_TASK):
+            if ep.is_silent:
+                opened[ep.task_name][ep.problem] = ep
+        if not opened and not readings:
+            return
+        listed = {t.task_name: t for t in tasks}
+        touched: set[int] = set()
+        fresh: list[Episode] = []
+        for name, problems in list(opened.items()):
+            end = _silent_end(listed.get(name), next(iter(problems.values())).task_id)
+            if end is None:
+                continue  # still RUNNING: judged below if it was read in detail
+            for ep in problems.values():
+                await self.store.close_episode(ep.id, ended_at=now, end_state=end, note=False)
+                if ep.alert_id is not None:
+                    touched.add(ep.alert_id)
+            del opened[name]
+        for name, reading in readings.items():
+            task = listed.get(name)
+            if task is None or task.state != TaskState.RUNNING:
+                continue
+            for decision in judge(reading, opened.get(name, {})):
+                ep = decision.episode
+                if decision.action is Action.OPEN:
+                    detail = decision.detail
+                    if decision.problem == PROBLEM_STALLED:
+                        # What the list said when the stall was found: the poll loop deep-reads the task again
+                        # once the list shows a newer transfer (or a retention threshold passes), not every cycle.
+                        detail = {**detail, "list_transfer_ms": task.last_transfer_timestamp}
+                    new, created = await self.store.open_episode(
+                        channel_id=channel,
+                        stream=stream,
+                        task_name=name,
+                        kind=KIND_TASK,
+                        state=decision.problem,
+                        started_at=now,
+                        task_id=task.task_id,
+                        baseline=sub.baseline_pending,
+                        last_transfer_ms=reading.lag.last_transfer_ms,
+                        problem=decision.problem,
+                        detail=detail,
+                    )
+                    if created:
+                        fresh.append(new)
+                elif ep is not None and decision.action is Action.UPDATE:
+                    await self.store.update_episode(ep.id, detail=decision.detail)
+                    if decision.edit and ep.alert_id is not None:
+                        touched.add(ep.alert_id)
+                elif ep is not None:
+                    # The detail first: that write is fenced (a recovery no list change accompanies is still
+                    # the leader's alone to record), then the end.
+                    await self.store.update_episode(ep.id, detail=decision.detail)
+                    note = ep.alert_id is not None
+                    await self.store.close_episode(ep.id, ended_at=now, end_state=TaskState.RUNNING, note=note)
+                    metrics.ALERTS.labels(event="resolved", problem=decision.problem).inc()
+                    logger.info(
+                        "watch.recovered",
+                        extra={"stream": stream, "task": name, "channel": channel, "problem": decision.problem},
+                    )
+                    if ep.alert_id is not None:
+                        touched.add(ep.alert_id)
+        for alert_id in touched:
+            await self._alert_changed(alert_id, now)
+        if fresh:
+            await self._new_problems(sub, fresh, now, cycle)
+
     async def _new_problems(self, sub: Subscription, fresh: list[Episode], now: float, cycle: Cycle | None) -> None:
         for ep in fresh:
             self._log_when_recorded(
                 logging.WARNING,
                 "watch.problem",
-                {"stream": ep.stream, "task": ep.task_name, "state": ep.state, "channel": ep.channel_id},
+                {
+                    "stream": ep.stream,
+                    "task": ep.task_name,
+                    "state": ep.state,
+                    "problem": ep.problem,
+                    "channel": ep.channel_id,
+                },
             )
         snoozed = {(s.stream, s.task_name) for s in await self.store.snoozes(now=now, channel_id=sub.channel_id)}
         active = [e for e in fresh if (e.stream, e.task_name) not in snoozed]
@@ -560,7 +724,7 @@ class AlertEngine:
                 self.renderer.mention(new, episodes),
                 now,
             )
-        metrics.ALERTS.labels(event="raised").inc(len(episodes))
+        _count("raised", episodes)
         logger.info(
             "watch.alert_grew",
             extra={"alert_id": alert.id, "channel": alert.channel_id, "problems": len(episodes)},
@@ -573,7 +737,7 @@ class AlertEngine:
         await self.store.attach_episodes([e.id for e in episodes], alert.id)
         await self._enqueue(f"alert:{alert.id}:post", channel, OUT_POST, alert.id, None, now)
         if kind == KIND_TASK:
-            metrics.ALERTS.labels(event="raised").inc(len(episodes))
+            _count("raised", episodes)
         logger.info(
             "watch.alert",
             extra={"alert_id": alert.id, "channel": channel, "kind": kind, "problems": len(episodes)},
@@ -703,7 +867,25 @@ class AlertEngine:
             await self._enqueue(
                 f"alert:{alert.id}:reminder:{number}", alert.channel_id, OUT_REPLY, alert.id, reply, now
             )
-            metrics.ALERTS.labels(event="reminded").inc()
+            for problem in sorted({e.problem for e in still}):
+                metrics.ALERTS.labels(event="reminded", problem=problem).inc()
+
+
+def _silent_end(task: TransferTask | None, task_id: str | None) -> str | None:
+    """How a task's silent problems end when it is no longer RUNNING: its state (the ERROR alert, or the pause,
+    speaks for it), or DELETED when it is gone or re-created; None while it is still the same RUNNING task."""
+    if task is None or task.state == TaskState.DELETE or not same_task(task_id, task.task_id):
+        return DELETED
+    return None if task.state == TaskState.RUNNING else task.state
+
+
+def _count(event: str, episodes: Iterable[Episode]) -> None:
+    """`disbot_alerts_total` for these episodes, by problem."""
+    by_problem: dict[str, int] = defaultdict(int)
+    for ep in episodes:
+        by_problem[ep.problem] += 1
+    for problem, n in by_problem.items():
+        metrics.ALERTS.labels(event=event, problem=problem).inc(n)
 
 
 def _identity(result: TaskList) -> tuple[int, float]:

@@ -6,6 +6,15 @@ thousand streams do not hit DIS at once. Reads go through `TaskService.tasks(str
 the command cache and refresh it. `*` watches are expanded through the streams list, re-read every
 `discovery_interval` seconds.
 
+Deep reads (the silent problems DIS does not report, `bot.watcher.silent`): after a stream's list read, the tasks
+that need one are read in detail, with one description of the stream shared by them, inside that stream's slot
+of the concurrency bound (so deep reads never add reads in flight): RUNNING tasks whose list-level last transfer
+is missing or older than `WATCH_STALL_MINUTES` (every cycle), tasks with open failed partitions or discards (every
+cycle, to see them end), a stalled task once the list shows a newer transfer or a retention threshold passes, and
+every task once per `WATCH_DEEP_INTERVAL_SECONDS` in its stream's slot (a stable hash of the stream's name), so
+1,000 streams are spread over the interval rather than read in one burst. The results are applied with
+the list read, in one transaction. A failed deep read is neither a problem nor a recovery.
+
 The store is opened and closed by the caller; `stop()` finishes the cycle in flight and flushes the outbox
 within its timeout.
 
@@ -25,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -36,12 +47,24 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.config import Settings
 from bot.dis.api import TaskReads
+from bot.dis.lag import TaskLag, task_lag
+from bot.dis.models import TaskList, TaskState
 from bot.errors import DisError, FencedOut, NotFound, StoreUnavailable, Unavailable
-from bot.store.base import ALL_STREAMS, SOURCE_CONFIG, Store, StreamPoll, Subscription
+from bot.store.base import (
+    ALL_STREAMS,
+    PROBLEM_DISCARDING,
+    PROBLEM_PARTITIONS,
+    PROBLEM_STALLED,
+    SOURCE_CONFIG,
+    Store,
+    StreamPoll,
+    Subscription,
+)
 from bot.watcher.config import parse_dis_watch
 from bot.watcher.engine import AlertEngine, Cycle, route
 from bot.watcher.outbox import Backoff, OutboxSender
 from bot.watcher.render import AlertRenderer
+from bot.watcher.silent import ONE_HOUR, SIX_HOURS
 
 logger = logging.getLogger("bot.watcher")
 
@@ -118,7 +141,13 @@ class Watcher:
             clock=clock,
             repeat_minutes=settings.watch_repeat_minutes,
             failures_before_warning=settings.watch_failures_before_warning,
+            stall_minutes=settings.watch_stall_minutes,
+            quiet_seconds=settings.watch_stall_minutes * 60 or settings.watch_deep_interval_seconds,
         )
+        self.stall_seconds = max(0.0, settings.watch_stall_minutes * 60)
+        self.deep_interval = max(0.0, settings.watch_deep_interval_seconds)
+        #: stream -> when its tasks' deep slots were last considered (a slot passed since then is due now).
+        self._deep_at: dict[str, float] = {}
         self.sender = OutboxSender(
             store,
             slack,
@@ -406,6 +435,7 @@ class Watcher:
             known = (set(self.engine.states) | set(self.engine.polls) | set(self.engine.health)) - {ALL_STREAMS}
             for gone in sorted(known - streams):
                 await self.engine.forget_stream(gone)
+                self._deep_at.pop(gone, None)
         ordered = sorted(streams)
         routes = route(subs, ordered)
         failures = await self._poll_all(ordered, routes, cycle)
@@ -513,8 +543,62 @@ class Watcher:
             error = Unavailable(f"unexpected {type(exc).__name__}")
             await self._record(self.engine.record_poll_failure, stream, error, subs, cycle, read=read)
             return False
-        await self._record(self.engine.record_poll, stream, result, subs, cycle, read=read)
+        try:
+            deep = await self._deep_reads(stream, result)
+        except Exception:
+            logger.exception("watch.deep_read_crashed", extra={"stream": stream})
+            deep = {}  # the list read still counts: its alerts do not wait on the details
+        await self._record(self.engine.record_poll, stream, result, subs, cycle, read=read, deep=deep)
         return True
+
+    def deep_due(self, stream: str, result: TaskList, now: float) -> list[str]:
+        """The tasks of `stream` to read in detail this cycle (see the module docstring)."""
+        if self.stall_seconds <= 0 and self.deep_interval <= 0:
+            return []
+        before = self._deep_at.get(stream, now - self.interval)
+        self._deep_at[stream] = now
+        slot = self.deep_interval > 0 and _slot_passed(stream, before, now, self.deep_interval)
+        open_ = self.engine.silent.get(stream, {})
+        due: list[str] = []
+        for task in result.tasks:
+            running = task.state == TaskState.RUNNING
+            problems = open_.get(task.task_name, {})
+            last = task.last_transfer_timestamp
+            if running and (PROBLEM_PARTITIONS in problems or PROBLEM_DISCARDING in problems):
+                due.append(task.task_name)  # only a deep read shows them end
+            elif running and PROBLEM_STALLED in problems:
+                if slot or _stall_changed(problems[PROBLEM_STALLED], last, before, now):
+                    due.append(task.task_name)
+            elif running and self.stall_seconds > 0 and (last is None or now - last / 1000 >= self.stall_seconds):
+                due.append(task.task_name)
+            elif slot and task.state != TaskState.DELETE:
+                due.append(task.task_name)
+        return due
+
+    async def _deep_reads(self, stream: str, result: TaskList) -> dict[str, TaskLag]:
+        """Deep-read the tasks due (fresh, single flight, in this stream's slot of the concurrency bound).
+
+        The stream is described first, then the tasks: a task that transfers in between reads a smaller backlog,
+        never a larger one, so a race can hide a stall for a cycle but never invent one.
+        """
+        now = self.clock()
+        names = self.deep_due(stream, result, now)
+        if not names:
+            return {}
+        try:
+            described = await self.tasks.stream(stream, fresh=True)
+        except DisError as exc:
+            logger.info("watch.deep_read_failed", extra={"stream": stream, "error_kind": exc.kind})
+            return {}
+        out: dict[str, TaskLag] = {}
+        for name in names:
+            try:
+                detail = await self.tasks.task(stream, name, fresh=True)
+            except DisError as exc:
+                logger.info("watch.deep_read_failed", extra={"stream": stream, "task": name, "error_kind": exc.kind})
+                continue
+            out[name] = task_lag(detail, described, read_at=now)
+        return out
 
     async def _record(self, apply: Callable[..., Awaitable[None]], stream: str, *args: Any, **kwargs: Any) -> None:
         """Apply a poll's result; if the store refuses, the engine remembers nothing, so the next poll redoes it."""
@@ -526,6 +610,26 @@ class Watcher:
             self._fenced(exc)  # cancels this cycle: the new leader polls again from what the store holds
         except Exception:
             logger.exception("watch.apply_failed", extra={"stream": stream})
+
+
+def _slot_passed(stream: str, before: float, now: float, interval: float) -> bool:
+    """Whether the stream's deep slot (a phase in [0, interval) from a stable hash of its name) came round in
+    (before, now]. One slot per stream, not per task: its tasks are read in the same cycle and share one
+    description of the stream (per-task slots cost a description for nearly every task read)."""
+    digest = hashlib.blake2b(stream.encode(), digest_size=8).digest()
+    phase = int.from_bytes(digest, "big") / 2**64 * interval
+    return math.floor((now - phase) / interval) > math.floor((before - phase) / interval)
+
+
+def _stall_changed(detail: dict[str, Any], listed_ms: int | None, before: float, now: float) -> bool:
+    """Whether an open stall needs a deep read: the list shows a transfer it did not when the stall was found
+    (it may have ended), or a retention threshold (6 h, 1 h left, loss) passed since the last cycle (an edit)."""
+    if "list_transfer_ms" not in detail or listed_ms != detail["list_transfer_ms"]:
+        return True
+    loss_at = detail.get("loss_at")
+    if loss_at is None:
+        return False
+    return any(before < loss_at - ahead <= now for ahead in (SIX_HOURS, ONE_HOUR, 0.0))
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -184,6 +184,8 @@ METRIC_FAMILIES = (
     "disbot_outbox_depth",
     "disbot_outbox_delivery_failures_total",
     "disbot_watched_tasks",
+    "disbot_task_backlog_records",
+    "disbot_task_discarded_records",
     "disbot_socket_mode_connected",
     "disbot_socket_mode_reconnects_total",
 )

@@ -98,11 +98,14 @@ async def test_without_a_watcher_the_tab_shows_how_to_use_the_bot(make_bot) -> N
 async def test_alert_and_state_metrics_move_with_the_watcher(watched) -> None:
     """Alerts raised/resolved, tasks per state, cycle duration, outbox depth and failures follow the watcher."""
     bot, watcher = watched
-    raised, resolved = value("disbot_alerts_total", event="raised"), value("disbot_alerts_total", event="resolved")
+    raised, resolved = (
+        value("disbot_alerts_total", event="raised", problem="state"),
+        value("disbot_alerts_total", event="resolved", problem="state"),
+    )
     cycles = value("disbot_watch_cycle_seconds_count")
 
     await watcher.run_cycle()
-    assert value("disbot_alerts_total", event="raised") == raised + 1
+    assert value("disbot_alerts_total", event="raised", problem="state") == raised + 1
     assert value("disbot_watched_tasks", stream="orders-prod", state="ERROR") == 1
     assert value("disbot_watched_tasks", stream="orders-prod", state="RUNNING") == 1
     assert await watcher.store.outbox_depth() == 1  # the alert waits in the outbox
@@ -114,7 +117,7 @@ async def test_alert_and_state_metrics_move_with_the_watcher(watched) -> None:
 
     bot.sim.set_state("orders-prod", "to-dws", "RUNNING")
     await watcher.run_cycle()
-    assert value("disbot_alerts_total", event="resolved") == resolved + 1
+    assert value("disbot_alerts_total", event="resolved", problem="state") == resolved + 1
     assert value("disbot_watched_tasks", stream="orders-prod", state="ERROR") == 0
     assert value("disbot_watched_tasks", stream="orders-prod", state="RUNNING") == 2
     assert value("disbot_watch_cycle_seconds_count") == cycles + 2

@@ -83,6 +83,26 @@ async def test_one_stream_with_an_open_alert(store) -> None:
     assert f"<!date^{int(NOW - 30)}^" in text(blocks)  # each reader sees their own time zone
 
 
+async def test_a_silent_problem_reads_as_what_it_is_not_as_recovering(store) -> None:
+    """An open stalled or discarding alert on App Home names the problem ("stalled"), not "(recovering)"."""
+    await watch(store, "C1", "orders-prod", {"to-obs": "RUNNING"})
+    episode, _ = await store.open_episode(
+        channel_id="C1",
+        stream="orders-prod",
+        task_name="to-obs",
+        kind=KIND_TASK,
+        state="stalled",
+        started_at=NOW - 300,
+        problem="stalled",
+        detail={"backlog": 5},
+    )
+    alert = await store.create_alert("C1", KIND_TASK, now=NOW - 300)
+    await store.attach_episodes([episode.id], alert.id)
+    overview = await collect_overview(store, last_reads={"orders-prod": NOW - 30})
+    shown = "\n".join(render_blocks(valid_home(home_view(overview, now=NOW, workspace_url=WORKSPACE))))
+    assert "*orders-prod* / to-obs stalled" in shown and "recovering" not in shown
+
+
 async def test_acked_alert_and_unreadable_stream(store) -> None:
     """An acknowledged alert names who acked; a stream the watcher cannot read says so, first in the list."""
     from bot.store.base import StreamHealth
