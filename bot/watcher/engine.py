@@ -612,10 +612,10 @@ class AlertEngine:
             end = _silent_end(listed.get(name), next(iter(problems.values())).task_id)
             if end is None:
                 continue  # still RUNNING: judged below if it was read in detail
-            for ep in problems.values():
-                await self.store.close_episode(ep.id, ended_at=now, end_state=end, note=False)
-                if ep.alert_id is not None:
-                    touched.add(ep.alert_id)
+            for quiet in problems.values():
+                await self.store.close_episode(quiet.id, ended_at=now, end_state=end, note=False)
+                if quiet.alert_id is not None:
+                    touched.add(quiet.alert_id)
             del opened[name]
         for name, reading in readings.items():
             task = listed.get(name)

@@ -21,7 +21,7 @@ branch_labels = None
 depends_on = None
 
 _DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-_SECONDS = sa.REAL().with_variant(sa.DOUBLE_PRECISION(), "postgresql")
+_SECONDS: sa.types.TypeEngine[float] = sa.REAL().with_variant(sa.DOUBLE_PRECISION(), "postgresql")
 
 
 def upgrade() -> None:
