@@ -600,9 +600,9 @@ class AlertEngine:
         quietly (no reply: the state's own alert or handling speaks for it) when it is not."""
         channel = sub.channel_id
         opened: dict[str, dict[str, Episode]] = defaultdict(dict)
-        for ep in await self.store.open_episodes(channel_id=channel, stream=stream, kind=KIND_TASK):
-            if ep.is_silent:
-                opened[ep.task_name][ep.problem] = ep
+        for episode in await self.store.open_episodes(channel_id=channel, stream=stream, kind=KIND_TASK):
+            if episode.is_silent:
+                opened[episode.task_name][episode.problem] = episode
         if not opened and not readings:
             return
         listed = {t.task_name: t for t in tasks}
