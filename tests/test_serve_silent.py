@@ -64,3 +64,72 @@ async def test_a_stalled_task_is_alerted_once_across_a_restart_and_recovers(sim,
         assert "`to-obs` (orders-prod) transferring again, backlog cleared in" in reply.payload["text"]
         assert [c for c in fake.calls_to("chat.postMessage", ok=True) if top_level(c)] == [post]
         assert "Traceback" not in first.output + second.output
+
+
+async def test_failed_partitions_and_discards_are_alerted_edited_and_recovered_across_a_sigkill(sim, tmp_path) -> None:
+    """Served: a failed partition and a task's discards are each posted once, edited as they grow, not posted again
+    by a bot restarted after SIGKILL (its discard baseline kept), and each recovery is one thread reply."""
+    sim.add_stream("orders-prod", [SimTask("to-dws")], partitions=4)
+    sim.add_stream("clickstream", [SimTask("to-dli")], partitions=2)
+    sim.discard("clickstream", "to-dli", 40)  # an old count: a baseline, not news
+    port = free_port()
+    async with FakeSlack(token=BOT_TOKEN) as fake:
+        env = serve_env(
+            sim,
+            fake,
+            port,
+            DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
+            DIS_WATCH="orders-prod=C0ORDERS,clickstream=C0CLICKS",
+            WATCH_INTERVAL_SECONDS="0.2",
+            WATCH_STALL_MINUTES="0.05",  # discards end after 3 s without growth
+            WATCH_DEEP_INTERVAL_SECONDS="0.4",
+        )
+
+        def posts(channel: str) -> list[Call]:
+            return [c for c in fake.calls_to("chat.postMessage", ok=True) if c.payload["channel"] == channel]
+
+        def updates(channel: str, text: str) -> list[Call]:
+            return [
+                c
+                for c in fake.calls_to("chat.update", ok=True)
+                if c.payload["channel"] == channel and text in str(c.payload)
+            ]
+
+        async with served_bot(env, tmp_path) as first:
+            await cycles(port, 4)  # every task read in detail at least once: the baseline is taken
+            assert fake.calls_to("chat.postMessage") == []
+            sim.fail_partition("orders-prod", "to-dws", 1)
+            sim.discard("clickstream", "to-dli", 1204)
+            [failed] = await fake.wait_for(
+                "chat.postMessage", timeout=20, where=lambda c: c.payload["channel"] == "C0ORDERS"
+            )
+            [dropped] = await fake.wait_for(
+                "chat.postMessage", timeout=20, where=lambda c: c.payload["channel"] == "C0CLICKS"
+            )
+            assert "1 of 4 partitions ERROR" in str(failed.payload["blocks"])
+            assert "1,204" in str(dropped.payload["blocks"]) and "1,244" not in str(dropped.payload["blocks"])
+            sim.fail_partition("orders-prod", "to-dws", 2)
+            sim.discard("clickstream", "to-dli", 100)
+            await fake.wait_for("chat.update", timeout=20, where=lambda c: "2 of 4 partitions ERROR" in str(c.payload))
+            await fake.wait_for("chat.update", timeout=20, where=lambda c: "1,304" in str(c.payload))
+            first.proc.kill()  # mid-cycle: no flush, no goodbye
+            await first.proc.wait()
+        async with served_bot(env, tmp_path) as second:
+            await cycles(port, 6)
+            assert posts("C0ORDERS") == [failed] and posts("C0CLICKS") == [dropped]
+            sim.fail_partition("orders-prod", "to-dws", 1, state=None)
+            sim.fail_partition("orders-prod", "to-dws", 2, state=None)
+            [healed] = await fake.wait_for(
+                "chat.postMessage", timeout=20, where=lambda c: c.payload.get("thread_ts") == failed.response["ts"]
+            )
+            [quiet] = await fake.wait_for(
+                "chat.postMessage", timeout=20, where=lambda c: c.payload.get("thread_ts") == dropped.response["ts"]
+            )
+            await cycles(port, 5)
+            code, _ = await second.stop()
+        assert code == 0, second.output
+        assert "all partitions OK again" in healed.payload["text"]
+        assert "no more discards" in quiet.payload["text"] and "1,304" in quiet.payload["text"]
+        assert posts("C0ORDERS") == [failed, healed] and posts("C0CLICKS") == [dropped, quiet]
+        assert updates("C0CLICKS", "1,304") and updates("C0ORDERS", "2 of 4")
+        assert "Traceback" not in first.output + second.output
