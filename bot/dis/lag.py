@@ -127,9 +127,22 @@ class TaskLag:
         return self.retention_hours * 3600 - age
 
 
+#: Stream partition states that hold nothing to send any more (a scaled-down stream's old partitions, once their
+#: records have expired): with no range left, nothing waits there.
+GONE_PARTITION_STATES: frozenset[str] = frozenset({"EXPIRED", "DELETED"})
+
+
 def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float) -> TaskLag:
-    """Join a task's partitions with its stream's (by partition id); without the stream, backlogs are unknown."""
-    ends = {partition_key(p.partition_id): p.last_sequence for p in stream.partitions} if stream else {}
+    """Join a task's partitions with its stream's (by partition id); without the stream, backlogs are unknown.
+
+    A task partition the stream does not list, or lists with no readable range end, has an unknown backlog; one
+    the stream lists as EXPIRED or DELETED with no range left has none."""
+    ends: dict[str, int | None] = {}
+    for sp in stream.partitions if stream else ():
+        end = sp.last_sequence
+        if end is None and (sp.status or "").strip().upper() in GONE_PARTITION_STATES:
+            end = 0
+        ends[partition_key(sp.partition_id)] = end
     partitions = []
     for part in detail.partitions:
         end = ends.get(partition_key(part.partition_id))

@@ -1,0 +1,102 @@
+"""What real DIS (and a bad day) can send to the watcher's deep reads, through the simulator over HTTP: quirky but
+valid answers (`sim.rewrite` edits one field of a real answer) and refused ones (`sim.fail_next`). No false alert,
+no missed one where the data says so, no crash, and the watcher keeps running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.store.base import PROBLEM_STALLED
+from tests.watcher.conftest import Rig
+from tests.watcher.test_silent_alerts import HOUR, MINUTE, stalled_alert, stream_with_data
+
+
+def description(rig: Rig) -> str:
+    return f"/v2/{rig.sim.project_id}/streams/orders"
+
+
+def details(rig: Rig, task: str = "to-obs") -> str:
+    return f"/v2/{rig.sim.project_id}/streams/orders/transfer-tasks/{task}"
+
+
+def each_partition(edit: Any) -> Any:
+    """A rewrite that edits every partition of an answer (`edit(index, partition)`)."""
+
+    def rewrite(body: dict[str, Any]) -> dict[str, Any]:
+        for i, part in enumerate(body.get("partitions") or []):
+            edit(i, part)
+        return body
+
+    return rewrite
+
+
+async def problems(rig: Rig) -> list[str]:
+    return sorted(ep.problem for ep in await rig.store.open_episodes())
+
+
+async def test_a_stall_is_found_beside_an_expired_partition_with_no_range(rig: Rig) -> None:
+    """A scaled-down stream: partition 1 is EXPIRED and holds nothing (`"[ : ]"`, or null); the task still lists
+    it. Partition 0's waiting records are still a stall."""
+
+    def expired(i: int, part: dict[str, Any]) -> None:
+        if i == 1:
+            part.update(status="EXPIRED", sequence_number_range="[ : ]")
+
+    stream_with_data(rig, "to-obs")
+    rig.sim.rewrite(description(rig), each_partition(expired), exact=True)
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    assert await problems(rig) == [PROBLEM_STALLED]
+
+
+async def test_a_stall_is_found_when_the_stream_no_longer_lists_a_task_partition(rig: Rig) -> None:
+    """The task reports a partition the stream description leaves out (deleted after a scale-down): the other
+    partition's waiting records still make a stall."""
+
+    def drop_last(body: dict[str, Any]) -> dict[str, Any]:
+        body["partitions"] = body["partitions"][:1]
+        return body
+
+    stream_with_data(rig, "to-obs")
+    rig.sim.rewrite(description(rig), drop_last, exact=True)
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    assert await problems(rig) == [PROBLEM_STALLED]
+
+
+async def test_an_unknown_partition_does_not_end_a_stall_as_cleared(rig: Rig) -> None:
+    """With one partition's backlog unknown, the known ones at 0 do not prove the backlog cleared."""
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    rig.sim.stall("orders", "to-obs")
+    rig.sim.produce("orders", 400, partition=1)
+    rig.clock.advance(47 * MINUTE)
+    await rig.cycle()
+    assert await problems(rig) == [PROBLEM_STALLED]
+
+    def unknown(i: int, part: dict[str, Any]) -> None:
+        if i == 1:
+            part["sequence_number_range"] = None
+
+    rig.sim.rewrite(description(rig), each_partition(unknown), exact=True)
+    rig.clock.advance(16 * MINUTE)  # past a deep slot
+    await rig.cycle()
+    assert await problems(rig) == [PROBLEM_STALLED] and rig.replies() == []
+
+
+async def test_an_offset_past_the_range_end_is_no_backlog(rig: Rig) -> None:
+    """`last_transfer_offset` beyond the partition's range end (sequence numbers of an expired range) is nothing
+    waiting, not a negative backlog or a stall."""
+
+    def ahead(i: int, part: dict[str, Any]) -> None:
+        part["last_transfer_offset"] = 10**12
+
+    stream_with_data(rig, "to-obs")
+    rig.sim.rewrite(details(rig), each_partition(ahead))
+    await rig.watch("orders")
+    rig.sim.stall("orders", "to-obs")
+    rig.sim.produce("orders", 400)
+    rig.clock.advance(2 * HOUR)
+    await rig.cycle()
+    assert await problems(rig) == []
