@@ -66,6 +66,8 @@ class TaskLag:
     partitions: tuple[PartitionLag, ...]
     retention_hours: int | None
     read_at: float
+    #: When the task was created, epoch ms (None: not said): a task that never transferred is idle since then.
+    created_ms: int | None = None
 
     @property
     def backlog(self) -> int:
@@ -102,10 +104,15 @@ class TaskLag:
         return None if last is None else max(0.0, (now if now is not None else self.read_at) - last / 1000)
 
     def is_stalled(self, stall_seconds: float, now: float | None = None) -> bool:
-        """RUNNING, records waiting, and no transfer for `stall_seconds` (a task with nothing waiting is idle)."""
+        """RUNNING, records waiting, and no transfer for `stall_seconds` (a task with nothing waiting is idle).
+
+        A task that never transferred counts from its creation: a new task has records waiting before its first
+        delivery (`deliver_time_interval`, 300 s by default) and is not stalled for that."""
         if self.state != TaskState.RUNNING or self.backlog <= 0 or stall_seconds <= 0:
             return False
         idle = self.idle_seconds(now)
+        if idle is None and self.created_ms is not None:
+            idle = max(0.0, (now if now is not None else self.read_at) - self.created_ms / 1000)
         return idle is None or idle >= stall_seconds
 
     def oldest_waiting_age(self, now: float | None = None) -> float | None:
@@ -165,4 +172,5 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
         partitions=tuple(partitions),
         retention_hours=stream.retention_period if stream else None,
         read_at=read_at,
+        created_ms=detail.create_time,
     )

@@ -85,6 +85,29 @@ async def test_an_unknown_partition_does_not_end_a_stall_as_cleared(rig: Rig) ->
     assert await problems(rig) == [PROBLEM_STALLED] and rig.replies() == []
 
 
+async def test_a_new_task_that_has_not_delivered_yet_is_not_stalled(rig: Rig) -> None:
+    """A task created a minute ago with records waiting and no transfer yet (timestamps 0) is not stalled; it is
+    once WATCH_STALL_MINUTES pass from its creation without a transfer."""
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    created = int(rig.clock() * 1000) - 60_000
+
+    def never(body: dict[str, Any]) -> dict[str, Any]:
+        for task in body.get("tasks") or [body]:
+            task.update(create_time=created, last_transfer_timestamp=0)
+        for part in body.get("partitions") or []:
+            part.update(last_transfer_timestamp=0, last_transfer_offset=-1)
+        return body
+
+    rig.sim.rewrite("/streams/orders/transfer-tasks", never)
+    rig.sim.produce("orders", 500)
+    await rig.cycle()
+    assert await problems(rig) == []
+    rig.clock.advance(31 * MINUTE)
+    await rig.cycle()
+    assert await problems(rig) == [PROBLEM_STALLED]
+
+
 async def test_an_offset_past_the_range_end_is_no_backlog(rig: Rig) -> None:
     """`last_transfer_offset` beyond the partition's range end (sequence numbers of an expired range) is nothing
     waiting, not a negative backlog or a stall."""
