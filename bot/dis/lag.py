@@ -42,6 +42,7 @@ class PartitionLag:
         discard: records the task dropped there so far (a running count; 0 when DIS left it out).
         last_transfer_ms: the partition's last transfer, epoch ms (None: never, or not said).
         problem: its state is one that is not RUNNING, STARTING or PAUSED (a missing state is not a problem).
+        discard_known: DIS said `discard` for it (a left-out count reads 0 but is no count).
     """
 
     partition_id: str
@@ -50,6 +51,7 @@ class PartitionLag:
     discard: int
     last_transfer_ms: int | None
     last_transfer_offset: int | None
+    discard_known: bool = True
 
     @property
     def problem(self) -> bool:
@@ -78,6 +80,11 @@ class TaskLag:
     def discarded(self) -> int:
         """Records the task discarded so far, summed over its partitions."""
         return sum(p.discard for p in self.partitions)
+
+    @property
+    def discard_known(self) -> bool:
+        """Every partition carried its `discard` count (a count left out is not a drop to 0)."""
+        return bool(self.partitions) and all(p.discard_known for p in self.partitions)
 
     @property
     def last_transfer_ms(self) -> int | None:
@@ -163,6 +170,7 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
                 discard=max(part.discard or 0, 0),
                 last_transfer_ms=part.last_transfer_timestamp,
                 last_transfer_offset=offset,
+                discard_known=part.discard is not None,
             )
         )
     return TaskLag(

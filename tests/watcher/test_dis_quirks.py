@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.base import PROBLEM_STALLED
-from tests.watcher.conftest import Rig
+from bot.store.base import PROBLEM_DISCARDING, PROBLEM_STALLED
+from tests.watcher.conftest import MakeRig, Rig
 from tests.watcher.test_silent_alerts import HOUR, MINUTE, stalled_alert, stream_with_data
 
 
@@ -123,3 +123,59 @@ async def test_an_offset_past_the_range_end_is_no_backlog(rig: Rig) -> None:
     rig.clock.advance(2 * HOUR)
     await rig.cycle()
     assert await problems(rig) == []
+
+
+async def test_discards_left_out_of_one_answer_are_not_a_new_discard_later(make_rig: MakeRig) -> None:
+    """One deep read whose partitions lack `discard` (or that has no partitions) does not reset the baseline:
+    the next complete read, with the same counts, alerts nothing."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=60)
+    stream_with_data(rig, "to-obs")
+    rig.sim.discard("orders", "to-obs", 700)
+    await rig.watch("orders")
+    for _ in range(2):
+        rig.clock.advance(61)
+        await rig.cycle()  # the baseline: 700, not news
+
+    def no_discard(i: int, part: dict[str, Any]) -> None:
+        del part["discard"]
+
+    rig.sim.rewrite(details(rig), each_partition(no_discard))
+    rig.clock.advance(61)
+    await rig.cycle()
+    rig.sim.rewrite(details(rig), None)
+    rig.sim.fail_next(
+        1, status=200, body={"task_name": "to-obs", "state": "RUNNING", "partitions": []}, path=details(rig)
+    )
+    rig.clock.advance(61)
+    await rig.cycle()
+    for _ in range(2):
+        rig.clock.advance(61)
+        await rig.cycle()
+    assert await problems(rig) == [] and rig.posts() == []
+
+
+async def test_discards_that_go_down_then_grow_are_alerted_by_the_growth(make_rig: MakeRig) -> None:
+    """A count that went down (a re-created task the list did not tell apart) is a new baseline; growth from it
+    is alerted."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=60)
+    stream_with_data(rig, "to-obs")
+    rig.sim.discard("orders", "to-obs", 700)
+    await rig.watch("orders")
+    rig.clock.advance(61)
+    await rig.cycle()
+
+    def lower(i: int, part: dict[str, Any]) -> None:
+        part["discard"] = 5
+
+    rig.sim.rewrite(details(rig), each_partition(lower))
+    rig.clock.advance(61)
+    await rig.cycle()
+    assert await problems(rig) == []
+
+    def grown(i: int, part: dict[str, Any]) -> None:
+        part["discard"] = 50
+
+    rig.sim.rewrite(details(rig), each_partition(grown))
+    rig.clock.advance(61)
+    await rig.cycle()
+    assert await problems(rig) == [PROBLEM_DISCARDING]
