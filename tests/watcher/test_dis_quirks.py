@@ -179,3 +179,53 @@ async def test_discards_that_go_down_then_grow_are_alerted_by_the_growth(make_ri
     rig.clock.advance(61)
     await rig.cycle()
     assert await problems(rig) == [PROBLEM_DISCARDING]
+
+
+BAD_DEEP_ANSWERS: dict[str, dict[str, Any]] = {
+    "throttled": {"status": 429, "headers": {"Retry-After": "0"}},
+    "5xx": {"status": 503},
+    "garbled": {"status": 200, "body": '{"partitions": [{"partitionId": "shardId-00'},
+    "wrong shape": {"status": 200, "body": {"partitions": "none", "task_name": ["x"]}},
+    "a list": {"status": 200, "body": []},
+    "stream deleted": {"status": 400, "body": {"errorCode": "DIS.4301", "message": "Stream does not exist. [x]"}},
+}
+
+
+async def test_bad_deep_answers_change_no_problem_and_warn_of_nothing(make_rig: MakeRig) -> None:
+    """Deep reads refused in every way DIS can (throttled, 5xx, timeouts, garbled JSON, a 200 of the wrong
+    shape, the stream deleted between the list and its description), for more cycles than the unreadable warning
+    needs: open silent problems neither end nor re-alert, a list-level failure is still alerted, no "cannot
+    read" warning; the next good reads carry on from where they were."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=0, DIS_TIMEOUT_SECONDS=0.1)
+    stream_with_data(rig, "to-obs", "split", "healthy")
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    rig.sim.fail_partition("orders", "split", 1)
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    assert await problems(rig) == ["partitions", PROBLEM_STALLED]
+    posts = len(rig.posts())
+    rig.sim.stall("orders", "to-obs", on=False)  # it moves: the list shows it, a deep read is due
+    rig.sim.flow()
+    bad = [*BAD_DEEP_ANSWERS.items(), ("timeout", {})]
+    for i, (kind, answer) in enumerate(bad):
+        for path, exact in ((description(rig), True), ("/transfer-tasks/", False)):
+            rig.sim.clear_scripted()
+            if kind == "timeout":
+                rig.sim.delay_next(100, 0.3, path, exact=exact)
+            else:
+                rig.sim.fail_next(100, path=path, exact=exact, **answer)
+            if i == 2 and exact:
+                rig.sim.set_state("orders", "healthy", "ERROR")
+            rig.clock.advance(MINUTE)
+            await rig.cycle()
+            assert await problems(rig) == ["partitions", PROBLEM_STALLED, "state"][: 2 + (i >= 2)], kind
+            assert rig.updates() == [] and rig.replies() == [], kind
+    rig.sim.clear_scripted()
+    [*_, error] = rig.posts()
+    assert len(rig.posts()) == posts + 1 and "ERROR" in str(error.payload["blocks"])
+    assert await rig.store.stream_health() == {}
+    rig.clock.advance(MINUTE)
+    await rig.cycle()  # the moved stall ends, the failed partition stays open
+    assert await problems(rig) == ["partitions", "state"]
+    assert len(rig.posts()) == posts + 1 and len(rig.replies()) == 1

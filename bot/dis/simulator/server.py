@@ -162,6 +162,7 @@ class DisSimulator:
         self._world.clock = lambda: self.data_clock()
         self._failures: list[_Failure] = []
         self._rewrites: list[tuple[str, bool, Callable[[Any], Any]]] = []
+        self._delays: list[_Failure] = []
         #: Requests being answered now, and the most at once since the last `reset_counts()`.
         self.in_flight = 0
         self.max_in_flight = 0
@@ -350,6 +351,19 @@ class DisSimulator:
         with self._lock:
             self._failures.append(_Failure(n, status, body, path, headers, exact))
 
+    def clear_scripted(self) -> None:
+        """Forget every `fail_next`, `delay_next` and `rewrite` not used up yet."""
+        with self._lock:
+            self._failures.clear()
+            self._delays.clear()
+            self._rewrites.clear()
+
+    def delay_next(self, n: int, seconds: float, path: str | None = None, *, exact: bool = False) -> None:
+        """Answer the next `n` requests (whose path contains `path`, if given) as usual, `seconds` late: a read
+        that times out on the client's side for some paths only (`latency` slows every request)."""
+        with self._lock:
+            self._delays.append(_Failure(n, 0, seconds, path, None, exact))
+
     def rewrite(self, path: str, edit: Callable[[Any], Any] | None, *, exact: bool = False) -> None:
         """Pass every good JSON answer for `path` (contained in the request path, or equal with `exact`) through
         `edit` (the parsed body in, the body to send out): a real answer with one quirk. `None` removes it."""
@@ -521,10 +535,11 @@ class DisSimulator:
         with self._lock:
             self.counts[f"{request.method} {request.path}"] += 1
             failure = self._take_failure(request.path)
+            delay = self._take(self._delays, request.path)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            response = await self._answer(request, handler, failure, request_id)
+            response = await self._answer(request, handler, failure, delay, request_id)
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -532,10 +547,17 @@ class DisSimulator:
         return response
 
     async def _answer(
-        self, request: web.Request, handler: Any, failure: _Failure | None, request_id: str
+        self,
+        request: web.Request,
+        handler: Any,
+        failure: _Failure | None,
+        delay: _Failure | None,
+        request_id: str,
     ) -> web.StreamResponse:
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        if delay is not None:
+            await asyncio.sleep(float(delay.body))
         if failure is not None:
             response: web.StreamResponse = self._failure_response(failure, request_id)
         else:
@@ -571,11 +593,15 @@ class DisSimulator:
         )
 
     def _take_failure(self, path: str) -> _Failure | None:
-        for failure in self._failures:
+        return self._take(self._failures, path)
+
+    @staticmethod
+    def _take(scripted: list[_Failure], path: str) -> _Failure | None:
+        for failure in scripted:
             if failure.matches(path):
                 failure.remaining -= 1
                 if failure.remaining <= 0:
-                    self._failures.remove(failure)
+                    scripted.remove(failure)
                 return failure
         return None
 
