@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.dis.simulator import SimTask
 from bot.store.base import PROBLEM_DISCARDING, PROBLEM_STALLED
 from tests.watcher.conftest import MakeRig, Rig
 from tests.watcher.test_silent_alerts import HOUR, MINUTE, stalled_alert, stream_with_data
@@ -229,3 +230,98 @@ async def test_bad_deep_answers_change_no_problem_and_warn_of_nothing(make_rig: 
     await rig.cycle()  # the moved stall ends, the failed partition stays open
     assert await problems(rig) == ["partitions", "state"]
     assert len(rig.posts()) == posts + 1 and len(rig.replies()) == 1
+
+
+async def test_retention_missing_or_a_week_is_a_stall_without_a_false_loss(make_rig: MakeRig) -> None:
+    """`retention_period` left out: the stall is alerted without a retention clause; 168 h: no loss warning
+    after a day of stall."""
+    rig = make_rig()
+    stream_with_data(rig, "to-obs", retention=168)
+    await rig.watch("orders")
+    await stalled_alert(rig, after=26 * HOUR)
+    [post] = rig.posts()
+    assert "lost" not in str(post.payload["blocks"])
+    rig.sim.remove_stream("orders")
+    rig.sim.clear_scripted()
+
+    def no_retention(body: dict[str, Any]) -> dict[str, Any]:
+        body.pop("retention_period", None)
+        return body
+
+    stream_with_data(rig, "other")
+    rig.sim.rewrite(description(rig), no_retention, exact=True)
+    rig.sim.stall("orders", "other")
+    rig.sim.produce("orders", 100)
+    rig.clock.advance(47 * MINUTE)
+    await rig.cycle()
+    [_, other] = rig.posts()
+    assert "other is stalled" in str(other.payload["blocks"]) and "lost" not in str(other.payload["blocks"])
+
+
+async def test_a_stall_on_partition_2400_of_2500_is_found_through_three_pages(rig: Rig) -> None:
+    """A stream of 2,500 partitions is described in pages of 1,000 (three requests per description); a single
+    stalled partition near the end is found, and a healthy read of it alerts nothing."""
+    stream_with_data(rig, "to-obs", partitions=2500, records=5000)
+    await rig.watch("orders")
+    await rig.cycle()
+    rig.sim.reset_counts()
+    rig.clock.advance(16 * MINUTE)  # a deep slot: a healthy read of all 2,500
+    await rig.cycle()
+    assert rig.posts() == [] and rig.sim.counts[f"GET {description(rig)}"] == 3
+    rig.sim.stall("orders", "to-obs")
+    rig.sim.produce("orders", 7, partition=2400)
+    rig.sim.reset_counts()
+    rig.clock.advance(47 * MINUTE)
+    await rig.cycle()
+    assert await problems(rig) == [PROBLEM_STALLED]
+    assert rig.sim.counts[f"GET {description(rig)}"] == 3
+    assert "7 waiting" in str(rig.posts()[0].payload["blocks"])
+
+
+async def test_a_task_re_created_under_its_name_ends_the_old_stall_and_is_judged_anew(rig: Rig) -> None:
+    """The stalled task is deleted and created again with the same name (a new task_id): the old stall ends
+    quietly, and the new task, which has not delivered yet, is not alerted as stalled."""
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    assert await problems(rig) == [PROBLEM_STALLED]
+    rig.sim.remove_task("orders", "to-obs")
+
+    now_ms = int(rig.clock() * 1000)
+    rig.sim.add_task("orders", SimTask("to-obs", task_id="NewTask0000000000id", create_time=now_ms))
+
+    def never(body: dict[str, Any]) -> dict[str, Any]:
+        for task in body.get("tasks") or [body]:
+            task["last_transfer_timestamp"] = 0
+        for part in body.get("partitions") or []:
+            part["last_transfer_timestamp"] = 0
+        return body
+
+    rig.sim.rewrite("/streams/orders/transfer-tasks", never)
+    for _ in range(3):
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    assert await problems(rig) == [] and len(rig.posts()) == 1 and rig.replies() == []
+
+
+async def test_a_dis_clock_minutes_ahead_or_behind_shifts_a_stall_by_as_much(make_rig: MakeRig) -> None:
+    """DIS's timestamps 5 min ahead of the watcher (a last transfer "in the future") or behind: no crash, no
+    stall before 25 min of real idle time, and every stall found by 35 min."""
+    for skew in (5 * MINUTE, -5 * MINUTE):
+        rig = make_rig()
+        rig.sim.clear_scripted()
+        rig.sim.data_clock = lambda: rig.clock() + skew  # noqa: B023 (the rig of this iteration)
+        name = f"s{int(skew)}".replace("-", "m")
+        rig.sim.add_stream(name, [SimTask("t")], partitions=1)
+        rig.sim.produce(name, 10)
+        rig.sim.flow()
+        await rig.watch(name)
+        rig.sim.stall(name, "t")
+        rig.sim.produce(name, 10)
+        found = None
+        for minute in range(1, 41):
+            rig.clock.advance(MINUTE)
+            await rig.cycle()
+            if found is None and [ep for ep in await rig.store.open_episodes() if ep.stream == name]:
+                found = minute
+        assert found is not None and 25 <= found <= 35, (skew, found)
