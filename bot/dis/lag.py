@@ -43,6 +43,8 @@ class PartitionLag:
         last_transfer_ms: the partition's last transfer, epoch ms (None: never, or not said).
         problem: its state is one that is not RUNNING, STARTING or PAUSED (a missing state is not a problem).
         discard_known: DIS said `discard` for it (a left-out count reads 0 but is no count).
+        gone: the stream lists the partition EXPIRED or DELETED and nothing of it waits (a scaled-down stream's
+            old partition): whatever state the task gives it, there is nothing left to fail to send.
     """
 
     partition_id: str
@@ -52,10 +54,11 @@ class PartitionLag:
     last_transfer_ms: int | None
     last_transfer_offset: int | None
     discard_known: bool = True
+    gone: bool = False
 
     @property
     def problem(self) -> bool:
-        return self.state is not None and self.state.strip().upper() not in OK_PARTITION_STATES
+        return not self.gone and self.state is not None and self.state.strip().upper() not in OK_PARTITION_STATES
 
 
 @dataclass(frozen=True)
@@ -152,14 +155,18 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
     A task partition the stream does not list, or lists with no readable range end, has an unknown backlog; one
     the stream lists as EXPIRED or DELETED with no range left has none."""
     ends: dict[str, int | None] = {}
+    gone: set[str] = set()
     for sp in stream.partitions if stream else ():
-        end = sp.last_sequence
-        if end is None and (sp.status or "").strip().upper() in GONE_PARTITION_STATES:
-            end = 0
-        ends[partition_key(sp.partition_id)] = end
+        key, end = partition_key(sp.partition_id), sp.last_sequence
+        if (sp.status or "").strip().upper() in GONE_PARTITION_STATES:
+            gone.add(key)
+            if end is None:
+                end = 0
+        ends[key] = end
     partitions = []
     for part in detail.partitions:
-        end = ends.get(partition_key(part.partition_id))
+        key = partition_key(part.partition_id)
+        end = ends.get(key)
         offset = part.last_transfer_offset
         backlog = None if end is None else max(0, end - (offset if offset is not None and offset >= 0 else 0))
         partitions.append(
@@ -171,6 +178,7 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
                 last_transfer_ms=part.last_transfer_timestamp,
                 last_transfer_offset=offset,
                 discard_known=part.discard is not None,
+                gone=key in gone and backlog == 0,
             )
         )
     return TaskLag(

@@ -51,6 +51,29 @@ async def test_a_stall_is_found_beside_an_expired_partition_with_no_range(rig: R
     assert await problems(rig) == [PROBLEM_STALLED]
 
 
+async def test_a_task_partition_on_an_expired_stream_partition_is_not_a_failed_partition(make_rig: MakeRig) -> None:
+    """After a scale-down the stream lists partition 1 as EXPIRED with nothing left, and the task reports that
+    partition in another state than RUNNING: there is nothing to send there, so no "1 of 2 partitions" alert."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=60)
+
+    def expired(i: int, part: dict[str, Any]) -> None:
+        if i == 1:
+            part.update(status="EXPIRED", sequence_number_range="[ : ]")
+
+    def task_side(i: int, part: dict[str, Any]) -> None:
+        if i == 1:
+            part["state"] = "EXPIRED"
+
+    stream_with_data(rig, "to-obs")
+    rig.sim.rewrite(description(rig), each_partition(expired), exact=True)
+    rig.sim.rewrite(details(rig), each_partition(task_side))
+    await rig.watch("orders")
+    for _ in range(3):
+        rig.clock.advance(61)
+        await rig.cycle()
+    assert await problems(rig) == [] and rig.posts() == []
+
+
 async def test_a_stall_is_found_when_the_stream_no_longer_lists_a_task_partition(rig: Rig) -> None:
     """The task reports a partition the stream description leaves out (deleted after a scale-down): the other
     partition's waiting records still make a stall."""
