@@ -73,6 +73,8 @@ class TaskLag:
     read_at: float
     #: When the task was created, epoch ms (None: not said): a task that never transferred is idle since then.
     created_ms: int | None = None
+    #: The task's own `last_transfer_timestamp` in its details: stands in when no partition carries one.
+    task_last_transfer_ms: int | None = None
 
     @property
     def backlog(self) -> int:
@@ -91,9 +93,10 @@ class TaskLag:
 
     @property
     def last_transfer_ms(self) -> int | None:
-        """The task's most recent transfer on any partition (None: none recorded)."""
+        """The task's most recent transfer on any partition, or the task's own when no partition says (None:
+        none recorded)."""
         stamps = [p.last_transfer_ms for p in self.partitions if p.last_transfer_ms]
-        return max(stamps) if stamps else None
+        return max(stamps) if stamps else self.task_last_transfer_ms
 
     @property
     def failed_partitions(self) -> list[PartitionLag]:
@@ -189,4 +192,5 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
         retention_hours=stream.retention_period if stream else None,
         read_at=read_at,
         created_ms=detail.create_time,
+        task_last_transfer_ms=detail.last_transfer_timestamp,
     )

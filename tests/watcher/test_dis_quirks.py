@@ -132,6 +132,25 @@ async def test_a_new_task_that_has_not_delivered_yet_is_not_stalled(rig: Rig) ->
     assert await problems(rig) == [PROBLEM_STALLED]
 
 
+async def test_partitions_without_transfer_times_use_the_tasks_own(make_rig: MakeRig) -> None:
+    """Task details whose partitions carry no `last_transfer_timestamp` (0) while the task's own is recent: a
+    healthy task with records arriving between deliveries is not stalled in its deep slot."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=60)
+
+    def no_stamp(i: int, part: dict[str, Any]) -> None:
+        part["last_transfer_timestamp"] = 0
+
+    stream_with_data(rig, "to-obs")
+    rig.sim.rewrite(details(rig), each_partition(no_stamp))
+    await rig.watch("orders")
+    for _ in range(3):
+        rig.sim.flow()
+        rig.sim.produce("orders", 50)  # waiting for the next delivery
+        rig.clock.advance(61)
+        await rig.cycle()
+    assert await problems(rig) == [] and rig.posts() == []
+
+
 async def test_an_offset_past_the_range_end_is_no_backlog(rig: Rig) -> None:
     """`last_transfer_offset` beyond the partition's range end (sequence numbers of an expired range) is nothing
     waiting, not a negative backlog or a stall."""
