@@ -156,7 +156,8 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
     """Join a task's partitions with its stream's (by partition id); without the stream, backlogs are unknown.
 
     A task partition the stream does not list, or lists with no readable range end, has an unknown backlog; one
-    the stream lists as EXPIRED or DELETED with no range left has none."""
+    the stream lists as EXPIRED or DELETED with no range left has none. An offset of -1, or none from a partition
+    that never transferred, counts from 0; no offset from one that did is an unknown backlog."""
     ends: dict[str, int | None] = {}
     gone: set[str] = set()
     for sp in stream.partitions if stream else ():
@@ -171,7 +172,10 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
         key = partition_key(part.partition_id)
         end = ends.get(key)
         offset = part.last_transfer_offset
-        backlog = None if end is None else max(0, end - (offset if offset is not None and offset >= 0 else 0))
+        if offset is None and part.last_transfer_timestamp is not None:
+            backlog = None  # it sent something, but not from where: whole-range waiting would invent a stall
+        else:
+            backlog = None if end is None else max(0, end - (offset if offset is not None and offset >= 0 else 0))
         partitions.append(
             PartitionLag(
                 partition_id=part.partition_id,

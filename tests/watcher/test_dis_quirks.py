@@ -151,6 +151,21 @@ async def test_partitions_without_transfer_times_use_the_tasks_own(make_rig: Mak
     assert await problems(rig) == [] and rig.posts() == []
 
 
+async def test_an_idle_task_whose_offsets_are_left_out_is_not_stalled(rig: Rig) -> None:
+    """Details without `last_transfer_offset`: the backlog is unknown, not the whole partition, so an idle
+    caught-up task whose last transfer is hours old is not alerted."""
+
+    def no_offset(i: int, part: dict[str, Any]) -> None:
+        del part["last_transfer_offset"]
+
+    stream_with_data(rig, "to-obs")
+    rig.sim.rewrite(details(rig), each_partition(no_offset))
+    await rig.watch("orders")
+    rig.clock.advance(5 * HOUR)
+    await rig.cycle()
+    assert await problems(rig) == [] and rig.posts() == []
+
+
 async def test_an_offset_past_the_range_end_is_no_backlog(rig: Rig) -> None:
     """`last_transfer_offset` beyond the partition's range end (sequence numbers of an expired range) is nothing
     waiting, not a negative backlog or a stall."""
