@@ -42,6 +42,9 @@ class PartitionLag:
         discard: records the task dropped there so far (a running count; 0 when DIS left it out).
         last_transfer_ms: the partition's last transfer, epoch ms (None: never, or not said).
         problem: its state is one that is not RUNNING, STARTING or PAUSED (a missing state is not a problem).
+        discard_known: DIS said `discard` for it (a left-out count reads 0 but is no count).
+        gone: the stream lists the partition EXPIRED or DELETED and nothing of it waits (a scaled-down stream's
+            old partition): whatever state the task gives it, there is nothing left to fail to send.
     """
 
     partition_id: str
@@ -50,10 +53,12 @@ class PartitionLag:
     discard: int
     last_transfer_ms: int | None
     last_transfer_offset: int | None
+    discard_known: bool = True
+    gone: bool = False
 
     @property
     def problem(self) -> bool:
-        return self.state is not None and self.state.strip().upper() not in OK_PARTITION_STATES
+        return not self.gone and self.state is not None and self.state.strip().upper() not in OK_PARTITION_STATES
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class TaskLag:
     partitions: tuple[PartitionLag, ...]
     retention_hours: int | None
     read_at: float
+    #: When the task was created, epoch ms (None: not said): a task that never transferred is idle since then.
+    created_ms: int | None = None
+    #: The task's own `last_transfer_timestamp` in its details: stands in when no partition carries one.
+    task_last_transfer_ms: int | None = None
 
     @property
     def backlog(self) -> int:
@@ -78,10 +87,16 @@ class TaskLag:
         return sum(p.discard for p in self.partitions)
 
     @property
+    def discard_known(self) -> bool:
+        """Every partition carried its `discard` count (a count left out is not a drop to 0)."""
+        return bool(self.partitions) and all(p.discard_known for p in self.partitions)
+
+    @property
     def last_transfer_ms(self) -> int | None:
-        """The task's most recent transfer on any partition (None: none recorded)."""
+        """The task's most recent transfer on any partition, or the task's own when no partition says (None:
+        none recorded)."""
         stamps = [p.last_transfer_ms for p in self.partitions if p.last_transfer_ms]
-        return max(stamps) if stamps else None
+        return max(stamps) if stamps else self.task_last_transfer_ms
 
     @property
     def failed_partitions(self) -> list[PartitionLag]:
@@ -102,10 +117,15 @@ class TaskLag:
         return None if last is None else max(0.0, (now if now is not None else self.read_at) - last / 1000)
 
     def is_stalled(self, stall_seconds: float, now: float | None = None) -> bool:
-        """RUNNING, records waiting, and no transfer for `stall_seconds` (a task with nothing waiting is idle)."""
+        """RUNNING, records waiting, and no transfer for `stall_seconds` (a task with nothing waiting is idle).
+
+        A task that never transferred counts from its creation: a new task has records waiting before its first
+        delivery (`deliver_time_interval`, 300 s by default) and is not stalled for that."""
         if self.state != TaskState.RUNNING or self.backlog <= 0 or stall_seconds <= 0:
             return False
         idle = self.idle_seconds(now)
+        if idle is None and self.created_ms is not None:
+            idle = max(0.0, (now if now is not None else self.read_at) - self.created_ms / 1000)
         return idle is None or idle >= stall_seconds
 
     def oldest_waiting_age(self, now: float | None = None) -> float | None:
@@ -127,14 +147,35 @@ class TaskLag:
         return self.retention_hours * 3600 - age
 
 
+#: Stream partition states that hold nothing to send any more (a scaled-down stream's old partitions, once their
+#: records have expired): with no range left, nothing waits there.
+GONE_PARTITION_STATES: frozenset[str] = frozenset({"EXPIRED", "DELETED"})
+
+
 def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float) -> TaskLag:
-    """Join a task's partitions with its stream's (by partition id); without the stream, backlogs are unknown."""
-    ends = {partition_key(p.partition_id): p.last_sequence for p in stream.partitions} if stream else {}
+    """Join a task's partitions with its stream's (by partition id); without the stream, backlogs are unknown.
+
+    A task partition the stream does not list, or lists with no readable range end, has an unknown backlog; one
+    the stream lists as EXPIRED or DELETED with no range left has none. An offset of -1, or none from a partition
+    that never transferred, counts from 0; no offset from one that did is an unknown backlog."""
+    ends: dict[str, int | None] = {}
+    gone: set[str] = set()
+    for sp in stream.partitions if stream else ():
+        key, end = partition_key(sp.partition_id), sp.last_sequence
+        if (sp.status or "").strip().upper() in GONE_PARTITION_STATES:
+            gone.add(key)
+            if end is None:
+                end = 0
+        ends[key] = end
     partitions = []
     for part in detail.partitions:
-        end = ends.get(partition_key(part.partition_id))
+        key = partition_key(part.partition_id)
+        end = ends.get(key)
         offset = part.last_transfer_offset
-        backlog = None if end is None else max(0, end - (offset if offset is not None and offset >= 0 else 0))
+        if offset is None and part.last_transfer_timestamp is not None:
+            backlog = None  # it sent something, but not from where: whole-range waiting would invent a stall
+        else:
+            backlog = None if end is None else max(0, end - (offset if offset is not None and offset >= 0 else 0))
         partitions.append(
             PartitionLag(
                 partition_id=part.partition_id,
@@ -143,6 +184,8 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
                 discard=max(part.discard or 0, 0),
                 last_transfer_ms=part.last_transfer_timestamp,
                 last_transfer_offset=offset,
+                discard_known=part.discard is not None,
+                gone=key in gone and backlog == 0,
             )
         )
     return TaskLag(
@@ -152,4 +195,6 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
         partitions=tuple(partitions),
         retention_hours=stream.retention_period if stream else None,
         read_at=read_at,
+        created_ms=detail.create_time,
+        task_last_transfer_ms=detail.last_transfer_timestamp,
     )

@@ -572,7 +572,8 @@ class AlertEngine:
             known = current.get(name)
             if known is None:
                 continue
-            growth = discard_growth(known.discarded, lag.discarded)
+            # A read that left `discard` out says nothing of the count: no growth, and the baseline stays.
+            growth = discard_growth(known.discarded, lag.discarded) if lag.discard_known else 0
             readings[name] = Reading(
                 lag,
                 now,
@@ -581,7 +582,7 @@ class AlertEngine:
                 discard_growth=growth,
                 discard_since=known.discarded_at,
             )
-            if known.discarded != lag.discarded or known.discarded_at is None:
+            if lag.discard_known and (known.discarded != lag.discarded or known.discarded_at is None):
                 counts[name] = (lag.discarded, now)
                 current[name] = replace(known, discarded=lag.discarded, discarded_at=now)
         await self.store.set_discards(stream, counts)

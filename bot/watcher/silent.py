@@ -93,8 +93,15 @@ class Reading:
 
     @property
     def backlog_known(self) -> bool:
-        """Every partition's backlog is known (the stream described them all): only then can a stall be judged."""
+        """Every partition's backlog is known (the stream described them all): only then can a backlog of 0 end a
+        stall."""
         return bool(self.lag.partitions) and all(p.backlog is not None for p in self.lag.partitions)
+
+    @property
+    def backlog_seen(self) -> bool:
+        """Some partition's backlog is known: records waiting there are a stall whatever the others hold (a
+        partition the stream no longer lists after a scale-down must not hide the rest)."""
+        return any(p.backlog is not None for p in self.lag.partitions)
 
 
 def discard_growth(previous: int | None, current: int) -> int:
@@ -120,8 +127,8 @@ def judge(reading: Reading, open_problems: Mapping[str, Episode]) -> list[Decisi
 
 def _stalled(reading: Reading, open_problems: Mapping[str, Episode]) -> Decision | None:
     lag, now = reading.lag, reading.now
-    if not reading.backlog_known:
-        return None  # a failed or partial stream description: neither a stall nor a recovery
+    if not reading.backlog_seen:
+        return None  # no backlog known at all: neither a stall nor a recovery
     ep = open_problems.get(PROBLEM_STALLED)
     left = lag.retention_left_seconds(now)
     if ep is None:
@@ -138,8 +145,9 @@ def _stalled(reading: Reading, open_problems: Mapping[str, Episode]) -> Decision
     old = dict(ep.detail or {})
     before = old.get("last_transfer_ms")
     moved = lag.last_transfer_ms is not None and (before is None or lag.last_transfer_ms > before)
-    if lag.backlog == 0 or moved:
-        ended = {**old, "backlog": lag.backlog, "cleared": lag.backlog == 0, "read_at": now}
+    cleared = lag.backlog == 0 and reading.backlog_known  # 0 of what is known proves nothing of the rest
+    if cleared or moved:
+        ended = {**old, "backlog": lag.backlog, "cleared": cleared, "read_at": now}
         return Decision(Action.CLOSE, PROBLEM_STALLED, ended, ep)
     bucket = retention_bucket(left)
     if bucket == old.get("bucket"):

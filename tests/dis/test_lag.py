@@ -65,9 +65,12 @@ def test_unknown_ranges_and_missing_partitions_are_unknown_backlogs() -> None:
     assert task_lag(task({"offset": 10}), None, read_at=NOW).partitions[0].backlog is None
 
 
-def test_a_missing_offset_counts_from_zero() -> None:
-    """A partition that never reported an offset has the whole range waiting."""
-    assert task_lag(task({"ago": 60}), stream(70), read_at=NOW).backlog == 70
+def test_a_missing_offset_counts_from_zero_only_before_any_transfer() -> None:
+    """A partition that never transferred and reports no offset (or -1) has the whole range waiting; one that
+    transferred but reports no offset has an unknown backlog (not the whole range)."""
+    assert task_lag(task({}), stream(70), read_at=NOW).backlog == 70
+    assert task_lag(task({"offset": -1, "ago": 60}), stream(70), read_at=NOW).backlog == 70
+    assert task_lag(task({"ago": 60}), stream(70), read_at=NOW).partitions[0].backlog is None
 
 
 @pytest.mark.parametrize("key", ["shardId-0000000003", "shardId-3", "3", " 3 "])

@@ -164,7 +164,8 @@ async def make_rig(
         path = db or tmp_path / "dis-bot.db"
         store = open_store(f"sqlite:///{path}", **(store_options or {}))
         stores.append(store)
-        tasks = TaskService(make_client(sim), settings.cache_ttl_seconds)
+        dis_env = {k: v for k, v in values.items() if k.startswith("DIS_")}  # the client's settings (timeouts)
+        tasks = TaskService(make_client(sim, **dis_env), settings.cache_ttl_seconds)
         slack = AsyncWebClient(token=BOT_TOKEN, base_url=fake.url, retry_handlers=[])
         opts: dict[str, Any] = {
             "clock": rig_clock or clock,

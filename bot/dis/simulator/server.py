@@ -161,6 +161,11 @@ class DisSimulator:
         self._world = World(project_id)
         self._world.clock = lambda: self.data_clock()
         self._failures: list[_Failure] = []
+        self._rewrites: list[tuple[str, bool, Callable[[Any], Any]]] = []
+        self._delays: list[_Failure] = []
+        #: Requests being answered now, and the most at once since the last `reset_counts()`.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._tokens: dict[str, _IssuedToken] = {}
         self._tokens_issued = 0
         self._ak_state: dict[str, _AkState] = {}
@@ -346,6 +351,27 @@ class DisSimulator:
         with self._lock:
             self._failures.append(_Failure(n, status, body, path, headers, exact))
 
+    def clear_scripted(self) -> None:
+        """Forget every `fail_next`, `delay_next` and `rewrite` not used up yet."""
+        with self._lock:
+            self._failures.clear()
+            self._delays.clear()
+            self._rewrites.clear()
+
+    def delay_next(self, n: int, seconds: float, path: str | None = None, *, exact: bool = False) -> None:
+        """Answer the next `n` requests (whose path contains `path`, if given) as usual, `seconds` late: a read
+        that times out on the client's side for some paths only (`latency` slows every request)."""
+        with self._lock:
+            self._delays.append(_Failure(n, 0, seconds, path, None, exact))
+
+    def rewrite(self, path: str, edit: Callable[[Any], Any] | None, *, exact: bool = False) -> None:
+        """Pass every good JSON answer for `path` (contained in the request path, or equal with `exact`) through
+        `edit` (the parsed body in, the body to send out): a real answer with one quirk. `None` removes it."""
+        with self._lock:
+            self._rewrites = [r for r in self._rewrites if (r[0], r[1]) != (path, exact)]
+            if edit is not None:
+                self._rewrites.append((path, exact, edit))
+
     def expire_tokens(self) -> None:
         """Every token issued so far becomes stale (DIS answers 401 APIG.0307); later ones are fine."""
         with self._lock:
@@ -371,6 +397,7 @@ class DisSimulator:
     def reset_counts(self) -> None:
         with self._lock:
             self.counts.clear()
+            self.max_in_flight = self.in_flight
 
     def churn(self, interval: float = 10.0, rng: random.Random | None = None) -> asyncio.Task[None]:
         """Demo mode: every ~`interval` s a random RUNNING task fails (ERROR/ABNORMAL) or a failed one recovers.
@@ -508,13 +535,34 @@ class DisSimulator:
         with self._lock:
             self.counts[f"{request.method} {request.path}"] += 1
             failure = self._take_failure(request.path)
+            delay = self._take(self._delays, request.path)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            response = await self._answer(request, handler, failure, delay, request_id)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    async def _answer(
+        self,
+        request: web.Request,
+        handler: Any,
+        failure: _Failure | None,
+        delay: _Failure | None,
+        request_id: str,
+    ) -> web.StreamResponse:
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        if delay is not None:
+            await asyncio.sleep(float(delay.body))
         if failure is not None:
-            response = self._failure_response(failure, request_id)
+            response: web.StreamResponse = self._failure_response(failure, request_id)
         else:
             try:
-                response = await handler(request)
+                response = self._rewritten(request.path, await handler(request))
             except _Reject as reject:
                 response = self._json(reject.status, reject.body, reject.headers)
             except web.HTTPException as exc:
@@ -527,15 +575,33 @@ class DisSimulator:
                     response = self._json(404, body)
                 else:
                     response = self._json(exc.status, _gateway("APIG.0201", exc.reason, request_id))
-        response.headers["X-Request-Id"] = request_id
         return response
 
+    def _rewritten(self, path: str, response: web.StreamResponse) -> web.StreamResponse:
+        with self._lock:
+            edits = [edit for p, exact, edit in self._rewrites if (path == p if exact else p in path)]
+        if not edits or not isinstance(response, web.Response) or response.status != 200 or not response.body:
+            return response
+        assert isinstance(response.body, bytes)
+        body = json.loads(response.body)
+        for edit in edits:
+            body = edit(body)
+        return self._json(
+            response.status,
+            body,
+            {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")},
+        )
+
     def _take_failure(self, path: str) -> _Failure | None:
-        for failure in self._failures:
+        return self._take(self._failures, path)
+
+    @staticmethod
+    def _take(scripted: list[_Failure], path: str) -> _Failure | None:
+        for failure in scripted:
             if failure.matches(path):
                 failure.remaining -= 1
                 if failure.remaining <= 0:
-                    self._failures.remove(failure)
+                    scripted.remove(failure)
                 return failure
         return None
 
