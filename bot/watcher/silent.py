@@ -7,8 +7,8 @@ edited), or close. As with `transitions.py`, comparing against open episodes rat
 makes restarts safe, and every number an edit or a recovery needs is kept in the episode's `detail`.
 
 Edits are rare on purpose: a stalled alert is edited only when its retention bucket changes (past 6 h, past 1 h,
-loss begun), a discarding one when more records were dropped, a partitions one when the summary changes. A steady
-stall edits nothing.
+loss begun), a discarding one when the total it shows has doubled or an hour after its last edit, a partitions
+one when the summary changes. A steady stall edits nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ BUCKET_LOST = "lost"  # loss has begun
 
 SIX_HOURS = 6 * 3600.0
 ONE_HOUR = 3600.0
+
+#: A discarding alert is edited when the total it shows has doubled, or this long after it last showed one: a
+#: task that drops records on every poll is edited about a dozen times in its first hours, then once an hour,
+#: not once a cycle (the latest count is in /metrics, `disbot_task_discarded_records`).
+DISCARD_EDIT_SECONDS = ONE_HOUR
 
 
 def retention_bucket(left: float | None) -> str:
@@ -181,12 +186,20 @@ def _discarding(reading: Reading, open_problems: Mapping[str, Episode]) -> Decis
             "since": reading.discard_since if reading.discard_since is not None else now,
             "grew_at": now,
             "count": reading.lag.discarded,
+            "shown_total": growth,
+            "shown_at": now,
         }
         return Decision(Action.OPEN, PROBLEM_DISCARDING, detail)
     old = dict(ep.detail or {})
     if growth > 0:
-        detail = {**old, "total": int(old.get("total", 0)) + growth, "grew_at": now, "count": reading.lag.discarded}
-        return Decision(Action.UPDATE, PROBLEM_DISCARDING, detail, ep)
+        total = int(old.get("total", 0)) + growth
+        detail = {**old, "total": total, "grew_at": now, "count": reading.lag.discarded}
+        shown = int(old.get("shown_total", old.get("total", 0)))
+        shown_at = float(old.get("shown_at", ep.started_at))
+        edit = total >= 2 * shown or now - shown_at >= DISCARD_EDIT_SECONDS
+        if edit:
+            detail.update(shown_total=total, shown_at=now)
+        return Decision(Action.UPDATE, PROBLEM_DISCARDING, detail, ep, edit=edit)
     grew_at = float(old.get("grew_at", ep.started_at))
     if now - grew_at >= reading.quiet_seconds:
         return Decision(Action.CLOSE, PROBLEM_DISCARDING, old, ep)

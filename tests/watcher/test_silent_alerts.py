@@ -8,6 +8,8 @@ is a step of the clock, not a wait.
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from bot import metrics
@@ -173,7 +175,7 @@ async def test_failed_partitions_are_alerted_edited_and_recovered(make_rig: Make
 
 async def test_discards_take_a_baseline_then_alert_growth_and_end_when_quiet(make_rig: MakeRig) -> None:
     """An old discard count is not news; growth is alerted with the count since the previous read, more growth
-    edits the same alert with the total, and WATCH_STALL_MINUTES without growth ends it."""
+    edits the same alert with the total once it doubled, and WATCH_STALL_MINUTES without growth ends it."""
     rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1, WATCH_STALL_MINUTES=10)
     stream_with_data(rig, "to-obs")
     rig.sim.discard("orders", "to-obs", 5000)
@@ -189,7 +191,11 @@ async def test_discards_take_a_baseline_then_alert_growth_and_end_when_quiet(mak
     rig.sim.discard("orders", "to-obs", 96)
     rig.clock.advance(2)
     await rig.cycle()
-    assert "discarded 1,300 records* since" in str(rig.message(post)["blocks"])
+    assert rig.updates() == []  # 1,300 is not news enough to edit (not doubled, not an hour later)
+    rig.sim.discard("orders", "to-obs", 1204)
+    rig.clock.advance(2)
+    await rig.cycle()
+    assert "discarded 2,504 records* since" in str(rig.message(post)["blocks"])
     assert len(rig.posts()) == 1 and len(rig.updates()) == 1
     rig.clock.advance(9 * MINUTE)
     await rig.cycle()
@@ -197,7 +203,7 @@ async def test_discards_take_a_baseline_then_alert_growth_and_end_when_quiet(mak
     rig.clock.advance(MINUTE)
     await rig.cycle()
     [reply] = rig.replies(post.response["ts"])
-    assert "no more discards · 1,300 records discarded" in reply.text
+    assert "no more discards · 2,504 records discarded" in reply.text
 
 
 async def test_a_restart_neither_re_alerts_nor_forgets_the_discard_baseline(make_rig: MakeRig) -> None:
@@ -385,3 +391,27 @@ async def test_a_snoozed_stall_that_relapses_is_announced_only_when_the_snooze_e
     await rig.cycle()
     posts = rig.posts()
     assert len(posts) == 2 and "orders: dump task to-obs is stalled" in str(posts[1].payload["blocks"])
+
+
+async def test_a_task_discarding_all_the_time_edits_its_alert_a_bounded_number_of_times(make_rig: MakeRig) -> None:
+    """A task that drops records on every poll for 6 h keeps one alert: it is edited when the total shown has
+    doubled or an hour after the last edit (not on every poll), and the recovery has the full total."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1, WATCH_STALL_MINUTES=10)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    rig.clock.advance(2)
+    await rig.cycle()  # the baseline
+    for _ in range(6 * 12):  # a poll every 5 min, 50 more records dropped each time
+        rig.sim.discard("orders", "to-obs", 50)
+        rig.clock.advance(5 * MINUTE)
+        await rig.cycle()
+    [post] = rig.posts()
+    edits = len(rig.updates(post.response["ts"]))
+    assert 6 <= edits <= 10  # 8 measured: the doublings (50 → 3,200), then hourly; not 71
+    shown = re.search(r"discarded ([\d,]+) records", str(rig.message(post)["blocks"]))
+    assert shown is not None and 3_600 - 12 * 50 <= int(shown.group(1).replace(",", "")) <= 3_600  # ≤ 1 h behind
+    rig.clock.advance(10 * MINUTE)
+    await rig.cycle()
+    [reply] = [r for r in rig.replies(post.response["ts"]) if "Still needs attention" not in r.text]
+    assert "no more discards · 3,600 records discarded" in reply.text
+    assert len(rig.posts()) == 1
