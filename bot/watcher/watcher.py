@@ -261,6 +261,7 @@ class Watcher:
             return
         self.leading = False
         self._stopping = True
+        metrics.forget_watched()  # the new leader publishes them now; ours would only go stale
         logger.warning("watch.stepped_down", extra={"reason": reason})
         if self._stop_event is not None:
             self._stop_event.set()

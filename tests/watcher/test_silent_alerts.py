@@ -415,3 +415,27 @@ async def test_a_task_discarding_all_the_time_edits_its_alert_a_bounded_number_o
     [reply] = [r for r in rig.replies(post.response["ts"]) if "Still needs attention" not in r.text]
     assert "no more discards · 3,600 records discarded" in reply.text
     assert len(rig.posts()) == 1
+
+
+async def test_a_replica_that_steps_down_stops_publishing_the_lag_gauges(make_rig: MakeRig) -> None:
+    """A deposed leader no longer reads DIS: its /metrics must not keep the backlog (or the task states) it read
+    last, or a dashboard over every replica shows a stall the new leader has long seen end."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=0)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    await stalled_alert(rig, waiting=300)
+    assert 'disbot_task_backlog_records{stream="orders",task="to-obs"} 300.0' in metrics.render().decode()
+    async with rig.store.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE leadership SET term = 3 WHERE id = 1"))
+    rig.store.fence(3)
+    rig.watcher.leading = True
+    async with rig.store.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE leadership SET term = 4 WHERE id = 1"))
+    rig.sim.stall("orders", "to-obs", on=False)
+    rig.sim.flow()  # a change to record: the refused write is how this leader learns it was deposed
+    rig.clock.advance(MINUTE)
+    await rig.watcher.run_cycle()
+    assert not rig.watcher.leading
+    text = metrics.render().decode()
+    assert 'task="to-obs"' not in text
+    assert 'disbot_watched_tasks{state="RUNNING",stream="orders"}' not in text
