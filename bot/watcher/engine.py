@@ -37,7 +37,7 @@ from typing import Any
 
 from bot import metrics
 from bot.dis.lag import TaskLag
-from bot.dis.models import TaskList, TaskState, TransferTask
+from bot.dis.models import PROBLEM_STATES, TaskList, TaskState, TransferTask
 from bot.errors import DisError
 from bot.message import Message
 from bot.store.base import (
@@ -872,11 +872,15 @@ class AlertEngine:
 
 
 def _silent_end(task: TransferTask | None, task_id: str | None) -> str | None:
-    """How a task's silent problems end when it is no longer RUNNING: its state (the ERROR alert, or the pause,
-    speaks for it), or DELETED when it is gone or re-created; None while it is still the same RUNNING task."""
+    """How a task's silent problems end when it leaves RUNNING for good: ERROR/ABNORMAL (that alert speaks for
+    it), PAUSED (a person stopped it), or DELETED when it is gone or re-created. None keeps them open: RUNNING,
+    STARTING (someone restarts it: whether that helped is judged once it is RUNNING again, so a stall it did not
+    cure stays the same alert and one that it did gets its reply) and a state DIS may add later."""
     if task is None or task.state == TaskState.DELETE or not same_task(task_id, task.task_id):
         return DELETED
-    return None if task.state == TaskState.RUNNING else task.state
+    if task.state in PROBLEM_STATES or task.state == TaskState.PAUSED:
+        return task.state
+    return None
 
 
 def _count(event: str, episodes: Iterable[Episode]) -> None:

@@ -439,3 +439,31 @@ async def test_a_replica_that_steps_down_stops_publishing_the_lag_gauges(make_ri
     text = metrics.render().decode()
     assert 'task="to-obs"' not in text
     assert 'disbot_watched_tasks{state="RUNNING",stream="orders"}' not in text
+
+
+async def test_a_stalled_task_restarted_keeps_its_alert_through_starting(make_rig: MakeRig) -> None:
+    """Someone restarts a stalled task (STARTING for a poll, then RUNNING): the alert does not claim the task was
+    "alerted on its own" (nothing alerts STARTING); still stalled after the restart, it is the same alert, not a
+    second one; once data moves, the one alert gets its "transferring again" reply."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=0)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    [post] = rig.posts()
+    rig.sim.set_state("orders", "to-obs", "STARTING")
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    assert "alerted on its own" not in str(rig.message(post)["blocks"])
+    rig.sim.set_state("orders", "to-obs", "RUNNING")
+    for _ in range(3):
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    assert len(rig.posts()) == 1  # the same stall, not a new alert
+    assert "alerted on its own" not in str(rig.message(post)["blocks"])
+    rig.sim.stall("orders", "to-obs", on=False)
+    rig.sim.flow()
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    [reply] = rig.replies(post.response["ts"])
+    assert "`to-obs` (orders) transferring again" in reply.text
+    assert len(rig.posts()) == 1 and await rig.store.open_episodes() == []
