@@ -653,7 +653,8 @@ class AlertEngine:
                     # the leader's alone to record), then the end.
                     await self.store.update_episode(ep.id, detail=decision.detail)
                     note = ep.alert_id is not None
-                    await self.store.close_episode(ep.id, ended_at=now, end_state=TaskState.RUNNING, note=note)
+                    ended_at = now if decision.ended_at is None else decision.ended_at
+                    await self.store.close_episode(ep.id, ended_at=ended_at, end_state=TaskState.RUNNING, note=note)
                     metrics.ALERTS.labels(event="resolved", problem=decision.problem).inc()
                     logger.info(
                         "watch.recovered",

@@ -67,6 +67,7 @@ class Decision:
         detail: the episode's detail after this decision.
         episode: the open episode (update, close).
         edit: an update the alert shows (rendered anew): otherwise the detail is only kept.
+        ended_at: when a closed problem ended, if before this read (None: now).
     """
 
     action: Action
@@ -74,6 +75,7 @@ class Decision:
     detail: dict[str, Any]
     episode: Episode | None = None
     edit: bool = True
+    ended_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -165,14 +167,25 @@ def _partitions(reading: Reading, open_problems: Mapping[str, Episode]) -> Decis
         return None  # no partitions in the details: nothing to judge either way
     ep = open_problems.get(PROBLEM_PARTITIONS)
     summary = lag.failed_summary()
+    old = dict(ep.detail or {}) if ep is not None else {}
     if summary is None:
-        return Decision(Action.CLOSE, PROBLEM_PARTITIONS, dict(ep.detail or {}), ep) if ep is not None else None
+        if ep is None:
+            return None
+        # All OK: it ends once they have stayed so for the quiet time, so a partition that fails and heals on
+        # alternate polls is one alert, not one post, edit and reply per flap.
+        ok_at = old.get("ok_at")
+        if ok_at is None:
+            return Decision(Action.UPDATE, PROBLEM_PARTITIONS, {**old, "ok_at": reading.now}, ep, edit=False)
+        if reading.now - float(ok_at) >= reading.quiet_seconds:
+            # Ended when they were first seen OK: the quiet time after it only confirmed it.
+            return Decision(Action.CLOSE, PROBLEM_PARTITIONS, old, ep, ended_at=float(ok_at))
+        return None
     detail = {"summary": summary, "failed": len(lag.failed_partitions), "total": len(lag.partitions)}
     if ep is None:
         return Decision(Action.OPEN, PROBLEM_PARTITIONS, detail)
-    if (ep.detail or {}).get("summary") == summary:
+    if old.get("summary") == summary and "ok_at" not in old:
         return None
-    return Decision(Action.UPDATE, PROBLEM_PARTITIONS, detail, ep)
+    return Decision(Action.UPDATE, PROBLEM_PARTITIONS, detail, ep, edit=old.get("summary") != summary)
 
 
 def _discarding(reading: Reading, open_problems: Mapping[str, Episode]) -> Decision | None:

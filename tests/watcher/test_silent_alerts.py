@@ -146,8 +146,8 @@ async def test_a_stalled_task_that_turns_error_is_one_error_alert(rig: Rig) -> N
 
 
 async def test_failed_partitions_are_alerted_edited_and_recovered(make_rig: MakeRig) -> None:
-    """2 of 8 partitions ERROR while the task is RUNNING: one alert; a third failing edits it; all healed ends
-    it with a reply."""
+    """2 of 8 partitions ERROR while the task is RUNNING: one alert; a third failing edits it; all healed for
+    WATCH_STALL_MINUTES ends it with a reply that says how long they failed."""
     rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1)  # every cycle is a task's deep slot
     stream_with_data(rig, "to-obs", partitions=8)
     await rig.watch("orders")
@@ -168,8 +168,11 @@ async def test_failed_partitions_are_alerted_edited_and_recovered(make_rig: Make
         rig.sim.fail_partition("orders", "to-obs", index, state=None)
     rig.clock.advance(2)
     await rig.cycle()
+    assert rig.replies() == []  # OK: it ends once they stayed so for WATCH_STALL_MINUTES
+    rig.clock.advance(30 * MINUTE)
+    await rig.cycle()
     [reply] = rig.replies(post.response["ts"])
-    assert "`to-obs` (orders) all partitions OK again" in reply.text
+    assert "`to-obs` (orders) all partitions OK again after 6 s" in reply.text
     assert len(rig.posts()) == 1
 
 
@@ -467,3 +470,27 @@ async def test_a_stalled_task_restarted_keeps_its_alert_through_starting(make_ri
     [reply] = rig.replies(post.response["ts"])
     assert "`to-obs` (orders) transferring again" in reply.text
     assert len(rig.posts()) == 1 and await rig.store.open_episodes() == []
+
+
+async def test_a_flapping_partition_is_one_alert_that_ends_once_it_stays_ok(make_rig: MakeRig) -> None:
+    """A partition that fails and heals on alternate polls for 20 min is one alert (before: 10 posts, 10 edits,
+    10 replies); it ends, with one reply, once every partition has stayed OK for WATCH_STALL_MINUTES, and the
+    reply counts the time until they were OK, not the wait that confirmed it."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1, WATCH_STALL_MINUTES=10)
+    stream_with_data(rig, "to-obs", partitions=4)
+    await rig.watch("orders")
+    for i in range(20):
+        rig.sim.fail_partition("orders", "to-obs", 1, state="ERROR" if i % 2 == 0 else None)
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    [post] = rig.posts()
+    assert rig.updates() == [] and rig.replies() == []
+    for _ in range(9):
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    assert rig.replies() == []  # OK for 10 min of polls, confirmed at the 10th
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    [reply] = rig.replies(post.response["ts"])
+    assert "`to-obs` (orders) all partitions OK again after 19 min (was 1 of 4 partitions ERROR)" in reply.text
+    assert len(rig.posts()) == 1
