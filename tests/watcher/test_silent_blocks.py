@@ -98,6 +98,18 @@ def test_a_mix_of_kinds_needs_attention_and_counts_tasks_not_problems() -> None:
     validate_message(msg.to_dict())
     assert msg.blocks[0]["text"]["text"] == "🔴 3 dump tasks need attention in orders"
     assert msg.text.count("orders/to-dws") == 1
+    assert msg.text.startswith("🔴 3 dump tasks need attention (")
+
+
+def test_the_notification_text_of_one_task_with_two_problems_is_plain_english() -> None:
+    """The fallback text (what a phone's notification shows) says "1 dump task needs attention", not
+    "1 dump task(s) need attention"."""
+    episodes = [
+        stalled(1, task="to-obs"),
+        silent(2, PROBLEM_DISCARDING, task="to-obs", detail={"total": 5, "since": NOW}),
+    ]
+    msg = alert_message(ALERT, episodes, now=NOW)
+    assert msg.text.startswith("⚠️ 1 dump task needs attention (stalled, discarding records): orders/to-obs"), msg.text
 
 
 def test_a_stall_superseded_by_error_says_so_instead_of_resolved() -> None:
