@@ -134,7 +134,11 @@ def _recovered(ep: Episode) -> str:
     if ep.problem == PROBLEM_PARTITIONS:
         return f"all partitions OK again after {down} (was {escape(label(ep))})"
     total = _n(detail.get("total"))
-    return f"no more discards · {total} records discarded in {down}"
+    grew_at = detail.get("grew_at")
+    if not grew_at:
+        return f"no more discards · {total} records discarded"
+    # The last growth, not the end of the quiet time that confirmed it (a burst is not "discarded in 30 min").
+    return f"no more discards since {slack_date(epoch_ms(float(grew_at)))} · {total} records discarded"
 
 
 def recovery_line(ep: Episode) -> str:
