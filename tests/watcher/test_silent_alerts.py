@@ -8,8 +8,10 @@ is a step of the clock, not a wait.
 
 from __future__ import annotations
 
+import logging
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from bot import metrics
@@ -497,3 +499,19 @@ async def test_a_flapping_partition_is_one_alert_that_ends_once_it_stays_ok(make
     [reply] = rig.replies(post.response["ts"])
     assert "`to-obs` (orders) all partitions OK again after 19 min (was 1 of 4 partitions ERROR)" in reply.text
     assert len(rig.posts()) == 1
+
+
+@pytest.mark.parametrize(("minutes", "warned"), [("2", True), ("4.5", True), ("5", False), ("30", False), ("0", False)])
+async def test_a_stall_threshold_below_the_obs_delivery_interval_is_warned_at_start(
+    make_rig: MakeRig, caplog: pytest.LogCaptureFixture, minutes: str, warned: bool
+) -> None:
+    """WATCH_STALL_MINUTES under an OBS task's default delivery interval (300 s) makes healthy tasks look stalled
+    between two deliveries: the watcher says so when it starts, naming the variable (0, off, says nothing)."""
+    rig = make_rig(WATCH_STALL_MINUTES=minutes)
+    with caplog.at_level(logging.WARNING, logger="bot.watcher"):
+        await rig.watcher.start()
+        assert await rig.watcher.stop(timeout=5)
+    found = [r for r in caplog.records if r.getMessage() == "watch.stall_threshold_short"]
+    assert bool(found) is warned
+    if warned:
+        assert "WATCH_STALL_MINUTES" in found[0].hint  # type: ignore[attr-defined]
