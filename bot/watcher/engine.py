@@ -48,6 +48,7 @@ from bot.store.base import (
     OUT_POST,
     OUT_REPLY,
     OUT_UPDATE,
+    PROBLEM_PARTITIONS,
     PROBLEM_STALLED,
     PROBLEM_STATE,
     Alert,
@@ -859,7 +860,10 @@ class AlertEngine:
             still = [
                 e
                 for e in await self.store.episodes_for_alert(alert.id)
-                if e.is_open and e.stream not in blind and (e.channel_id, e.stream, e.task_name) not in snoozed
+                if e.is_open
+                and e.stream not in blind
+                and (e.channel_id, e.stream, e.task_name) not in snoozed
+                and not _confirming_end(e)
             ]
             if not still:
                 continue
@@ -870,6 +874,11 @@ class AlertEngine:
             )
             for problem in sorted({e.problem for e in still}):
                 metrics.ALERTS.labels(event="reminded", problem=problem).inc()
+
+
+def _confirming_end(ep: Episode) -> bool:
+    """Failed partitions seen OK again, open only until they stay so: a reminder would claim they still fail."""
+    return ep.problem == PROBLEM_PARTITIONS and (ep.detail or {}).get("ok_at") is not None
 
 
 def _silent_end(task: TransferTask | None, task_id: str | None) -> str | None:

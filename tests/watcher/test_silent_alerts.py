@@ -515,3 +515,21 @@ async def test_a_stall_threshold_below_the_obs_delivery_interval_is_warned_at_st
     assert bool(found) is warned
     if warned:
         assert "WATCH_STALL_MINUTES" in found[0].hint  # type: ignore[attr-defined]
+
+
+async def test_no_reminder_claims_partitions_failed_while_they_are_ok_and_waiting_to_end(make_rig: MakeRig) -> None:
+    """Between healing and the end (WATCH_STALL_MINUTES later) the partitions are OK: no reminder, mention and
+    all, says "1 of 4 partitions ERROR" then; the end is one reply."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1, WATCH_REPEAT_MINUTES=10, WATCH_STALL_MINUTES=30)
+    stream_with_data(rig, "to-obs", partitions=4)
+    await rig.watch("orders")
+    rig.sim.fail_partition("orders", "to-obs", 1)
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    [post] = rig.posts()
+    rig.sim.fail_partition("orders", "to-obs", 1, state=None)
+    for _ in range(31):  # OK from the next poll; 30 min later it ends
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    [reply] = rig.replies(post.response["ts"])
+    assert "all partitions OK again after 1 min" in reply.text
