@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     watch_stall_minutes: float = Field(30.0, ge=0, allow_inf_nan=False, validation_alias=_env("WATCH_STALL_MINUTES"))
     watch_failures_before_warning: int = Field(5, ge=1, validation_alias=_env("WATCH_FAILURES_BEFORE_WARNING"))
     #: Every watched task's partitions are read once per this many seconds (spread out); 0 = only suspects.
-    watch_deep_interval_seconds: float = Field(900.0, ge=0, validation_alias=_env("WATCH_DEEP_INTERVAL_SECONDS"))
+    watch_deep_interval_seconds: float = Field(
+        900.0, ge=0, allow_inf_nan=False, validation_alias=_env("WATCH_DEEP_INTERVAL_SECONDS")
+    )
     database_url: str = Field("sqlite:///dis-bot.db", validation_alias=_env("DATABASE_URL"))
 
     # --- Operations ---

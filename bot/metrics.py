@@ -232,6 +232,14 @@ def forget_task_lag(stream: str, tasks: set[str] | None = None) -> None:
         _LAG_TASKS.pop(stream, None)
 
 
+def forget_watched() -> None:
+    """Remove every per-stream and per-task gauge of the watcher (a replica that stops leading reads DIS no more:
+    what it read last would stay on its /metrics, stale, beside the new leader's)."""
+    for stream in list(_LAG_TASKS):
+        forget_task_lag(stream)
+    TASKS_BY_STATE.clear()
+
+
 def on_leader_change(leader: bool, event: str) -> None:
     """Callback for a lease's `record`: "gained" or "lost"."""
     LEADER.set(1 if leader else 0)

@@ -174,3 +174,13 @@ def test_stall_minutes_must_be_a_finite_non_negative_number(monkeypatch: pytest.
     with pytest.raises(ConfigError) as info:
         load_settings(_env_file=None)
     assert "WATCH_STALL_MINUTES" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan"])
+def test_deep_interval_must_be_a_finite_non_negative_number(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """WATCH_DEEP_INTERVAL_SECONDS=inf is refused at start, naming the variable (accepted, it made every deep read
+    crash with "cannot convert float NaN to integer", which silently turned stall detection off)."""
+    monkeypatch.setenv("WATCH_DEEP_INTERVAL_SECONDS", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert "WATCH_DEEP_INTERVAL_SECONDS" in str(info.value)

@@ -238,7 +238,9 @@ def _mixed_header_and_text(
         title = f"{emoji} {len(tasks)} dump tasks need attention in {where}{already}"
     else:
         title = f"{emoji} {len(open_tasks)} of {len(tasks)} dump tasks still need attention in {where}"
-    return title, f":warning: {len(open_tasks)} dump task(s) need attention ({labels}): {names}"
+    n = len(open_tasks)
+    tasks_need = "1 dump task needs" if n == 1 else f"{n} dump tasks need"
+    return title, f"{emoji} {tasks_need} attention ({labels}): {names}"
 
 
 def alert_message(

@@ -56,6 +56,7 @@ def lag_marks(lag: TaskLag | None, stall_after: float, now: float) -> list[str]:
 
 def about(seconds: float) -> str:
     """A rounded duration for estimates: "5 h" from 4 h 40 min, "40 min", "1 min" at least."""
-    if seconds >= 3600:
+    minutes = round(seconds / 60)
+    if minutes >= 60:
         return f"{round(seconds / 3600)} h"
-    return f"{max(1, round(seconds / 60))} min"
+    return f"{max(1, minutes)} min"

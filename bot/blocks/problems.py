@@ -95,10 +95,15 @@ def line(ep: Episode, now: float, snooze: Snooze | None = None) -> str:
     if ep.ended_at is not None:
         return _ended_line(ep, name)
     parts = [f"{emoji(ep)} {name} {_what(ep, now)}"]
+    last = _detail(ep).get("last_transfer_ms") if ep.problem == PROBLEM_STALLED else None
+    if last:
+        # The alert is not edited while a stall holds steady: the date stays true when "47 min" no longer is.
+        parts.append(f"last transfer {slack_date(int(last))}")
     if ep.baseline:
         parts.append("already so when the watch began")
     elif ep.problem == PROBLEM_PARTITIONS:
-        parts.append(f"since {slack_date(epoch_ms(ep.started_at))} ({duration(now - ep.started_at)})")
+        since = f"since {slack_date(epoch_ms(ep.started_at))}"
+        parts.append(since if now - ep.started_at < 60 else f"{since} ({duration(now - ep.started_at)})")
     if snooze is not None:
         parts.append(f":no_bell: snoozed until {slack_date(epoch_ms(snooze.until))}")
     return " · ".join(parts)
@@ -129,7 +134,11 @@ def _recovered(ep: Episode) -> str:
     if ep.problem == PROBLEM_PARTITIONS:
         return f"all partitions OK again after {down} (was {escape(label(ep))})"
     total = _n(detail.get("total"))
-    return f"no more discards · {total} records discarded in {down}"
+    grew_at = detail.get("grew_at")
+    if not grew_at:
+        return f"no more discards · {total} records discarded"
+    # The last growth, not the end of the quiet time that confirmed it (a burst is not "discarded in 30 min").
+    return f"no more discards since {slack_date(epoch_ms(float(grew_at)))} · {total} records discarded"
 
 
 def recovery_line(ep: Episode) -> str:

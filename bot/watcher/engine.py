@@ -37,7 +37,7 @@ from typing import Any
 
 from bot import metrics
 from bot.dis.lag import TaskLag
-from bot.dis.models import TaskList, TaskState, TransferTask
+from bot.dis.models import PROBLEM_STATES, TaskList, TaskState, TransferTask
 from bot.errors import DisError
 from bot.message import Message
 from bot.store.base import (
@@ -48,6 +48,7 @@ from bot.store.base import (
     OUT_POST,
     OUT_REPLY,
     OUT_UPDATE,
+    PROBLEM_PARTITIONS,
     PROBLEM_STALLED,
     PROBLEM_STATE,
     Alert,
@@ -654,7 +655,8 @@ class AlertEngine:
                     # the leader's alone to record), then the end.
                     await self.store.update_episode(ep.id, detail=decision.detail)
                     note = ep.alert_id is not None
-                    await self.store.close_episode(ep.id, ended_at=now, end_state=TaskState.RUNNING, note=note)
+                    ended_at = now if decision.ended_at is None else decision.ended_at
+                    await self.store.close_episode(ep.id, ended_at=ended_at, end_state=TaskState.RUNNING, note=note)
                     metrics.ALERTS.labels(event="resolved", problem=decision.problem).inc()
                     logger.info(
                         "watch.recovered",
@@ -859,7 +861,10 @@ class AlertEngine:
             still = [
                 e
                 for e in await self.store.episodes_for_alert(alert.id)
-                if e.is_open and e.stream not in blind and (e.channel_id, e.stream, e.task_name) not in snoozed
+                if e.is_open
+                and e.stream not in blind
+                and (e.channel_id, e.stream, e.task_name) not in snoozed
+                and not _confirming_end(e)
             ]
             if not still:
                 continue
@@ -872,12 +877,21 @@ class AlertEngine:
                 metrics.ALERTS.labels(event="reminded", problem=problem).inc()
 
 
+def _confirming_end(ep: Episode) -> bool:
+    """Failed partitions seen OK again, open only until they stay so: a reminder would claim they still fail."""
+    return ep.problem == PROBLEM_PARTITIONS and (ep.detail or {}).get("ok_at") is not None
+
+
 def _silent_end(task: TransferTask | None, task_id: str | None) -> str | None:
-    """How a task's silent problems end when it is no longer RUNNING: its state (the ERROR alert, or the pause,
-    speaks for it), or DELETED when it is gone or re-created; None while it is still the same RUNNING task."""
+    """How a task's silent problems end when it leaves RUNNING for good: ERROR/ABNORMAL (that alert speaks for
+    it), PAUSED (a person stopped it), or DELETED when it is gone or re-created. None keeps them open: RUNNING,
+    STARTING (someone restarts it: whether that helped is judged once it is RUNNING again, so a stall it did not
+    cure stays the same alert and one that it did gets its reply) and a state DIS may add later."""
     if task is None or task.state == TaskState.DELETE or not same_task(task_id, task.task_id):
         return DELETED
-    return None if task.state == TaskState.RUNNING else task.state
+    if task.state in PROBLEM_STATES or task.state == TaskState.PAUSED:
+        return task.state
+    return None
 
 
 def _count(event: str, episodes: Iterable[Episode]) -> None:

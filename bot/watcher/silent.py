@@ -7,8 +7,8 @@ edited), or close. As with `transitions.py`, comparing against open episodes rat
 makes restarts safe, and every number an edit or a recovery needs is kept in the episode's `detail`.
 
 Edits are rare on purpose: a stalled alert is edited only when its retention bucket changes (past 6 h, past 1 h,
-loss begun), a discarding one when more records were dropped, a partitions one when the summary changes. A steady
-stall edits nothing.
+loss begun), a discarding one when the total it shows has doubled or an hour after its last edit, a partitions
+one when the summary changes. A steady stall edits nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ BUCKET_LOST = "lost"  # loss has begun
 
 SIX_HOURS = 6 * 3600.0
 ONE_HOUR = 3600.0
+
+#: A discarding alert is edited when the total it shows has doubled, or this long after it last showed one: a
+#: task that drops records on every poll is edited about a dozen times in its first hours, then once an hour,
+#: not once a cycle (the latest count is in /metrics, `disbot_task_discarded_records`).
+DISCARD_EDIT_SECONDS = ONE_HOUR
 
 
 def retention_bucket(left: float | None) -> str:
@@ -62,6 +67,7 @@ class Decision:
         detail: the episode's detail after this decision.
         episode: the open episode (update, close).
         edit: an update the alert shows (rendered anew): otherwise the detail is only kept.
+        ended_at: when a closed problem ended, if before this read (None: now).
     """
 
     action: Action
@@ -69,6 +75,7 @@ class Decision:
     detail: dict[str, Any]
     episode: Episode | None = None
     edit: bool = True
+    ended_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,14 +175,25 @@ def _partitions(reading: Reading, open_problems: Mapping[str, Episode]) -> Decis
         return None  # no partitions in the details: nothing to judge either way
     ep = open_problems.get(PROBLEM_PARTITIONS)
     summary = lag.failed_summary()
+    old = dict(ep.detail or {}) if ep is not None else {}
     if summary is None:
-        return Decision(Action.CLOSE, PROBLEM_PARTITIONS, dict(ep.detail or {}), ep) if ep is not None else None
+        if ep is None:
+            return None
+        # All OK: it ends once they have stayed so for the quiet time, so a partition that fails and heals on
+        # alternate polls is one alert, not one post, edit and reply per flap.
+        ok_at = old.get("ok_at")
+        if ok_at is None:
+            return Decision(Action.UPDATE, PROBLEM_PARTITIONS, {**old, "ok_at": reading.now}, ep, edit=False)
+        if reading.now - float(ok_at) >= reading.quiet_seconds:
+            # Ended when they were first seen OK: the quiet time after it only confirmed it.
+            return Decision(Action.CLOSE, PROBLEM_PARTITIONS, old, ep, ended_at=float(ok_at))
+        return None
     detail = {"summary": summary, "failed": len(lag.failed_partitions), "total": len(lag.partitions)}
     if ep is None:
         return Decision(Action.OPEN, PROBLEM_PARTITIONS, detail)
-    if (ep.detail or {}).get("summary") == summary:
+    if old.get("summary") == summary and "ok_at" not in old:
         return None
-    return Decision(Action.UPDATE, PROBLEM_PARTITIONS, detail, ep)
+    return Decision(Action.UPDATE, PROBLEM_PARTITIONS, detail, ep, edit=old.get("summary") != summary)
 
 
 def _discarding(reading: Reading, open_problems: Mapping[str, Episode]) -> Decision | None:
@@ -189,12 +207,20 @@ def _discarding(reading: Reading, open_problems: Mapping[str, Episode]) -> Decis
             "since": reading.discard_since if reading.discard_since is not None else now,
             "grew_at": now,
             "count": reading.lag.discarded,
+            "shown_total": growth,
+            "shown_at": now,
         }
         return Decision(Action.OPEN, PROBLEM_DISCARDING, detail)
     old = dict(ep.detail or {})
     if growth > 0:
-        detail = {**old, "total": int(old.get("total", 0)) + growth, "grew_at": now, "count": reading.lag.discarded}
-        return Decision(Action.UPDATE, PROBLEM_DISCARDING, detail, ep)
+        total = int(old.get("total", 0)) + growth
+        detail = {**old, "total": total, "grew_at": now, "count": reading.lag.discarded}
+        shown = int(old.get("shown_total", old.get("total", 0)))
+        shown_at = float(old.get("shown_at", ep.started_at))
+        edit = total >= 2 * shown or now - shown_at >= DISCARD_EDIT_SECONDS
+        if edit:
+            detail.update(shown_total=total, shown_at=now)
+        return Decision(Action.UPDATE, PROBLEM_DISCARDING, detail, ep, edit=edit)
     grew_at = float(old.get("grew_at", ep.started_at))
     if now - grew_at >= reading.quiet_seconds:
         return Decision(Action.CLOSE, PROBLEM_DISCARDING, old, ep)

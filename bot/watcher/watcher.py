@@ -236,6 +236,15 @@ class Watcher:
             "watch.started",
             extra={"interval": self.interval, "concurrency": self.concurrency, "outbox": await self._outbox_depth()},
         )
+        if 0 < self.stall_seconds < OBS_DELIVER_SECONDS:
+            logger.warning(
+                "watch.stall_threshold_short",
+                extra={
+                    "stall_minutes": self.stall_seconds / 60,
+                    "hint": f"WATCH_STALL_MINUTES is below the {OBS_DELIVER_SECONDS / 60:g} min an OBS dump task "
+                    "waits between deliveries by default: healthy tasks look stalled between two deliveries",
+                },
+            )
 
     async def _resume_store(self) -> bool:
         """The start's writes (DIS_WATCH, rows left mid-send), then the outbox; False while the store refuses."""
@@ -261,6 +270,7 @@ class Watcher:
             return
         self.leading = False
         self._stopping = True
+        metrics.forget_watched()  # the new leader publishes them now; ours would only go stale
         logger.warning("watch.stepped_down", extra={"reason": reason})
         if self._stop_event is not None:
             self._stop_event.set()
@@ -610,6 +620,10 @@ class Watcher:
             self._fenced(exc)  # cancels this cycle: the new leader polls again from what the store holds
         except Exception:
             logger.exception("watch.apply_failed", extra={"stream": stream})
+
+
+#: How long an OBS dump task waits between two deliveries by default (`deliver_time_interval`, 30 to 900 s).
+OBS_DELIVER_SECONDS = 300.0
 
 
 def _slot_passed(stream: str, before: float, now: float, interval: float) -> bool:

@@ -67,6 +67,7 @@ def test_a_task_that_never_sent_is_stalled_without_a_duration() -> None:
 def test_estimates_are_rounded() -> None:
     """Retention estimates round to hours above an hour, to minutes below, one minute at least."""
     assert [about(s) for s in (4 * 3600 + 40 * 60, 3600, 40 * 60 + 20, 5)] == ["5 h", "1 h", "40 min", "1 min"]
+    assert about(3580) == "1 h"  # 59.7 min rounds to 60: an hour, not "60 min"
 
 
 def test_a_task_list_with_every_task_marked_stays_within_limits() -> None:

@@ -137,15 +137,23 @@ def test_a_stall_ends_when_data_moves_or_the_backlog_clears() -> None:
 
 
 def test_failed_partitions_open_change_and_end() -> None:
-    """One failed partition of two opens "1 of 2 partitions ERROR"; a second edits it; all OK ends it."""
+    """One failed partition of two opens "1 of 2 partitions ERROR"; a second edits it; all OK ends it once they
+    stayed OK for the quiet time, dated when they were first seen OK; failing again meanwhile keeps it open."""
     [d] = judge(reading(states=("ERROR", "RUNNING")), {})
     assert (d.action, d.problem, d.detail["summary"]) == (Action.OPEN, PROBLEM_PARTITIONS, "1 of 2 partitions ERROR")
     open_ = {PROBLEM_PARTITIONS: episode(PROBLEM_PARTITIONS, **d.detail)}
     assert judge(reading(states=("ERROR", "RUNNING")), open_) == []
     [worse] = judge(reading(states=("ERROR", "ABNORMAL")), open_)
     assert (worse.action, worse.detail["summary"]) == (Action.UPDATE, "2 of 2 partitions ABNORMAL/ERROR")
-    [ended] = judge(reading(), open_)
-    assert ended.action == Action.CLOSE
+    [healed] = judge(reading(), open_)
+    assert (healed.action, healed.edit, healed.detail["ok_at"]) == (Action.UPDATE, False, NOW)  # quietly noted
+    waiting = {PROBLEM_PARTITIONS: episode(PROBLEM_PARTITIONS, **healed.detail)}
+    assert judge(reading(), waiting) == []  # OK, not yet for the quiet time (the reading's now is the same)
+    confirmed = {PROBLEM_PARTITIONS: episode(PROBLEM_PARTITIONS, **{**healed.detail, "ok_at": NOW - STALL})}
+    [ended] = judge(reading(), confirmed)
+    assert (ended.action, ended.ended_at) == (Action.CLOSE, NOW - STALL)  # ended when first seen OK
+    [again] = judge(reading(states=("ERROR", "RUNNING")), waiting)  # failed again before: the same problem
+    assert (again.action, again.edit, "ok_at" in again.detail) == (Action.UPDATE, False, False)
 
 
 def test_discards_baseline_growth_and_quiet_end() -> None:

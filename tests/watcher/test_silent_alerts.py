@@ -8,6 +8,10 @@ is a step of the clock, not a wait.
 
 from __future__ import annotations
 
+import logging
+import re
+
+import pytest
 import sqlalchemy as sa
 
 from bot import metrics
@@ -144,8 +148,8 @@ async def test_a_stalled_task_that_turns_error_is_one_error_alert(rig: Rig) -> N
 
 
 async def test_failed_partitions_are_alerted_edited_and_recovered(make_rig: MakeRig) -> None:
-    """2 of 8 partitions ERROR while the task is RUNNING: one alert; a third failing edits it; all healed ends
-    it with a reply."""
+    """2 of 8 partitions ERROR while the task is RUNNING: one alert; a third failing edits it; all healed for
+    WATCH_STALL_MINUTES ends it with a reply that says how long they failed."""
     rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1)  # every cycle is a task's deep slot
     stream_with_data(rig, "to-obs", partitions=8)
     await rig.watch("orders")
@@ -166,14 +170,17 @@ async def test_failed_partitions_are_alerted_edited_and_recovered(make_rig: Make
         rig.sim.fail_partition("orders", "to-obs", index, state=None)
     rig.clock.advance(2)
     await rig.cycle()
+    assert rig.replies() == []  # OK: it ends once they stayed so for WATCH_STALL_MINUTES
+    rig.clock.advance(30 * MINUTE)
+    await rig.cycle()
     [reply] = rig.replies(post.response["ts"])
-    assert "`to-obs` (orders) all partitions OK again" in reply.text
+    assert "`to-obs` (orders) all partitions OK again after 6 s" in reply.text
     assert len(rig.posts()) == 1
 
 
 async def test_discards_take_a_baseline_then_alert_growth_and_end_when_quiet(make_rig: MakeRig) -> None:
     """An old discard count is not news; growth is alerted with the count since the previous read, more growth
-    edits the same alert with the total, and WATCH_STALL_MINUTES without growth ends it."""
+    edits the same alert with the total once it doubled, and WATCH_STALL_MINUTES without growth ends it."""
     rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1, WATCH_STALL_MINUTES=10)
     stream_with_data(rig, "to-obs")
     rig.sim.discard("orders", "to-obs", 5000)
@@ -189,15 +196,22 @@ async def test_discards_take_a_baseline_then_alert_growth_and_end_when_quiet(mak
     rig.sim.discard("orders", "to-obs", 96)
     rig.clock.advance(2)
     await rig.cycle()
-    assert "discarded 1,300 records* since" in str(rig.message(post)["blocks"])
+    assert rig.updates() == []  # 1,300 is not news enough to edit (not doubled, not an hour later)
+    rig.sim.discard("orders", "to-obs", 1204)
+    rig.clock.advance(2)
+    await rig.cycle()
+    assert "discarded 2,504 records* since" in str(rig.message(post)["blocks"])
     assert len(rig.posts()) == 1 and len(rig.updates()) == 1
+    last_growth = int(rig.clock.now)
     rig.clock.advance(9 * MINUTE)
     await rig.cycle()
     assert rig.replies() == []  # quiet for 9 min of 10
     rig.clock.advance(MINUTE)
     await rig.cycle()
     [reply] = rig.replies(post.response["ts"])
-    assert "no more discards · 1,300 records discarded" in reply.text
+    # When the drops stopped, not "discarded in 10 min": the 10 quiet minutes only confirmed it.
+    assert f"no more discards since <!date^{last_growth}^" in reply.text
+    assert "· 2,504 records discarded" in reply.text and "discarded in" not in reply.text
 
 
 async def test_a_restart_neither_re_alerts_nor_forgets_the_discard_baseline(make_rig: MakeRig) -> None:
@@ -385,3 +399,137 @@ async def test_a_snoozed_stall_that_relapses_is_announced_only_when_the_snooze_e
     await rig.cycle()
     posts = rig.posts()
     assert len(posts) == 2 and "orders: dump task to-obs is stalled" in str(posts[1].payload["blocks"])
+
+
+async def test_a_task_discarding_all_the_time_edits_its_alert_a_bounded_number_of_times(make_rig: MakeRig) -> None:
+    """A task that drops records on every poll for 6 h keeps one alert: it is edited when the total shown has
+    doubled or an hour after the last edit (not on every poll), and the recovery has the full total."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1, WATCH_STALL_MINUTES=10)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    rig.clock.advance(2)
+    await rig.cycle()  # the baseline
+    for _ in range(6 * 12):  # a poll every 5 min, 50 more records dropped each time
+        rig.sim.discard("orders", "to-obs", 50)
+        rig.clock.advance(5 * MINUTE)
+        await rig.cycle()
+    [post] = rig.posts()
+    edits = len(rig.updates(post.response["ts"]))
+    assert 6 <= edits <= 10  # 8 measured: the doublings (50 → 3,200), then hourly; not 71
+    shown = re.search(r"discarded ([\d,]+) records", str(rig.message(post)["blocks"]))
+    assert shown is not None and 3_600 - 12 * 50 <= int(shown.group(1).replace(",", "")) <= 3_600  # ≤ 1 h behind
+    rig.clock.advance(10 * MINUTE)
+    await rig.cycle()
+    [reply] = [r for r in rig.replies(post.response["ts"]) if "Still needs attention" not in r.text]
+    assert "3,600 records discarded" in reply.text
+    assert len(rig.posts()) == 1
+
+
+async def test_a_replica_that_steps_down_stops_publishing_the_lag_gauges(make_rig: MakeRig) -> None:
+    """A deposed leader no longer reads DIS: its /metrics must not keep the backlog (or the task states) it read
+    last, or a dashboard over every replica shows a stall the new leader has long seen end."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=0)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    await stalled_alert(rig, waiting=300)
+    assert 'disbot_task_backlog_records{stream="orders",task="to-obs"} 300.0' in metrics.render().decode()
+    async with rig.store.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE leadership SET term = 3 WHERE id = 1"))
+    rig.store.fence(3)
+    rig.watcher.leading = True
+    async with rig.store.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE leadership SET term = 4 WHERE id = 1"))
+    rig.sim.stall("orders", "to-obs", on=False)
+    rig.sim.flow()  # a change to record: the refused write is how this leader learns it was deposed
+    rig.clock.advance(MINUTE)
+    await rig.watcher.run_cycle()
+    assert not rig.watcher.leading
+    text = metrics.render().decode()
+    assert 'task="to-obs"' not in text
+    assert 'disbot_watched_tasks{state="RUNNING",stream="orders"}' not in text
+
+
+async def test_a_stalled_task_restarted_keeps_its_alert_through_starting(make_rig: MakeRig) -> None:
+    """Someone restarts a stalled task (STARTING for a poll, then RUNNING): the alert does not claim the task was
+    "alerted on its own" (nothing alerts STARTING); still stalled after the restart, it is the same alert, not a
+    second one; once data moves, the one alert gets its "transferring again" reply."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=0)
+    stream_with_data(rig, "to-obs")
+    await rig.watch("orders")
+    await stalled_alert(rig)
+    [post] = rig.posts()
+    rig.sim.set_state("orders", "to-obs", "STARTING")
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    assert "alerted on its own" not in str(rig.message(post)["blocks"])
+    rig.sim.set_state("orders", "to-obs", "RUNNING")
+    for _ in range(3):
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    assert len(rig.posts()) == 1  # the same stall, not a new alert
+    assert "alerted on its own" not in str(rig.message(post)["blocks"])
+    rig.sim.stall("orders", "to-obs", on=False)
+    rig.sim.flow()
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    [reply] = rig.replies(post.response["ts"])
+    assert "`to-obs` (orders) transferring again" in reply.text
+    assert len(rig.posts()) == 1 and await rig.store.open_episodes() == []
+
+
+async def test_a_flapping_partition_is_one_alert_that_ends_once_it_stays_ok(make_rig: MakeRig) -> None:
+    """A partition that fails and heals on alternate polls for 20 min is one alert (before: 10 posts, 10 edits,
+    10 replies); it ends, with one reply, once every partition has stayed OK for WATCH_STALL_MINUTES, and the
+    reply counts the time until they were OK, not the wait that confirmed it."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1, WATCH_STALL_MINUTES=10)
+    stream_with_data(rig, "to-obs", partitions=4)
+    await rig.watch("orders")
+    for i in range(20):
+        rig.sim.fail_partition("orders", "to-obs", 1, state="ERROR" if i % 2 == 0 else None)
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    [post] = rig.posts()
+    assert rig.updates() == [] and rig.replies() == []
+    for _ in range(9):
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    assert rig.replies() == []  # OK for 10 min of polls, confirmed at the 10th
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    [reply] = rig.replies(post.response["ts"])
+    assert "`to-obs` (orders) all partitions OK again after 19 min (was 1 of 4 partitions ERROR)" in reply.text
+    assert len(rig.posts()) == 1
+
+
+@pytest.mark.parametrize(("minutes", "warned"), [("2", True), ("4.5", True), ("5", False), ("30", False), ("0", False)])
+async def test_a_stall_threshold_below_the_obs_delivery_interval_is_warned_at_start(
+    make_rig: MakeRig, caplog: pytest.LogCaptureFixture, minutes: str, warned: bool
+) -> None:
+    """WATCH_STALL_MINUTES under an OBS task's default delivery interval (300 s) makes healthy tasks look stalled
+    between two deliveries: the watcher says so when it starts, naming the variable (0, off, says nothing)."""
+    rig = make_rig(WATCH_STALL_MINUTES=minutes)
+    with caplog.at_level(logging.WARNING, logger="bot.watcher"):
+        await rig.watcher.start()
+        assert await rig.watcher.stop(timeout=5)
+    found = [r for r in caplog.records if r.getMessage() == "watch.stall_threshold_short"]
+    assert bool(found) is warned
+    if warned:
+        assert "WATCH_STALL_MINUTES" in found[0].hint  # type: ignore[attr-defined]
+
+
+async def test_no_reminder_claims_partitions_failed_while_they_are_ok_and_waiting_to_end(make_rig: MakeRig) -> None:
+    """Between healing and the end (WATCH_STALL_MINUTES later) the partitions are OK: no reminder, mention and
+    all, says "1 of 4 partitions ERROR" then; the end is one reply."""
+    rig = make_rig(WATCH_DEEP_INTERVAL_SECONDS=1, WATCH_REPEAT_MINUTES=10, WATCH_STALL_MINUTES=30)
+    stream_with_data(rig, "to-obs", partitions=4)
+    await rig.watch("orders")
+    rig.sim.fail_partition("orders", "to-obs", 1)
+    rig.clock.advance(MINUTE)
+    await rig.cycle()
+    [post] = rig.posts()
+    rig.sim.fail_partition("orders", "to-obs", 1, state=None)
+    for _ in range(31):  # OK from the next poll; 30 min later it ends
+        rig.clock.advance(MINUTE)
+        await rig.cycle()
+    [reply] = rig.replies(post.response["ts"])
+    assert "all partitions OK again after 1 min" in reply.text

@@ -53,7 +53,18 @@ def test_a_stalled_alert_says_how_long_and_how_much_and_not_yet_the_retention() 
     shown = text_of(msg)
     assert "⏳ orders: dump task to-obs is stalled" in shown
     assert "*stalled 47 min*, 12,340 waiting" in shown and "lost" not in shown
+    # The alert is not edited while the stall holds: the last transfer is a date token that stays true.
+    assert f"12,340 waiting · last transfer <!date^{int(NOW - 47 * 60)}^" in shown
     assert msg.text == "⏳ stalled: orders/to-obs"
+
+
+def test_a_partitions_alert_just_found_says_since_when_without_0_s() -> None:
+    """A partitions problem found this cycle says since when, not "(0 s)"; later renders add how long."""
+    detail = {"summary": "2 of 8 partitions ERROR"}
+    fresh = text_of(alert_message(ALERT, [silent(1, PROBLEM_PARTITIONS, started_at=NOW, detail=detail)], now=NOW))
+    assert f"since <!date^{int(NOW)}^" in fresh and "(0 s)" not in fresh
+    older = text_of(alert_message(ALERT, [silent(1, PROBLEM_PARTITIONS, detail=detail)], now=NOW))
+    assert "(10 min)" in older
 
 
 def test_the_retention_clause_under_6_h_and_once_loss_began() -> None:
@@ -87,6 +98,18 @@ def test_a_mix_of_kinds_needs_attention_and_counts_tasks_not_problems() -> None:
     validate_message(msg.to_dict())
     assert msg.blocks[0]["text"]["text"] == "🔴 3 dump tasks need attention in orders"
     assert msg.text.count("orders/to-dws") == 1
+    assert msg.text.startswith("🔴 3 dump tasks need attention (")
+
+
+def test_the_notification_text_of_one_task_with_two_problems_is_plain_english() -> None:
+    """The fallback text (what a phone's notification shows) says "1 dump task needs attention", not
+    "1 dump task(s) need attention"."""
+    episodes = [
+        stalled(1, task="to-obs"),
+        silent(2, PROBLEM_DISCARDING, task="to-obs", detail={"total": 5, "since": NOW}),
+    ]
+    msg = alert_message(ALERT, episodes, now=NOW)
+    assert msg.text.startswith("⚠️ 1 dump task needs attention (stalled, discarding records): orders/to-obs"), msg.text
 
 
 def test_a_stall_superseded_by_error_says_so_instead_of_resolved() -> None:
