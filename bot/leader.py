@@ -183,12 +183,14 @@ class LeaseTiming:
 
         A silent leader is replaced after `lease + retry_interval` at worst: half the interval (0.5 s to 15 s)
         plus a fifth of that (at most 1 s); a killed one after about `retry_interval`, a stopped one at once.
+        Checks every lease/4 may each take up to lease/2: a busy machine's slow answer is not a lost lock (the
+        leader's own belief is bounded by the lease from the check it sent, whatever the timeout).
         """
         lease = min(max(seconds / 2, 0.5), 15.0)
         return cls(
             lease=lease,
-            check_interval=lease / 3,
-            check_timeout=lease / 3,
+            check_interval=lease / 4,
+            check_timeout=lease / 2,
             retry_interval=min(max(lease / 5, 0.05), 1.0),
             connect_timeout=min(max(lease / 3, 0.5), 5.0),
         )
