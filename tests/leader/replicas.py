@@ -20,7 +20,7 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,14 +163,24 @@ async def until(
         raise AssertionError(f"not within {timeout:g}s: {describe()}") from None
 
 
-async def leader_among(replicas: list[ServedReplica], timeout: float = 10) -> ServedReplica:  # noqa: ASYNC109
-    """The one live replica whose /metrics says it leads, once exactly one does."""
-    async with asyncio.timeout(timeout):
-        while True:
-            leading = [r for r in replicas if await r.is_leader()]
-            if len(leading) == 1:
-                return leading[0]
-            await asyncio.sleep(0.02)
+async def leader_among(
+    replicas: list[ServedReplica],
+    timeout: float = 10,  # noqa: ASYNC109
+    *,
+    also: Sequence[ServedReplica] = (),
+) -> ServedReplica:
+    """The one live replica whose /metrics says it leads, once exactly one does. On a timeout, an AssertionError
+    with the last log lines of `replicas` and `also` (say, the leader that was paused)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                leading = [r for r in replicas if await r.is_leader()]
+                if len(leading) == 1:
+                    return leading[0]
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        logs = "\n".join(f"--- {r.name}\n{r.output[-4000:]}" for r in [*replicas, *also])
+        raise AssertionError(f"no single leader within {timeout:g}s\n{logs}") from None
 
 
 @contextlib.asynccontextmanager

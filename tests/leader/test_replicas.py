@@ -207,7 +207,9 @@ async def test_a_leader_paused_past_its_lease_steps_down_on_resuming(sim, tmp_pa
             await fake.wait_for("chat.postMessage", timeout=10)
             await until(lambda: delivered(url))
             paused = leader.kill(signal.SIGSTOP)
-            assert await leader_among([standby], timeout=2 * INTERVAL + 2) is standby
+            # The promise is 2 x INTERVAL (0.41-0.49 s measured); the wait leaves room for a loaded CI machine, and
+            # says what both replicas logged if even that runs out.
+            assert await leader_among([standby], timeout=2 * INTERVAL + 5, also=[leader]) is standby
             took = time.monotonic() - paused
             sim.set_state("orders-prod", "to-dws", "ERROR")
             await fake.wait_for("chat.postMessage", count=2, timeout=10)
@@ -217,7 +219,7 @@ async def test_a_leader_paused_past_its_lease_steps_down_on_resuming(sim, tmp_pa
             await fake.wait_quiet(3 * INTERVAL)
             for replica in replicas:
                 assert await replica.stop() == 0, replica.output
-        assert took < 2 * INTERVAL + 2
+        assert took < 2 * INTERVAL + 5
         assert len(top_level(fake)) == 2
         assert max(keys(fake.calls_to("chat.postMessage", ok=True)).values()) == 1
 
