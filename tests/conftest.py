@@ -17,7 +17,9 @@ summary says so; with CI=true they fail instead (CI starts the server: `.ci/run`
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import random
 import socket
 import sqlite3
 import uuid
@@ -95,11 +97,31 @@ class ManualClock:
         return self.now
 
 
+#: Ports `free_port` hands out: below Linux's ephemeral range (32768-60999), where the kernel picks the source ports
+#: of the suite's own client connections, and one slice per pytest-xdist worker (gw0-gw7; the main process last).
+_PORT_SLICE = 1200
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_SLICE_INDEX = int(_WORKER[2:]) % 8 if _WORKER[2:].isdigit() else 8
+_ports = itertools.cycle(
+    random.sample(range(20000 + _SLICE_INDEX * _PORT_SLICE, 20000 + (_SLICE_INDEX + 1) * _PORT_SLICE), _PORT_SLICE)
+)
+
+
 def free_port() -> int:
-    """A free loopback port: nothing listens there ("connection refused"), or a server may bind it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port: nothing listens there ("connection refused"), or a server may bind it.
+
+    Not port 0's pick: that one comes from the ephemeral range, so between this call and the server's bind a client
+    connection of another test could take it as its source port (a served bot then failed to start with OSError).
+    """
+    for _ in range(_PORT_SLICE):
+        port = next(_ports)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left in this worker's slice")
 
 
 async def eventually(check: Callable[[], bool]) -> None:
