@@ -35,6 +35,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -850,7 +851,7 @@ def _sqlite_engine(target: DatabaseUrl) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -863,6 +864,20 @@ def _sqlite_engine(target: DatabaseUrl) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """`PRAGMA journal_mode=WAL`, retried: two processes opening a new file at once can get "database is locked"
+    at once from it (SQLite does not always wait on its busy timeout while the journal mode changes). Runs once per
+    connection, and the pool holds one, so the short blocking waits happen at start only."""
+    for attempt in range(50):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.02)
 
 
 def _pg_engine(target: DatabaseUrl, pool_size: int, idle_transaction_timeout: float) -> AsyncEngine:

@@ -215,13 +215,38 @@ async def delivered(url: str) -> bool:
         await conn.close()
 
 
+def key_of(call: Call) -> str | None:
+    """The outbox idempotency key a message carries in its metadata (None: a message without one)."""
+    metadata = call.payload.get("metadata")
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return str(metadata["event_payload"]["key"]) if metadata else None
+
+
 def keys(calls: list[Call]) -> Counter[str]:
     """How often each outbox idempotency key reached Slack (a message sent twice shows its key twice)."""
-    out: Counter[str] = Counter()
+    return Counter(key for call in calls if (key := key_of(call)) is not None)
+
+
+def distinct(calls: list[Call]) -> list[Call]:
+    """The calls with the first of each idempotency key only (what a reader deduplicating by metadata sees)."""
+    seen: set[str] = set()
+    out = []
     for call in calls:
-        metadata = call.payload.get("metadata")
-        if isinstance(metadata, str):
-            metadata = json.loads(metadata)
-        if metadata:
-            out[metadata["event_payload"]["key"]] += 1
+        key = key_of(call)
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        out.append(call)
     return out
+
+
+def fenced_outcomes(output: str) -> set[str]:
+    """Keys whose Slack answer a deposed leader could not record (`outbox.outcome_fenced`): the documented
+    one-round-trip duplicate window, which the next leader's resend of the row falls into."""
+    found = set()
+    for line in output.splitlines():
+        if '"outbox.outcome_fenced"' in line:
+            found.add(str(json.loads(line[line.index("{") :])["key"]))
+    return found

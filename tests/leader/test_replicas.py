@@ -24,6 +24,8 @@ from tests.leader.replicas import (
     SIGNING_SECRET,
     ServedReplica,
     delivered,
+    distinct,
+    fenced_outcomes,
     fresh_database,
     keys,
     leader_among,
@@ -227,7 +229,7 @@ async def test_a_leader_paused_past_its_lease_steps_down_on_resuming(sim, tmp_pa
 async def test_fifty_transitions_through_kills_are_each_alerted_exactly_once(sim, tmp_path, pg_server) -> None:
     """Five streams (one channel each) flip ERROR/RUNNING ten times, 50 transitions, while the leader is SIGKILLed
     mid-cycle three times and a fresh replica joins after each kill: every ERROR is one alert, every recovery one
-    reply, and no idempotency key reaches Slack twice."""
+    reply; a key reaches Slack twice only in the documented window, named by the deposed leader's log."""
     streams = [f"s{i}" for i in range(5)]
     for stream in streams:
         sim.add_stream(stream, [SimTask("task", state="RUNNING")])
@@ -258,7 +260,9 @@ async def test_fifty_transitions_through_kills_are_each_alerted_exactly_once(sim
 
                     def told(channel: str = channel, alerts: int = alerts, recoveries: int = recoveries) -> bool:
                         calls = [
-                            c for c in fake.calls_to("chat.postMessage", ok=True) if c.payload["channel"] == channel
+                            c
+                            for c in distinct(fake.calls_to("chat.postMessage", ok=True))
+                            if c.payload["channel"] == channel
                         ]
                         replies = [c for c in calls if c.payload.get("thread_ts")]
                         return len(calls) - len(replies) == alerts and len(replies) == recoveries
@@ -277,14 +281,19 @@ async def test_fifty_transitions_through_kills_are_each_alerted_exactly_once(sim
             await fake.wait_quiet(3 * INTERVAL)
             for replica in replicas.alive:
                 assert await replica.stop() == 0, replica.output
+            fenced = set().union(*(fenced_outcomes(r.output) for r in replicas))
         assert kills == 3
         calls = fake.calls_to("chat.postMessage", ok=True)
         for stream in streams:
             channel = f"C{stream.upper()}"
-            mine = [c for c in calls if c.payload["channel"] == channel]
+            mine = [c for c in distinct(calls) if c.payload["channel"] == channel]
             assert len([c for c in mine if not c.payload.get("thread_ts")]) == 5
             assert len([c for c in mine if c.payload.get("thread_ts")]) == 5
-        assert max(keys(calls).values()) == 1
+        # The kills never land in the duplicate window (see above). A loaded machine can still depose a leader on
+        # its own (a health check slower than lease/2) between Slack taking a post and its record: that post is sent
+        # again under the same key. Only such posts may come twice, and the deposed leader's log must name them.
+        twice = {key for key, n in keys(calls).items() if n > 1}
+        assert max(keys(calls).values()) <= 2 and twice <= fenced, (twice, fenced)
 
 
 async def test_dis_watching_on_a_standby_shows_the_leaders_last_polls(sim, tmp_path, pg_server) -> None:
