@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.blocks.lag import about
 from bot.blocks.limits import duration, epoch_ms, escape, slack_date
 from bot.store.base import PROBLEM_DISCARDING, PROBLEM_PARTITIONS, PROBLEM_STALLED, Episode, Snooze
 
@@ -32,14 +33,6 @@ def _n(value: Any) -> str:
         return "?"
 
 
-def about(seconds: float) -> str:
-    """A rough time to come: "about 5 h", "about 40 min"."""
-    minutes = round(seconds / 60)
-    if minutes >= 60:
-        return f"about {round(seconds / 3600)} h"
-    return f"about {max(1, minutes)} min"
-
-
 def stalled_for(ep: Episode, now: float) -> str:
     """ "stalled 47 min" (since the last transfer), or "stalled" when DIS never said one."""
     last = _detail(ep).get("last_transfer_ms")
@@ -57,7 +50,7 @@ def retention_clause(ep: Episode, now: float) -> str | None:
         return "unsent records are being lost"
     if loss_at is None:
         return None
-    return f"unsent records start to be lost in {about(loss_at - now)}"
+    return f"unsent records start to be lost in about {about(loss_at - now)}"
 
 
 def label(ep: Episode) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.dis.models import StreamDetail, TaskDetail, TaskState
+from bot.dis.models import StreamDetail, TaskDetail, TaskState, TransferTask
 
 #: Partition states that are not a problem (a task STARTING or PAUSED moves its partitions through them too).
 OK_PARTITION_STATES: frozenset[str] = frozenset({TaskState.RUNNING, TaskState.STARTING, TaskState.PAUSED})
@@ -198,3 +198,12 @@ def task_lag(detail: TaskDetail, stream: StreamDetail | None, *, read_at: float)
         created_ms=detail.create_time,
         task_last_transfer_ms=detail.last_transfer_timestamp,
     )
+
+
+def may_be_stalled(task: TransferTask, stall_after: float, now: float) -> bool:
+    """Whether the list alone leaves a stall possible: RUNNING, and no transfer for `stall_after` seconds by the
+    list's own last transfer time (or none at all). Always False with detection off (`stall_after` 0)."""
+    if stall_after <= 0 or task.state != TaskState.RUNNING:
+        return False
+    last = task.last_transfer_timestamp
+    return last is None or now - last / 1000 >= stall_after

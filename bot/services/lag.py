@@ -18,8 +18,8 @@ import asyncio
 import logging
 import time
 
-from bot.dis.lag import TaskLag, task_lag
-from bot.dis.models import StreamDetail, TaskDetail, TaskList, TaskState, TransferTask
+from bot.dis.lag import TaskLag, may_be_stalled, task_lag
+from bot.dis.models import StreamDetail, TaskDetail, TaskList
 from bot.errors import DisError
 from bot.services.tasks import TaskService
 
@@ -32,15 +32,6 @@ CONCURRENCY = 5
 def stall_seconds(minutes: float) -> float:
     """`WATCH_STALL_MINUTES` in seconds (0: stall detection off)."""
     return max(0.0, minutes) * 60
-
-
-def may_be_stalled(task: TransferTask, stall_after: float, now: float) -> bool:
-    """Whether the list alone leaves a stall possible: RUNNING, and no transfer for `stall_after` seconds by the
-    list's own last transfer time (or none at all). Always False with detection off (`stall_after` 0)."""
-    if stall_after <= 0 or task.state != TaskState.RUNNING:
-        return False
-    last = task.last_transfer_timestamp
-    return last is None or now - last / 1000 >= stall_after
 
 
 async def stream_lags(

@@ -160,10 +160,7 @@ class WatchService:
         recorded at the end of its last cycle on a standby (it polls nothing itself)."""
         if not self.standby():
             return dict(self.engine.polls)
-        return {
-            s: PollStatus(p.stream, p.at, p.ok, dict(p.counts), p.error_kind, p.error, p.failures)
-            for s, p in (await self.store.stream_polls()).items()
-        }
+        return await self.store.stream_polls()
 
     async def watching(self, channel_id: str) -> list[WatchStatus]:
         """The channel's watches with their last poll, open problems, snoozes and delivery error."""

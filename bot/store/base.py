@@ -208,7 +208,16 @@ class StreamHealth:
 
 @dataclass(frozen=True)
 class StreamPoll:
-    """The last poll of one stream as the leader recorded it (`stream_polls`), for standbys to show."""
+    """The last poll of one stream: the watcher's own, and as the leader recorded it (`stream_polls`) for standbys.
+
+    Attributes:
+        at: when the poll finished (epoch seconds).
+        ok: whether DIS answered.
+        counts: tasks per state (when ok).
+        error_kind: `DisError.kind` (when not ok): not_found, auth, unavailable, throttled, ...
+        error: the error's message (safe to show).
+        failures: failed polls in a row.
+    """
 
     stream: str
     at: float

@@ -4,29 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.store.base import Snooze, Subscription
+from bot.store.base import Snooze, StreamPoll, Subscription
 
-
-@dataclass(frozen=True)
-class PollStatus:
-    """The last poll of one stream (kept in memory: after a restart it is empty until the first cycle).
-
-    Attributes:
-        at: when the poll finished (epoch seconds).
-        ok: whether DIS answered.
-        counts: tasks per state (when ok).
-        error_kind: `DisError.kind` (when not ok): not_found, auth, unavailable, throttled, ...
-        error: the error's message (safe to show).
-        failures: failed polls in a row.
-    """
-
-    stream: str
-    at: float
-    ok: bool
-    counts: dict[str, int] = field(default_factory=dict)
-    error_kind: str | None = None
-    error: str | None = None
-    failures: int = 0
+#: The last poll of one stream: the engine's own (in memory, empty after a restart until the first cycle), or on a
+#: standby the leader's as recorded in `stream_polls`. One type for both, so neither is copied field by field.
+PollStatus = StreamPoll
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.config import Settings
 from bot.dis.api import TaskReads
-from bot.dis.lag import TaskLag, task_lag
+from bot.dis.lag import TaskLag, may_be_stalled, task_lag
 from bot.dis.models import TaskList, TaskState
 from bot.errors import DisError, FencedOut, NotFound, StoreUnavailable, Unavailable
 from bot.store.base import (
@@ -57,7 +57,6 @@ from bot.store.base import (
     PROBLEM_STALLED,
     SOURCE_CONFIG,
     Store,
-    StreamPoll,
     Subscription,
 )
 from bot.watcher.config import parse_dis_watch
@@ -469,10 +468,7 @@ class Watcher:
 
     async def _publish_polls(self) -> None:
         """Record the cycle's last polls for the standbys' `/dis watching` and App Home (one write per cycle)."""
-        polls = [
-            StreamPoll(p.stream, p.at, p.ok, dict(p.counts), p.error_kind, p.error, p.failures)
-            for p in self.engine.polls.values()
-        ]
+        polls = list(self.engine.polls.values())
         try:
             await self.store.put_stream_polls(polls)
         except StoreUnavailable:
@@ -579,7 +575,7 @@ class Watcher:
             elif running and PROBLEM_STALLED in problems:
                 if slot or _stall_changed(problems[PROBLEM_STALLED], last, before, now):
                     due.append(task.task_name)
-            elif running and self.stall_seconds > 0 and (last is None or now - last / 1000 >= self.stall_seconds):
+            elif may_be_stalled(task, self.stall_seconds, now):
                 due.append(task.task_name)
             elif slot and task.state != TaskState.DELETE:
                 due.append(task.task_name)
