@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from bot.config import Settings
 
 #: The logger Bolt is given (`create_app`): its own internals, and slack_sdk's Socket Mode client, log there.
@@ -96,6 +98,25 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+class _MalformedRequest(logging.Filter):
+    """aiohttp logs a request its HTTP parser refuses (a header line over 8 KiB, too many headers, a bad
+    Content-Length) at ERROR with a traceback that quotes the start of the offending line, before any handler (so
+    before the signature check) sees it. The client already got aiohttp's 400: one short WARNING is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.levelno < logging.ERROR or not isinstance(exc, HttpProcessingError):
+            return True
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        record.msg, record.args, record.exc_info, record.exc_text = "http.request_malformed", None, None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.reason, record.status, record.remote = type(exc).__name__, exc.code, remote
+        return logging.getLogger(record.name).isEnabledFor(logging.WARNING)
+
+
+_malformed_request = _MalformedRequest()
+
+
 def _extras(record: logging.LogRecord) -> dict[str, object]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
@@ -163,6 +184,7 @@ def configure_logging(settings: Settings, stream: object = None) -> RedactSecret
     # Socket Mode reconnect); the bot logs its own event for each thing that matters (server.*, slack.*), so below
     # DEBUG only their warnings pass. At DEBUG Bolt's internals join in; the libraries' DEBUG lines (request
     # headers and bodies) stay off.
+    logging.getLogger("aiohttp.server").addFilter(_malformed_request)  # the same instance: added once
     quiet_unless_debug = level if level <= logging.DEBUG else max(logging.WARNING, level)
     logging.getLogger(BOLT_LOGGER).setLevel(quiet_unless_debug)
     for noisy in ("aiohttp.access", "slack_sdk", "slack_bolt"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from bot.devtools.fake_slack import FakeSlack
+from bot.logs import configure_logging
 from tests.conftest import free_port
 from tests.slack.conftest import SIGNING_SECRET
 from tests.slack_signing import sign, signed_headers
@@ -94,6 +96,19 @@ async def test_a_body_over_the_limit_is_refused_unread(bot, caplog):
     assert response.status_code == 401
     [record] = [r for r in caplog.records if r.getMessage() == "slack.request_rejected"]
     assert record.reason == "too_large"
+
+
+async def test_a_header_the_http_parser_refuses_is_one_short_warning(bot):
+    """A header line over aiohttp's 8 KiB limit gets aiohttp's 400 and one warning line under 300 characters: no
+    traceback, no ERROR, nothing of the header's value."""
+    log = io.StringIO()
+    configure_logging(bot.deps.settings, log)
+    headers = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=" + "A" * 9000}
+    response = await bot.http.post(bot.url, content=b"payload=x", headers=headers)
+    assert response.status_code == 400
+    [line] = log.getvalue().splitlines()
+    assert "WARNING" in line and "http.request_malformed" in line and "remote=127.0.0.1" in line, line
+    assert len(line) < 300 and "AAAA" not in line, line
 
 
 @pytest.mark.parametrize(
