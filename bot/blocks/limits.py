@@ -42,10 +42,15 @@ UNKNOWN_STATE_EMOJI = ":grey_question:"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def drop_control(text: str) -> str:
+    """`text` without control characters: what a person or DIS sent, as it reads on screen."""
+    return _CONTROL.sub("", str(text))
+
+
 def escape(text: str) -> str:
     """Untrusted text made inert for mrkdwn: `&`, `<`, `>` escaped (so `<!channel>` cannot ping), control
     characters dropped."""
-    return _CONTROL.sub("", str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return drop_control(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 #: A live mention in Slack markup: a user, a user group, or @here/@channel/@everyone, with an optional label.

@@ -12,7 +12,7 @@ import re
 
 from bot import metrics
 from bot.blocks.help import help_message
-from bot.blocks.limits import Message
+from bot.blocks.limits import Message, drop_control
 from bot.commands.base import CommandContext, Handler
 from bot.commands.errors import OK, USER_ERROR, error_answer, outcome_of
 from bot.commands.help import help_command
@@ -47,8 +47,10 @@ def strip_mention(text: str) -> str:
 
 
 def parse(text: str) -> tuple[str, list[str]]:
-    """Split what the user typed into a command word (lower case) and its arguments; empty text means help."""
-    words = html.unescape(text or "").replace("\u00a0", " ").split()
+    """Split what the user typed into a command word (lower case) and its arguments; empty text means help.
+
+    Control characters are dropped first, as every answer drops them: what runs is what the echo shows."""
+    words = drop_control(html.unescape(text or "")).replace("\u00a0", " ").split()
     if words and words[0].lower() == "/dis":
         words = words[1:]
     if not words:

@@ -32,10 +32,12 @@ def ctx() -> CommandContext:
         ("/dis status", ("status", [])),
         ("task\u00a0s1\u00a0t1", ("task", ["s1", "t1"])),
         ("tasks a&amp;b", ("tasks", ["a&b"])),
+        ("ta\x00sks pay\x07ments\x1b", ("tasks", ["payments"])),
     ],
 )
 def test_parse(text, expected):
-    """Command words are case-insensitive, whitespace-tolerant and unescaped like Slack sends them."""
+    """Command words are case-insensitive, whitespace-tolerant and unescaped like Slack sends them; control
+    characters are dropped before the words are read, as every answer drops them when it echoes the words."""
     assert router.parse(text) == expected
 
 
