@@ -182,7 +182,8 @@ class SocketModeClient:
     # --- the loop ---
 
     async def _run(self) -> None:
-        failures = 0
+        failures = 0  # failed attempts in a row
+        flaps = 0  # connections in a row left right after they opened
         while True:
             try:
                 conn = await self._connect()
@@ -203,6 +204,7 @@ class SocketModeClient:
                 logger.error("socket_mode.connect_crashed", extra={"error": type(exc).__name__, "attempt": failures})
                 await asyncio.sleep(self.timing.retry.delay(failures))
                 continue
+            failures = 0  # Slack greeted it: the attempts that failed before are over, and so is their backoff
             await conn.replace.wait()
             reason = conn.reason
             self.reconnects += 1
@@ -212,12 +214,12 @@ class SocketModeClient:
             if conn.open:  # Slack asked: keep reading it until Slack closes it, or until drain_seconds
                 self._spawn(self._drain(conn), self._drains)
             if asyncio.get_running_loop().time() - conn.opened_at >= self.timing.ping_interval:
-                failures = 0  # it served a while: replace it at once
+                flaps = 0  # it served a while: replace it at once
             else:
                 # Left right after it opened: back off as after a failed attempt, or a link that keeps dropping
                 # would be reopened in a tight loop (a drained connection still serves meanwhile).
-                failures += 1
-                await asyncio.sleep(self.timing.retry.delay(failures))
+                flaps += 1
+                await asyncio.sleep(self.timing.retry.delay(flaps))
 
     async def _connect(self) -> Connection:
         url = self._take_prefetched() or await open_url(

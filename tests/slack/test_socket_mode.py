@@ -17,6 +17,7 @@ import pytest
 
 from bot import metrics
 from bot.devtools.fake_slack import FakeSlack
+from bot.dis.retry import RetryPolicy
 from bot.dis.simulator import SimTask
 from bot.ids import REFRESH, View
 from bot.logs import configure_logging
@@ -116,6 +117,18 @@ async def test_a_closed_connection_is_replaced_within_2_s(make_socket_bot, abrup
     hook = await bot.command("help")
     await bot.fake.wait_for("response_url", where=lambda c: c.hook_id == hook)
     assert metric("disbot_socket_mode_reconnects_total", reason="closed") == reconnects + 1
+
+
+async def test_a_connection_that_closes_soon_after_an_outage_is_replaced_at_once(make_socket_bot):
+    """Slack was unreachable for several attempts, then its first connection closes a moment after it opened: the
+    new one follows within a first retry's backoff, not the outage's longest (those attempts are over)."""
+    outage = RetryPolicy(base_delay=0.01, max_delay=10.0, jitter=False)  # attempt n waits 0.01 x 2^(n-1) s
+    bot = await make_socket_bot(timing=dataclasses.replace(FAST_SOCKET, retry=outage), connect=False)
+    bot.fake.fail_next("apps.connections.open", 7, status=503)  # 1.27 s of backoff; an 8th failure would wait 1.28
+    await bot.server.client.wait_connected()
+    closed_at = await bot.fake.socket_close()  # well within ping_interval of its opening
+    [_, second] = await bot.fake.wait_for("socket_mode.connect", count=2)
+    assert second.at - closed_at < 0.5
 
 
 async def test_a_connection_that_stops_answering_pings_is_replaced(make_socket_bot):
