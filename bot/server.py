@@ -38,7 +38,7 @@ from bot.services.tasks import TaskService
 from bot.services.watches import WatchService
 from bot.slack_errors import read_error, refuses_token
 from bot.slack_signature import Unverified, verified_body
-from bot.socket_mode import ConnectFailed, EnvelopeDispatcher, SocketModeClient, SocketModeTiming
+from bot.socket_mode import ConnectFailed, EnvelopeDispatcher, SocketModeClient, SocketModeTiming, refusal
 from bot.store import check_database_writable, open_store
 from bot.store.base import Store
 from bot.store.urls import POSTGRESQL, parse_database_url
@@ -362,10 +362,7 @@ async def check_slack_app_token(server: SlackHttpServer | SlackSocketModeServer)
         await server.client.check_app_token()
     except ConnectFailed as exc:
         if exc.refused:
-            hint = ""
-            if exc.code == "missing_scope":
-                hint = ": it needs the connections:write scope (Basic Information > App-Level Tokens)"
-            raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({exc.code}){hint}") from None
+            raise ConfigError(refusal(exc)) from None
         # Not a WARNING: the client's first attempt follows at once and logs its own failure (one line per attempt).
         logger.info("server.slack_app_check_failed", extra={"error": exc.kind})
 
@@ -382,7 +379,8 @@ async def serve(
     the process ends within 10 s of the signal.
 
     Raises:
-        ConfigError: a required setting is missing (named in the message), or DATABASE_URL is read-only.
+        ConfigError: a required setting is missing (named in the message), DATABASE_URL is read-only, or Slack
+            refused SLACK_APP_TOKEN before any connection worked (at the start-up check or on a later attempt).
     """
     from bot.logs import configure_logging
 
@@ -408,6 +406,17 @@ async def serve(
             loop.add_signal_handler(sig, on_signal)
         except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
             pass
+    refused: list[ConfigError] = []
+    if isinstance(runtime.server, SlackSocketModeServer):
+
+        def on_refused(failure: ConnectFailed) -> None:
+            # The start-up check met Slack's trouble, and a later attempt a refused token: still a token that never
+            # worked, so the same exit 2 as if the check had heard it (after the watcher's flush).
+            if not refused:
+                refused.append(ConfigError(refusal(failure)))
+                stop.set()
+
+        runtime.server.client.on_refused = on_refused
     try:
         await check_database_writable(settings.database_url)
         await check_slack_token(runtime.deps.slack)
@@ -418,7 +427,7 @@ async def serve(
         starting = None
         logger.info("server.started", extra={"mode": "socket" if runtime.socket_mode else "http"})
         await stop.wait()
-        logger.info("server.stopping")
+        logger.info("server.stopping", extra={"reason": "configuration error"} if refused else {})
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if not interrupted or task is None:
@@ -433,3 +442,5 @@ async def serve(
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):
                 pass
+    if refused:
+        raise refused[0]

@@ -15,25 +15,34 @@ APP_TOKEN = "xapp-1-A0PROC-0123456789-processapptoken"
 @pytest.mark.parametrize(
     ("token", "script", "expected"),
     [
-        ("xapp-1-A0PROC-9999-wrongapptoken", None, "Slack refused SLACK_APP_TOKEN (invalid_auth)"),
-        (APP_TOKEN, "token_revoked", "Slack refused SLACK_APP_TOKEN (token_revoked)"),
-        ("xoxb-a-bot-token-pasted-here-0123", None, "SLACK_APP_TOKEN is not an app-level token"),
-        (APP_TOKEN, "missing_scope", "Slack refused SLACK_APP_TOKEN (missing_scope): it needs the connections:write"),
+        ("xapp-1-A0PROC-9999-wrongapptoken", (), "Slack refused SLACK_APP_TOKEN (invalid_auth)"),
+        (APP_TOKEN, ({"error": "token_revoked"},), "Slack refused SLACK_APP_TOKEN (token_revoked)"),
+        ("xoxb-a-bot-token-pasted-here-0123", (), "SLACK_APP_TOKEN is not an app-level token"),
+        (
+            APP_TOKEN,
+            ({"error": "missing_scope"},),
+            "Slack refused SLACK_APP_TOKEN (missing_scope): it needs the connections:write",
+        ),
+        # The start-up check meets Slack's 503 (no refusal: serve starts), the client's next attempt the refusal.
+        (APP_TOKEN, ({"status": 503}, {"error": "not_allowed_token_type", "n": 100}), "(not_allowed_token_type)"),
     ],
-    ids=["invalid_auth", "revoked", "wrong_prefix", "missing_scope"],
+    ids=["invalid_auth", "revoked", "wrong_prefix", "missing_scope", "refused_after_a_503"],
 )
 async def test_a_refused_app_token_exits_2_with_one_line_naming_it(sim, tmp_path, token, script, expected) -> None:
-    """Slack refuses SLACK_APP_TOKEN (or it is no xapp- token): exit 2 within seconds, one stderr line names the
-    variable, no traceback, the token nowhere."""
+    """Slack refuses SLACK_APP_TOKEN (or it is no xapp- token), at the start-up check or on a later attempt before
+    any connection worked: exit 2 within seconds, one stderr line names the variable, no traceback, the token
+    nowhere."""
     async with FakeSlack(token=BOT_TOKEN, app_token=APP_TOKEN) as fake:
-        if script:
-            fake.fail_next("apps.connections.open", 1, error=script)
+        for failure in script:
+            fake.fail_next("apps.connections.open", **failure)
         env = serve_env(sim, fake, free_port(), SLACK_APP_TOKEN=token, DATABASE_URL=f"sqlite:///{tmp_path}/bot.db")
         code, out, err, seconds = await run_serve(env, tmp_path, timeout=15)
     output = out + err
     assert code == 2, output
     assert seconds < 10, output
-    [line] = [line for line in err.splitlines() if "SLACK_APP_TOKEN" in line]
+    lines = [line for line in err.splitlines() if "SLACK_APP_TOKEN" in line]
+    assert len(lines) == 1, err
+    [line] = lines
     assert line.startswith("dis-bot: configuration error: ") and expected in line
     assert "Traceback" not in output
     assert token not in output and BOT_TOKEN not in output

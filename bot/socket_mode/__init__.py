@@ -29,6 +29,6 @@ from __future__ import annotations
 
 from bot.socket_mode.client import SocketModeClient, SocketModeTiming
 from bot.socket_mode.dispatch import EnvelopeDispatcher
-from bot.socket_mode.opener import ConnectFailed
+from bot.socket_mode.opener import ConnectFailed, refusal
 
-__all__ = ["ConnectFailed", "EnvelopeDispatcher", "SocketModeClient", "SocketModeTiming"]
+__all__ = ["ConnectFailed", "EnvelopeDispatcher", "SocketModeClient", "SocketModeTiming", "refusal"]

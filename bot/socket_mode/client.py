@@ -30,7 +30,7 @@ import aiohttp
 from bot.dis.retry import RetryPolicy
 from bot.socket_mode.connection import Connection
 from bot.socket_mode.dispatch import Reply
-from bot.socket_mode.opener import ConnectFailed, open_url
+from bot.socket_mode.opener import ConnectFailed, open_url, refusal
 
 logger = logging.getLogger("bot.socket_mode")
 
@@ -74,6 +74,10 @@ class SocketModeClient:
     Attributes:
         on_connected: hook called with True when the first live connection is up, False when the last went.
         on_reconnect: hook called with the reason each time a connection is replaced.
+        on_refused: hook called with the failure each time Slack refuses the app-level token before any
+            connection of this process was greeted: the token never worked, a configuration error (`serve`
+            exits 2). After a connection worked, a refusal is logged at ERROR and named by `/readyz`, and the
+            client keeps trying (Slack's own trouble can look like a refusal).
     """
 
     def __init__(
@@ -88,6 +92,8 @@ class SocketModeClient:
         self.timing = timing or SocketModeTiming()
         self.on_connected: Callable[[bool], None] | None = None
         self.on_reconnect: Callable[[str], None] | None = None
+        self.on_refused: Callable[[ConnectFailed], None] | None = None
+        self._ever_greeted = False
         self._app_token = app_token
         self._api_url = api_url
         self._on_envelope = on_envelope
@@ -189,12 +195,17 @@ class SocketModeClient:
                 conn = await self._connect()
             except ConnectFailed as exc:
                 failures += 1
-                self.last_error = exc.kind
                 delay = self.timing.retry.delay(failures, exc.retry_after)
-                logger.warning(
-                    "socket_mode.connect_failed",
-                    extra={"error": exc.kind, "attempt": failures, "retry_in_seconds": round(delay, 2)},
-                )
+                extra = {"error": exc.kind, "attempt": failures, "retry_in_seconds": round(delay, 2)}
+                if exc.refused:  # an admin must act: /readyz names the variable, and so does the log or the exit
+                    self.last_error = refusal(exc)
+                    if not self._ever_greeted and self.on_refused is not None:
+                        self.on_refused(exc)  # its owner says so (serve: the one line of its exit 2)
+                    else:
+                        logger.error("socket_mode.app_token_refused", extra={"variable": "SLACK_APP_TOKEN", **extra})
+                else:
+                    self.last_error = exc.kind
+                    logger.warning("socket_mode.connect_failed", extra=extra)
                 await asyncio.sleep(delay)
                 continue
             except Exception as exc:  # a bug of ours must not leave the bot deaf for good
@@ -248,6 +259,7 @@ class SocketModeClient:
             await self._abandon(conn)
             raise ConnectFailed("websocket: closed before hello")
         self._live.append(conn)
+        self._ever_greeted = True
         self.last_error = None
         down = 0.0
         if self.down_since is not None:  # the first live connection after none

@@ -38,6 +38,14 @@ class ConnectFailed(Exception):
         self.retry_after = retry_after
 
 
+def refusal(failure: ConnectFailed) -> str:
+    """What to tell the admin of a refused app-level token: the variable, Slack's code, and the fix if known."""
+    hint = ""
+    if failure.code == "missing_scope":
+        hint = ": it needs the connections:write scope (Basic Information > App-Level Tokens)"
+    return f"Slack refused SLACK_APP_TOKEN ({failure.code}){hint}"
+
+
 async def open_url(session: aiohttp.ClientSession, api_url: str, app_token: str, timeout: float) -> str:  # noqa: ASYNC109
     """POST `apps.connections.open` on `api_url` (SLACK_API_URL) and return the websocket URL Slack hands out.
 

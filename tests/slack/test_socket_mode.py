@@ -260,3 +260,42 @@ async def test_no_envelope_is_logged_even_at_debug(make_socket_bot, sim):
     assert "socket_mode.envelope" in text  # envelopes are logged: by id and type only
     assert hook not in text and "secrethook0002" not in text and "response-url" not in text
     assert "secretword" not in text
+
+
+async def test_a_token_refused_before_any_connection_worked_is_reported_as_refused(make_socket_bot, fake, sim):
+    """Slack's 503, then `invalid_auth`, before the first connection: the client reports the refusal to its owner
+    (`serve` exits 2 on it); /readyz's reason names the variable, never the token."""
+    logs = log_to_buffer(sim)
+    fake.fail_next("apps.connections.open", 1, status=503)
+    fake.fail_next("apps.connections.open", 1000, error="invalid_auth")
+    bot = await make_socket_bot(connect=False)
+    client = bot.server.client
+    heard: list[str | None] = []
+    client.on_refused = lambda failure: heard.append(failure.code)
+    await eventually(lambda: heard)
+    assert heard[0] == "invalid_auth" and not client.connected
+    assert client.down_since is not None
+    _, detail = client.readiness(client.down_since + FAST_SOCKET.down_grace + 1)
+    assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in detail["reason"]
+    assert APP_TOKEN not in logs.getvalue() + json.dumps(detail)
+
+
+async def test_a_token_refused_after_it_worked_is_named_and_retried(make_socket_bot, sim):
+    """The token worked, then Slack refuses it (revoked while running): no exit (the watcher still posts with the
+    bot token), an ERROR line and /readyz name SLACK_APP_TOKEN, the client keeps trying and connects when Slack
+    takes it again."""
+    logs = log_to_buffer(sim)
+    bot = await make_socket_bot()
+    client = bot.server.client
+    heard: list[str | None] = []
+    client.on_refused = lambda failure: heard.append(failure.code)
+    bot.fake.fail_next("apps.connections.open", 2, error="token_revoked")
+    await bot.fake.socket_close()
+    await eventually(lambda: client.last_error == "Slack refused SLACK_APP_TOKEN (token_revoked)")
+    _, detail = client.readiness(time.monotonic() + FAST_SOCKET.down_grace + 1)
+    assert "SLACK_APP_TOKEN" in detail["reason"]
+    await client.wait_connected(timeout=10)
+    assert heard == []
+    errors = [line for line in logs.getvalue().splitlines() if " ERROR " in line]
+    assert len(errors) == 2 and all("socket_mode.app_token_refused" in e and "SLACK_APP_TOKEN" in e for e in errors)
+    assert APP_TOKEN not in logs.getvalue()
