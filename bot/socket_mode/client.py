@@ -143,7 +143,7 @@ class SocketModeClient:
             detail["last_error"] = self.last_error
         if not ready:
             why = f": {self.last_error}" if self.last_error else ""
-            detail["reason"] = f"Socket Mode websocket down for {down:.0f} s (limit {self.timing.down_grace:g} s){why}"
+            detail["reason"] = f"Socket Mode websocket down for {down:.1f} s (limit {self.timing.down_grace:g} s){why}"
         return ready, detail
 
     # --- lifecycle ---
