@@ -41,9 +41,10 @@ def metric(name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
-async def test_refresh_loses_no_envelope(make_socket_bot):
-    """Envelopes 2 ms apart around a refresh_requested (before it, on the old connection after it, on both, after
-    the old one closed): every one is acked and answered exactly once, and the old connection is read to its end."""
+@pytest.mark.parametrize("reason", ["refresh_requested", "warning", "link_disabled"])
+async def test_refresh_loses_no_envelope(make_socket_bot, reason):
+    """Envelopes 2 ms apart around a `disconnect` (before it, on the old connection after it, on both, after the
+    old one closed): every one is acked and answered exactly once, and the old connection is read to its end."""
     bot = await make_socket_bot()
     fake = bot.fake
     old = fake.socket_connections[-1]
@@ -55,7 +56,7 @@ async def test_refresh_loses_no_envelope(make_socket_bot):
             await asyncio.sleep(0.002)  # a few ms apart, as in a busy workspace
 
     await burst(10)
-    await fake.socket_disconnect("refresh_requested", old)
+    await fake.socket_disconnect(reason, old)
     await burst(10, on=old)  # Slack had these in flight when it asked
     await fake.wait_for("socket_mode.connect", count=2)
     new = fake.socket_connections[-1]
