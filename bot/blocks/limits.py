@@ -38,8 +38,9 @@ STATE_EMOJI = {
 UNKNOWN_STATE_EMOJI = ":grey_question:"
 
 
-#: Control characters (C0, DEL, C1) other than newline and tab: NUL and friends from users or DIS are dropped.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Control characters (C0, DEL, C1) other than newline and tab: NUL and friends from users or DIS are dropped; so
+#: are the bidirectional overrides and isolates, which make echoed text read in another order than it was typed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def drop_control(text: str) -> str:
