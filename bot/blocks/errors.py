@@ -13,8 +13,10 @@ def error_message(title: str, detail: str = "", *, hint: str | None = None, emoj
     blocks = [section(text)]
     if hint:
         blocks.append(context(hint))
+    # The fallback is title and detail without code spans; not without '*': ours only wraps the title, which is
+    # left out here, and a '*' in a detail is what someone typed ('a*b' is not a valid stream name).
     plain = title + (f" {detail}" if detail else "")
-    return Message(truncate(_strip_mrkdwn(plain), 3000), blocks)
+    return Message(truncate(plain.replace("`", ""), 3000), blocks)
 
 
 def store_refused_message() -> Message:
@@ -31,7 +33,3 @@ def usage_message(problem: str, usage: str, prefix: str) -> Message:
     return error_message(
         escape(problem), f"Usage: `{prefix} {escape(usage)}`", hint=f"`{prefix} help` lists every command."
     )
-
-
-def _strip_mrkdwn(text: str) -> str:
-    return text.replace("*", "").replace("`", "")

@@ -134,6 +134,8 @@ async def test_invalid_name_says_what_is_allowed_and_calls_nothing(bot):
     text = all_text(answer.payload)
     assert "letters, digits" in text and "'!'" in text
     assert bot.sim.count("/streams") == 0
+    starred = await bot.answer(await bot.command("tasks a*b"))
+    assert "'a*b' is not a valid stream name: '*' not allowed" in starred.text  # the fallback keeps what was typed
 
 
 async def test_dis_unavailable_says_so_and_that_it_retried(bot):
