@@ -70,8 +70,10 @@ class _Lifecycle:
 
     async def _start_services(self) -> None:
         for service in self.services:
-            await service.start()
+            # Listed before its start returns: a SIGTERM during a start (the watcher's first writes) still stops
+            # it, instead of leaving its task to be cut off mid-transaction when the event loop closes.
             self._started.append(service)
+            await service.start()
 
     async def _stop_services(self) -> None:
         while self._started:

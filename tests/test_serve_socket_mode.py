@@ -67,6 +67,6 @@ async def test_sigterm_ends_serve_within_10_s_in_every_state(sim, tmp_path, stat
         output = bot.output
         assert code == 0, output
         assert seconds < 10, output
-        assert "Traceback" not in output
+        assert "Traceback" not in output, output
         for secret in (APP_TOKEN, BOT_TOKEN, SIM_TOKEN, "ticket="):
             assert secret not in output

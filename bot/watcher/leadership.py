@@ -24,6 +24,9 @@ from bot.leader import Lease, WakeCallback
 from bot.wakeups import OUTBOX_QUEUED, WATCHES_CHANGED
 from bot.watcher.watcher import Watcher
 
+#: How long `stop()` lets a lead that is still starting finish before cancelling it (of SIGTERM's 10 s).
+LEAD_START_GRACE_SECONDS = 1.0
+
 logger = logging.getLogger("bot.watcher")
 
 
@@ -104,6 +107,10 @@ class Leadership:
             What the watcher's `stop()` said: True if its outbox was flushed.
         """
         if self._task is not None:
+            # A lead still starting (SIGTERM right after start-up) gets a moment to finish its first writes:
+            # cancelled inside a transaction, asyncpg can leave an unretrieved error behind (MagicStack/asyncpg#1310).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gains.join(), LEAD_START_GRACE_SECONDS)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

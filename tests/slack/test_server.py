@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -14,7 +15,7 @@ from bot.dis.client import DisClient
 from bot.dis.simulator import SimTask
 from bot.errors import ConfigError
 from bot.server import build_deps, build_runtime
-from tests.conftest import FAST_RETRY, free_port, settings_for
+from tests.conftest import FAST_RETRY, eventually, free_port, settings_for
 from tests.slack.conftest import ALICE, BOT_TOKEN, CHANNEL
 from tests.slack.payloads import TEAM
 
@@ -101,6 +102,37 @@ async def test_background_services_start_after_and_stop_before_the_server(sim, f
     await runtime.server.stop()
     await deps.dis.aclose()
     assert log == ["start watcher", "start other", "stop other", "stop watcher"]
+
+
+class _SlowStart(_Recorder):
+    """A service whose start waits (the watcher's first writes on a slow disk)."""
+
+    async def start(self) -> None:
+        self.log.append(f"start {self.name}")
+        await asyncio.Event().wait()
+
+
+async def test_a_service_whose_start_was_interrupted_is_stopped_too(sim, fake):
+    """SIGTERM while a service is still starting (serve cancels its start-up): stop() stops that service as well,
+    so its task is not left running until the event loop closes and cuts it off mid-transaction (seen as an ERROR
+    'Exception during reset or similar' with a traceback from SQLAlchemy's pool at exit)."""
+    log: list[str] = []
+    settings = settings_for(sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=0)
+    deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
+    runtime = build_runtime(
+        settings,
+        deps=deps,
+        host="127.0.0.1",
+        services=[lambda d: _Recorder("first", log), lambda d: _SlowStart("watcher", log)],
+    )
+    starting = asyncio.create_task(runtime.server.start())
+    await eventually(lambda: "start watcher" in log)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    await runtime.server.stop()
+    await deps.dis.aclose()
+    assert log == ["start first", "start watcher", "stop watcher", "stop first"]
 
 
 @pytest.fixture
