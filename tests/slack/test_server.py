@@ -14,7 +14,7 @@ from bot.app import create_app
 from bot.dis.client import DisClient
 from bot.dis.simulator import SimTask
 from bot.errors import ConfigError
-from bot.server import build_deps, build_runtime
+from bot.server import Runtime, build_deps, build_runtime
 from tests.conftest import FAST_RETRY, eventually, free_port, settings_for
 from tests.slack.conftest import ALICE, BOT_TOKEN, CHANNEL
 from tests.slack.payloads import TEAM
@@ -85,22 +85,23 @@ class _Recorder:
         self.log.append(f"stop {self.name}")
 
 
+def _http_runtime(sim, fake, *services: _Recorder) -> Runtime:
+    """The bot in HTTP mode on a free port with these background services."""
+    settings = settings_for(sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=0)
+    deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
+    factories = [lambda d, service=service: service for service in services]
+    return build_runtime(settings, deps=deps, host="127.0.0.1", services=factories)
+
+
 async def test_background_services_start_after_and_stop_before_the_server(sim, fake):
     """Services given to build_runtime start in order once the server listens and stop in reverse."""
     log: list[str] = []
-    settings = settings_for(sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=0)
-    deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
-    runtime = build_runtime(
-        settings,
-        deps=deps,
-        host="127.0.0.1",
-        services=[lambda d: _Recorder("watcher", log), lambda d: _Recorder("other", log)],
-    )
+    runtime = _http_runtime(sim, fake, _Recorder("watcher", log), _Recorder("other", log))
     await runtime.server.start()
     async with httpx.AsyncClient() as http:
         assert (await http.get(runtime.server.url + "/healthz")).status_code == 200
     await runtime.server.stop()
-    await deps.dis.aclose()
+    await runtime.deps.dis.aclose()
     assert log == ["start watcher", "start other", "stop other", "stop watcher"]
 
 
@@ -117,21 +118,14 @@ async def test_a_service_whose_start_was_interrupted_is_stopped_too(sim, fake):
     so its task is not left running until the event loop closes and cuts it off mid-transaction (seen as an ERROR
     'Exception during reset or similar' with a traceback from SQLAlchemy's pool at exit)."""
     log: list[str] = []
-    settings = settings_for(sim, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET="s", SLACK_API_URL=fake.url, PORT=0)
-    deps = build_deps(settings, dis=DisClient(settings, retry=FAST_RETRY))
-    runtime = build_runtime(
-        settings,
-        deps=deps,
-        host="127.0.0.1",
-        services=[lambda d: _Recorder("first", log), lambda d: _SlowStart("watcher", log)],
-    )
+    runtime = _http_runtime(sim, fake, _Recorder("first", log), _SlowStart("watcher", log))
     starting = asyncio.create_task(runtime.server.start())
     await eventually(lambda: "start watcher" in log)
     starting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await starting
     await runtime.server.stop()
-    await deps.dis.aclose()
+    await runtime.deps.dis.aclose()
     assert log == ["start first", "start watcher", "stop watcher", "stop first"]
 
 
