@@ -129,7 +129,14 @@ class SlackHttpServer(_Lifecycle):
             # Signed, so from Slack (or someone holding the secret), but not a payload Bolt can read.
             logger.warning("slack.request_unreadable", extra={"error": type(exc).__name__, "bytes": len(body)})
             return web.json_response({"error": "bad request"}, status=400)
-        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        try:
+            bolt_response = await self.bolt.async_dispatch(bolt_request)
+        except Exception as exc:
+            # Bolt's own reading of a payload of the wrong shape (`"event": 5`) raised before any listener ran (a
+            # listener's error goes to Bolt's error handler instead): the same answer, the trace only at DEBUG.
+            logger.warning("slack.request_unreadable", extra={"error": type(exc).__name__, "bytes": len(body)})
+            logger.debug("slack.request_unreadable_trace", exc_info=exc)
+            return web.json_response({"error": "bad request"}, status=400)
         return await to_aiohttp_response(bolt_response)
 
     @property

@@ -119,6 +119,8 @@ async def test_a_header_the_http_parser_refuses_is_one_short_warning(bot):
         ("[1, 2, 3]", JSON),
         ('"just a string"', JSON),
         ("payload=%5B1%2C2%5D", FORM),
+        ('{"type": "event_callback", "event": 5}', JSON),  # parses, then trips Bolt up
+        ("payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A5%7D", FORM),
     ],
 )
 async def test_signed_body_bolt_cannot_read_gets_400(bot, caplog, body, content_type):
